@@ -1,0 +1,24 @@
+"""nnlearn: neural-network learning as the classic course teaches it.
+
+A feedforward sigmoid network, its regularised cross-entropy cost, backpropagation,
+gradient checking and full-batch training, from the course's 400-25-10 digit network
+to any number of hidden layers.
+"""
+
+from .core import cost, cost_and_gradient, forward, init_debug, init_random, pack, sigmoid, sigmoid_gradient, unpack
+from .datasets import load_data, load_digits8, load_digits20, one_hot, split
+from .errors import DataError, ModelFileError, NNLearnError, ParameterError, ShapeError, TrainingError
+from .gradcheck import check_directional, check_gradients, numerical_gradient
+from .model import Model
+from .modelio import load_model, load_octave_model, load_weights, save_model, write_octave_weights
+from .training import train
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "sigmoid", "sigmoid_gradient", "init_random", "init_debug", "pack", "unpack", "forward",
+    "cost", "cost_and_gradient", "check_gradients", "check_directional", "numerical_gradient",
+    "train", "Model", "save_model", "load_model", "load_octave_model", "load_weights",
+    "write_octave_weights", "load_data", "load_digits20", "load_digits8", "one_hot", "split",
+    "NNLearnError", "DataError", "ModelFileError", "ParameterError", "ShapeError", "TrainingError",
+]

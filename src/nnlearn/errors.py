@@ -1,0 +1,29 @@
+"""The exceptions nnlearn raises for bad input, one hierarchy.
+
+Every error a user can cause derives from :class:`NNLearnError`; those about the value of
+an input also derive from :class:`ValueError`, so ``except ValueError`` keeps working.
+"""
+
+
+class NNLearnError(Exception):
+    """Base class of every error nnlearn raises about its inputs."""
+
+
+class DataError(NNLearnError, ValueError):
+    """A data file or array is missing, unreadable, malformed or unusable."""
+
+
+class ModelFileError(NNLearnError, ValueError):
+    """A model or weight file is unreadable, tampered, too new, or would need unpickling."""
+
+
+class ShapeError(NNLearnError, ValueError):
+    """Weights do not chain, or do not fit the data's features or classes."""
+
+
+class ParameterError(NNLearnError, ValueError):
+    """An option is out of range or unknown (negative lambda, zero hidden units, ...)."""
+
+
+class TrainingError(NNLearnError, RuntimeError):
+    """Training diverged (non-finite cost or weights)."""

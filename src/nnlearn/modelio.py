@@ -1,0 +1,175 @@
+"""Model files: nnlearn's own ``.npz`` format and Octave/MATLAB weight files.
+
+nnlearn's format is a NumPy ``.npz`` archive read with ``allow_pickle=False``:
+
+* ``theta1`` ... ``thetaN``: the weight matrices;
+* ``classes``: the label of each output unit (numbers or strings, never objects);
+* ``meta``: a JSON document with ``format`` ("nnlearn-model"), ``format_version``,
+  ``lam``, the training ``history``, and the SHA-256 of every array, checked on load.
+
+Octave/MATLAB files hold ``Theta1``, ``Theta2``, ... as in the course's
+``ex4weights.mat``, where output unit k stands for label k and label 10 for digit 0.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+
+import numpy as np
+
+from .errors import ModelFileError
+from .files import atomic_write
+from .model import Model
+
+__all__ = [
+    "save_model",
+    "load_model",
+    "read_octave_weights",
+    "load_octave_model",
+    "write_octave_weights",
+    "load_weights",
+    "FORMAT",
+    "FORMAT_VERSION",
+]
+
+FORMAT = "nnlearn-model"
+FORMAT_VERSION = 1
+COURSE_DIGIT_ORDER = np.array([1, 2, 3, 4, 5, 6, 7, 8, 9, 0])
+
+
+def _digest(array):
+    array = np.ascontiguousarray(array)
+    header = f"{array.dtype.str}{array.shape}".encode()
+    return hashlib.sha256(header + array.tobytes()).hexdigest()
+
+
+def save_model(model, path, overwrite=False):
+    """Write ``model`` to ``path`` atomically; refuse to replace a file unless ``overwrite``."""
+    arrays = {f"theta{l}": theta for l, theta in enumerate(model.thetas, start=1)}
+    arrays["classes"] = model.classes
+    if model.classes.dtype.kind not in "iufbU":
+        raise ModelFileError(f"class labels of dtype {model.classes.dtype} cannot be saved safely")
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "lam": float(model.lam),
+        "history": model.history,
+        "sha256": {name: _digest(array) for name, array in arrays.items()},
+    }
+    arrays["meta"] = np.array(json.dumps(meta))
+    return atomic_write(path, lambda f: np.savez_compressed(f, **arrays), overwrite=overwrite)
+
+
+def load_model(path):
+    """Read a model written by :func:`save_model`.
+
+    Raises
+    ------
+    ModelFileError
+        The file is missing, not an nnlearn model, of a newer format version, altered
+        since it was written, or holds arrays that would need unpickling.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: no such file") from None
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise ModelFileError(f"{path}: holds object arrays that would need unpickling; refused") from None
+        raise ModelFileError(f"{path}: not an nnlearn model file ({exc})") from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise ModelFileError(f"{path}: not a readable model file ({type(exc).__name__}: {exc})") from None
+    meta = _read_meta(path, arrays.pop("meta", None))
+    names = sorted((n for n in arrays if n.startswith("theta")), key=lambda n: int(n[5:] or 0))
+    if not names or "classes" not in arrays:
+        raise ModelFileError(f"{path}: the model file has no weights or no classes")
+    expected = meta.get("sha256", {})
+    for name, array in arrays.items():
+        if expected.get(name) != _digest(array):
+            raise ModelFileError(f"{path}: array {name!r} does not match its checksum; the file was altered")
+    try:
+        return Model([arrays[n] for n in names], arrays["classes"], meta["lam"], meta["history"])
+    except (KeyError, ValueError) as exc:
+        raise ModelFileError(f"{path}: inconsistent model file ({exc})") from None
+
+
+def _read_meta(path, meta):
+    if meta is None or meta.dtype.kind != "U" or meta.ndim != 0:
+        raise ModelFileError(f"{path}: not an nnlearn model file (no metadata)")
+    try:
+        meta = json.loads(str(meta))
+    except json.JSONDecodeError:
+        raise ModelFileError(f"{path}: the model file's metadata is not valid JSON") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: not an nnlearn model file")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path}: model format version {version} is newer than this nnlearn reads "
+            f"({FORMAT_VERSION}); upgrade nnlearn"
+        )
+    return meta
+
+
+def read_octave_weights(path):
+    """Read ``Theta1``, ``Theta2``, ... from a MATLAB/Octave ``.mat`` file.
+
+    Returns
+    -------
+    thetas : list of float64 ndarray
+    """
+    from scipy.io import loadmat
+
+    try:
+        data = loadmat(path)
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: no such file") from None
+    except Exception as exc:  # scipy raises several unrelated types for a bad file
+        raise ModelFileError(f"{path}: not a readable .mat file ({exc})") from None
+    thetas = []
+    while f"Theta{len(thetas) + 1}" in data:
+        theta = np.asarray(data[f"Theta{len(thetas) + 1}"], dtype=np.float64)
+        if theta.ndim != 2:
+            raise ModelFileError(f"{path}: Theta{len(thetas) + 1} is not a matrix")
+        thetas.append(theta)
+    if not thetas:
+        raise ModelFileError(f"{path}: the .mat file has no Theta1")
+    return thetas
+
+
+def load_octave_model(path, classes=None):
+    """A :class:`Model` from Octave weights.
+
+    ``classes`` defaults to the course's convention: output unit k stands for label k,
+    and with 10 outputs label 10 is digit 0, so the classes are 1, ..., 9, 0.
+    """
+    thetas = read_octave_weights(path)
+    K = thetas[-1].shape[0]
+    if classes is None:
+        classes = COURSE_DIGIT_ORDER if K == 10 else np.arange(1, K + 1)
+    return Model(thetas, np.asarray(classes), lam=0.0, history={"source": str(path)})
+
+
+def write_octave_weights(model, path, overwrite=False):
+    """Write ``Theta1``, ``Theta2``, ... to a ``.mat`` file the course's Octave code reads.
+
+    A model of the digits 0-9 has its output units reordered to the course's order
+    (unit k is digit k, unit 10 is digit 0), so Octave's ``predict`` returns course labels.
+    """
+    from scipy.io import savemat
+
+    thetas = [np.asarray(theta, dtype=np.float64) for theta in model.thetas]
+    classes = model.classes
+    if classes.dtype.kind in "iu" and sorted(classes.tolist()) == list(range(10)):
+        order = [int(np.flatnonzero(classes == label)[0]) for label in COURSE_DIGIT_ORDER]
+        thetas[-1] = thetas[-1][order]
+    mdict = {f"Theta{l}": theta for l, theta in enumerate(thetas, start=1)}
+    return atomic_write(path, lambda f: savemat(f, mdict), overwrite=overwrite)
+
+
+def load_weights(path):
+    """A :class:`Model` from either an nnlearn model file or an Octave ``.mat`` file."""
+    return load_octave_model(path) if str(path).lower().endswith(".mat") else load_model(path)

@@ -1,0 +1,103 @@
+import numpy as np
+import pytest
+
+from nnlearn import split, train
+from nnlearn.errors import ParameterError
+
+OPTIMIZERS = ["cg", "lbfgs", "fmincg"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_400_iterations_on_all_5000_digits_reach_the_notebooks_accuracy(digits20, optimizer):
+    X, y = digits20
+    model = train(X, y, lam=1.0, optimizer=optimizer, max_iter=400, seed=0)
+    assert model.score(X, y) >= 0.995
+    history = model.history["cost"]
+    assert len(history) == model.history["n_iter"] > 300
+    assert history[-1] < 0.32 and history[-1] < history[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_held_out_accuracy_on_a_stratified_split(digits20, optimizer):
+    X_train, X_test, y_train, y_test = split(*digits20, test_size=0.2, seed=0)
+    model = train(X_train, y_train, optimizer=optimizer)
+    assert model.score(X_test, y_test) >= 0.91
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_the_same_seed_gives_the_same_weights(digits20, optimizer):
+    X, y = digits20
+    runs = [train(X[::10], y[::10], optimizer=optimizer, max_iter=15, seed=3) for _ in range(2)]
+    for a, b in zip(runs[0].thetas, runs[1].thetas):
+        np.testing.assert_array_equal(a, b)
+    other = train(X[::10], y[::10], optimizer=optimizer, max_iter=15, seed=4)
+    assert not np.array_equal(other.thetas[0], runs[0].thetas[0])
+
+
+@pytest.mark.parametrize("hidden", [(12, 8), (10, 8, 6)])
+def test_deeper_networks_train(hidden):
+    from nnlearn import load_digits8
+
+    X, y = load_digits8()
+    model = train(X, y, hidden_layer_sizes=hidden, lam=0.1, optimizer="lbfgs", max_iter=150)
+    assert model.layer_sizes == (64, *hidden, 10)
+    assert model.score(X, y) > 0.9
+
+
+def test_float32_training_keeps_float32_weights():
+    from nnlearn import load_digits8
+
+    X, y = load_digits8()
+    model = train(X, y, optimizer="lbfgs", max_iter=60, dtype="float32")
+    assert all(theta.dtype == np.float32 for theta in model.thetas)
+    assert model.score(X, y) > 0.9
+
+
+def test_string_labels_become_the_models_classes():
+    rng = np.random.default_rng(0)
+    X = np.r_[rng.normal(-2, 1, (30, 2)), rng.normal(2, 1, (30, 2))]
+    y = np.array(["cat"] * 30 + ["dog"] * 30)
+    model = train(X, y, hidden_layer_sizes=(3,), max_iter=50)
+    assert model.classes.tolist() == ["cat", "dog"]
+    assert model.score(X, y) > 0.9
+
+
+def test_a_callback_can_stop_training_early():
+    from nnlearn import load_digits8
+
+    X, y = load_digits8()
+    seen = []
+
+    def stop_after_five(iteration, J, x):
+        seen.append(J)
+        if iteration == 5:
+            raise StopIteration
+
+    for optimizer in OPTIMIZERS:
+        seen.clear()
+        model = train(X, y, optimizer=optimizer, max_iter=100, callback=stop_after_five)
+        assert model.history["n_iter"] == 5 and model.history["interrupted"]
+        assert model.history["cost"] == seen
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"lam": -1.0}, "lambda"),
+        ({"hidden_layer_sizes": (0,)}, "hidden"),
+        ({"max_iter": 0}, "max_iter"),
+        ({"optimizer": "newton"}, "optimizer"),
+        ({"dtype": "int8"}, "dtype"),
+    ],
+)
+def test_bad_settings_are_rejected_before_training(settings, message):
+    X, y = np.eye(4), np.array([0, 1, 0, 1])
+    with pytest.raises(ParameterError, match=message):
+        train(X, y, **settings)
+
+
+def test_a_single_class_is_rejected():
+    with pytest.raises(ValueError, match="two classes"):
+        train(np.eye(3), np.zeros(3))
