@@ -44,3 +44,19 @@ def test_every_optimizer_records_the_cost_at_each_iteration(method):
 def test_an_unknown_method_is_refused():
     with pytest.raises(ValueError, match="unknown optimizer"):
         minimize(rosenbrock, np.zeros(2), method="newton")
+
+
+def test_fmincg_resumed_from_a_checkpoint_reaches_the_same_point():
+    x0 = np.array([-1.2, 1.0, -0.5, 2.0, 0.3])
+    full = fmincg(rosenbrock, x0, max_iter=40)
+    saved = {}
+
+    def keep_twelfth(state):
+        if len(state["history"]) == 12:
+            saved.update(state)
+
+    first = fmincg(rosenbrock, x0, max_iter=40, checkpoint=keep_twelfth)
+    np.testing.assert_array_equal(first.x, full.x)
+    resumed = fmincg(rosenbrock, None, max_iter=40, state=saved)
+    np.testing.assert_array_equal(resumed.x, full.x)
+    assert resumed.history == full.history

@@ -39,7 +39,7 @@ class OptimizeResult:
     interrupted: bool = False
 
 
-def minimize(fun, x0, method="cg", max_iter=400, tol=None, callback=None):
+def minimize(fun, x0, method="cg", max_iter=400, tol=None, callback=None, state=None, checkpoint=None):
     """Minimise ``fun(x) -> (J, grad)`` with the named optimiser.
 
     Parameters
@@ -56,17 +56,24 @@ def minimize(fun, x0, method="cg", max_iter=400, tol=None, callback=None):
         ``tol * max(1, |J|)``.
     callback : callable, optional
         ``callback(iteration, J, x)`` after each iteration; may raise StopIteration.
+    state : dict, optional
+        A state that ``checkpoint`` received in an earlier run, to continue from. fmincg
+        continues exactly where it was; SciPy's optimisers keep their internal state to
+        themselves, so they restart from the saved weights (close, not bit-identical).
+    checkpoint : callable, optional
+        ``checkpoint(state)`` after each iteration, with a dict of arrays and numbers.
     """
     if method == "fmincg":
-        return fmincg(fun, x0, max_iter=max_iter, tol=tol, callback=callback)
+        return fmincg(fun, x0, max_iter, tol, callback, state, checkpoint)
     if method not in _SCIPY_METHODS:
         raise ValueError(f"unknown optimizer {method!r}; choose one of {', '.join(OPTIMIZERS)}")
-    return _minimize_scipy(fun, x0, _SCIPY_METHODS[method], max_iter, tol, callback)
+    return _minimize_scipy(fun, x0, _SCIPY_METHODS[method], max_iter, tol, callback, state, checkpoint)
 
 
-def _minimize_scipy(fun, x0, method, max_iter, tol, callback):
-    history = []
-    evaluations = [0]
+def _minimize_scipy(fun, x0, method, max_iter, tol, callback, state=None, checkpoint=None):
+    history = [] if state is None else list(state["history"])
+    evaluations = [0 if state is None else state["n_evals"]]
+    x0 = x0 if state is None else state["x"]
     best = {"x": np.array(x0, dtype=np.float64), "fun": math.inf}
 
     def counted(x):
@@ -77,6 +84,8 @@ def _minimize_scipy(fun, x0, method, max_iter, tol, callback):
         history.append(float(intermediate_result.fun))
         best["x"] = np.array(intermediate_result.x)
         best["fun"] = history[-1]
+        if checkpoint is not None:
+            checkpoint({"x": best["x"], "fun": best["fun"], "history": list(history), "n_evals": evaluations[0]})
         if callback is not None:
             try:
                 callback(len(history), history[-1], best["x"])
@@ -84,7 +93,7 @@ def _minimize_scipy(fun, x0, method, max_iter, tol, callback):
                 best["interrupted"] = True
                 raise
 
-    options = {"maxiter": max_iter}
+    options = {"maxiter": max_iter - len(history)}
     result = scipy.optimize.minimize(
         counted, best["x"], jac=True, method=method, tol=tol, options=options, callback=record
     )
@@ -184,7 +193,43 @@ def _line_search(fun, x, f1, d1, s, z1):
         d2 = float(df2 @ s)
 
 
-def fmincg(fun, x0, max_iter=400, tol=None, callback=None):
+def _fmincg_start(fun, x0):
+    x = np.array(x0, dtype=np.float64)
+    J, grad = fun(x)
+    direction = -grad
+    slope = float(-direction @ direction)
+    return {
+        "x": x, "fun": float(J), "grad": grad, "direction": direction, "slope": slope,
+        "step": 1.0 / (1.0 - slope), "failed_last": False, "searches": 0, "history": [], "n_evals": 1,
+    }
+
+
+def _fmincg_advance(fun, state):
+    """One line search from ``state``; returns the next state and whether it succeeded."""
+    x, f1, df1, s, d1 = state["x"], state["fun"], state["grad"], state["direction"], state["slope"]
+    success, x2, f2, df2, z1, evaluations = _line_search(fun, x, f1, d1, s, state["step"])
+    new = dict(state, searches=state["searches"] + 1, n_evals=state["n_evals"] + evaluations)
+    if not success:
+        # Back to the last good point, and along steepest descent from there.
+        s = -df1
+        d1 = float(-s @ s)
+        new.update(direction=s, slope=d1, step=1.0 / (1.0 - d1), failed_last=True)
+        return new, False
+    beta = float((df2 @ df2 - df1 @ df2) / (df1 @ df1))  # Polack-Ribiere
+    s = beta * s - df2
+    d2 = float(df2 @ s)
+    if d2 > 0:  # not a descent direction: restart along steepest descent
+        s = -df2
+        d2 = float(-s @ s)
+    z1 *= min(RATIO, d1 / (d2 - np.finfo(float).tiny))
+    new.update(
+        x=x2, fun=float(f2), grad=df2, direction=s, slope=d2, step=z1, failed_last=False,
+        history=state["history"] + [float(f2)],
+    )
+    return new, True
+
+
+def fmincg(fun, x0, max_iter=400, tol=None, callback=None, state=None, checkpoint=None):
     """Polack-Ribiere conjugate gradients with a Wolfe-Powell line search.
 
     Each iteration is one line search along the conjugate direction s: the step is
@@ -193,55 +238,41 @@ def fmincg(fun, x0, max_iter=400, tol=None, callback=None):
     still steep. When a line search fails, the search restarts from the last good point
     along steepest descent; two failures in a row end the run.
 
+    Parameters
+    ----------
+    state : dict, optional
+        A state handed to ``checkpoint`` by an earlier run: continue it exactly.
+    checkpoint : callable, optional
+        ``checkpoint(state)`` after every successful line search; the dict holds
+        arrays and numbers only and is not changed afterwards.
+
     Returns
     -------
     OptimizeResult
         ``history`` holds J after every successful line search.
     """
-    x = np.array(x0, dtype=np.float64)
-    f1, df1 = fun(x)
-    n_evals, history = 1, []
-    s = -df1
-    d1 = float(-s @ s)
-    z1 = 1.0 / (1.0 - d1)
-    failed_last, message, interrupted = False, "maximum number of iterations reached", False
-    for iteration in range(1, max_iter + 1):
-        x_prev, f_prev, df_prev = x, f1, df1
-        success, x, f2, df2, z1, evaluations = _line_search(fun, x, f1, d1, s, z1)
-        n_evals += evaluations
-        if success:
-            improvement = f1 - f2
-            f1 = f2
-            history.append(float(f1))
-            beta = float((df2 @ df2 - df1 @ df2) / (df1 @ df1))
-            s = beta * s - df2
-            df1 = df2
-            d2 = float(df1 @ s)
-            if d2 > 0:  # not a descent direction: restart along steepest descent
-                s = -df1
-                d2 = float(-s @ s)
-            z1 *= min(RATIO, d1 / (d2 - np.finfo(float).tiny))
-            d1 = d2
-            failed_last = False
-            if callback is not None:
-                try:
-                    callback(len(history), f1, x)
-                except StopIteration:
-                    message, interrupted = "stopped by callback", True
-                    break
-            if tol is not None and improvement < tol * max(1.0, abs(f1)):
-                message = "cost change below tol"
-                break
-        else:
-            x, f1, df1 = x_prev, f_prev, df_prev
-            if failed_last:
+    state = _fmincg_start(fun, x0) if state is None else state
+    message, interrupted = "maximum number of iterations reached", False
+    while state["searches"] < max_iter:
+        previous, failed_before = state["fun"], state["failed_last"]
+        state, success = _fmincg_advance(fun, state)
+        if not success:
+            if failed_before:
                 message = "line search failed twice in a row"
                 break
-            s = -df1
-            d1 = float(-s @ s)
-            z1 = 1.0 / (1.0 - d1)
-            failed_last = True
+            continue
+        if checkpoint is not None:
+            checkpoint(state)
+        if callback is not None:
+            try:
+                callback(len(state["history"]), state["fun"], state["x"])
+            except StopIteration:
+                message, interrupted = "stopped by callback", True
+                break
+        if tol is not None and previous - state["fun"] < tol * max(1.0, abs(state["fun"])):
+            message = "cost change below tol"
+            break
     return OptimizeResult(
-        x=x, fun=float(f1), n_iter=len(history), n_evals=n_evals, history=history,
-        message=message, interrupted=interrupted,
+        x=state["x"], fun=state["fun"], n_iter=len(state["history"]), n_evals=state["n_evals"],
+        history=list(state["history"]), message=message, interrupted=interrupted,
     )
