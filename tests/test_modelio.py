@@ -111,3 +111,14 @@ def test_a_zip_that_is_not_a_model_is_refused(tmp_path):
         z.writestr("readme.txt", "hello")
     with pytest.raises(ModelFileError):
         load_model(path)
+
+
+def test_written_files_get_the_usual_permissions(model, tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        path = save_model(model, tmp_path / "m.npz")
+    finally:
+        os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o644

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
 
 from nnlearn.core import cost_and_gradient, init_random, pack, unpack
 from nnlearn.datasets import load_csv, load_mat, load_npz, one_hot

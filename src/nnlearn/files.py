@@ -13,6 +13,12 @@ class OutputExistsError(NNLearnError, FileExistsError):
     """The output file exists and overwriting was not asked for."""
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path, write, overwrite=False):
     """Write a file through ``write(fileobj)`` into a temporary file, then rename it.
 
@@ -33,6 +39,8 @@ def atomic_write(path, write, overwrite=False):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp makes the file private (0600); give it the permissions open() would.
+        os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
