@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError
-from .files import atomic_write
+from .files import atomic_write, first_line, read_npz
 
 __all__ = [
     "load_digits20",
@@ -172,7 +172,7 @@ def load_mat(path, course_labels=True):
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except Exception as exc:  # scipy raises several unrelated types for a bad file
-        raise DataError(f"{path}: not a readable .mat file ({_reason(exc)})") from None
+        raise DataError(f"{path}: not a readable .mat file ({first_line(exc)})") from None
     missing = [key for key in ("X", "y") if key not in data]
     if missing:
         raise DataError(f"{path}: the .mat file has no variable {' or '.join(missing)}")
@@ -182,23 +182,11 @@ def load_mat(path, course_labels=True):
 
 def load_npz(path):
     """Load arrays ``X`` and ``y`` from a NumPy ``.npz`` file (never unpickling)."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            missing = [key for key in ("X", "y") if key not in data.files]
-            if missing:
-                raise DataError(f"{path}: the .npz file has no array {' or '.join(missing)}")
-            X, y = data["X"], data["y"]
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except DataError:
-        raise
-    except ValueError as exc:
-        if "pickle" in str(exc):
-            raise DataError(f"{path}: holds object arrays that would need unpickling; refused") from None
-        raise DataError(f"{path}: not a readable .npz file ({_reason(exc)})") from None
-    except Exception as exc:
-        raise DataError(f"{path}: not a readable .npz file ({_reason(exc)})") from None
-    return check_dataset(X, y, path)
+    arrays = read_npz(path, DataError)
+    missing = [key for key in ("X", "y") if key not in arrays]
+    if missing:
+        raise DataError(f"{path}: the .npz file has no array {' or '.join(missing)}")
+    return check_dataset(arrays["X"], arrays["y"], path)
 
 
 def load_csv(path):
@@ -212,7 +200,7 @@ def load_csv(path):
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not a readable text file ({_reason(exc)})") from None
+        raise DataError(f"{path}: not a readable text file ({first_line(exc)})") from None
     if lines and not _is_numeric_row(lines[0]):
         lines = lines[1:]
     if not lines:
@@ -236,10 +224,6 @@ def _is_numeric_row(line):
     except ValueError:
         return False
     return True
-
-
-def _reason(exc):
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 _LOADERS = {".mat": load_mat, ".npz": load_npz, ".csv": load_csv}

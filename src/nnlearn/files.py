@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zipfile
 from pathlib import Path
+
+import numpy as np
 
 from .errors import NNLearnError
 
@@ -50,3 +53,40 @@ def atomic_write(path, write, overwrite=False):
         os.unlink(tmp)
         raise
     return path
+
+
+def read_npz(path, error, kind=".npz file"):
+    """All arrays of a NumPy ``.npz`` archive, read without ever unpickling.
+
+    Parameters
+    ----------
+    path : str or Path
+    error : type
+        The exception raised, with a one-line message naming ``path``, when the file is
+        missing, not an ``.npz`` archive, damaged, or holds object arrays.
+    kind : str
+        What the file was expected to be, for the message.
+
+    Returns
+    -------
+    dict of str to ndarray
+    """
+    if not Path(path).is_file():
+        raise error(f"{path}: no such file")
+    # np.load would try unpickling any file that is neither a zip nor a .npy: refuse
+    # those before it looks, so the message says what the file really is.
+    if not zipfile.is_zipfile(path):
+        raise error(f"{path}: not a readable {kind} (not a NumPy .npz archive)")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise error(f"{path}: holds object arrays that would need unpickling; refused") from None
+        raise error(f"{path}: not a readable {kind} ({first_line(exc)})") from None
+    except Exception as exc:  # zipfile, zlib and numpy's format checks raise assorted types
+        raise error(f"{path}: not a readable {kind} ({first_line(exc)})") from None
+
+
+def first_line(exc):
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import zipfile
 
 import numpy as np
 
 from .errors import ModelFileError
-from .files import atomic_write
+from .files import atomic_write, first_line, read_npz
 from .model import Model
 
 __all__ = [
@@ -71,17 +70,7 @@ def load_model(path):
         The file is missing, not an nnlearn model, of a newer format version, altered
         since it was written, or holds arrays that would need unpickling.
     """
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
-    except FileNotFoundError:
-        raise ModelFileError(f"{path}: no such file") from None
-    except ValueError as exc:
-        if "pickle" in str(exc):
-            raise ModelFileError(f"{path}: holds object arrays that would need unpickling; refused") from None
-        raise ModelFileError(f"{path}: not an nnlearn model file ({exc})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise ModelFileError(f"{path}: not a readable model file ({type(exc).__name__}: {exc})") from None
+    arrays = read_npz(path, ModelFileError, "model file")
     meta = _read_meta(path, arrays.pop("meta", None))
     names = sorted((n for n in arrays if n.startswith("theta")), key=lambda n: int(n[5:] or 0))
     if not names or "classes" not in arrays:
@@ -128,7 +117,7 @@ def read_octave_weights(path):
     except FileNotFoundError:
         raise ModelFileError(f"{path}: no such file") from None
     except Exception as exc:  # scipy raises several unrelated types for a bad file
-        raise ModelFileError(f"{path}: not a readable .mat file ({exc})") from None
+        raise ModelFileError(f"{path}: not a readable .mat file ({first_line(exc)})") from None
     thetas = []
     while f"Theta{len(thetas) + 1}" in data:
         theta = np.asarray(data[f"Theta{len(thetas) + 1}"], dtype=np.float64)
