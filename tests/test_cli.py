@@ -185,9 +185,9 @@ def test_train_default_is_the_course_network_on_a_split(tmp_path):
 
 @pytest.mark.slow
 def test_train_on_everything(tmp_path):
-    run = ok_json(nnlearn_cli("train", "--test-size", "0", "--optimizer", "lbfgs", "--json", cwd=tmp_path))
+    run = ok_json(nnlearn_cli("train", "--test-size", "0", "--json", cwd=tmp_path))
     assert run["train_accuracy"] >= 0.995 and run["test_accuracy"] is None
-    assert run["m_train"] == 5000 and run["settings"]["optimizer"] == "lbfgs"
+    assert run["m_train"] == 5000 and run["settings"]["optimizer"] == "cg"
 
 
 def test_train_json_is_one_object_and_quiet(tmp_path):

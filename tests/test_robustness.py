@@ -1,0 +1,136 @@
+"""Bad input never crashes, never computes silently wrong results, never changes a file.
+
+Every case runs the installed ``nnlearn`` script in a subprocess and must end with exit
+status 2, one line on stderr naming the problem, no traceback, and the working directory
+exactly as it was (no file written, changed or removed).
+"""
+
+import hashlib
+import json
+import pickle
+
+import numpy as np
+import pytest
+from scipy.io import savemat
+
+import nnlearn
+
+from .conftest import EX4WEIGHTS
+from .test_cli import nnlearn_cli, run_all
+
+
+def write_inputs(work):
+    """One file per kind of bad input, next to a good model and good data."""
+    rng = np.random.default_rng(1)
+    X, y = nnlearn.load_digits8()
+    good = nnlearn.train(X, y, hidden_layer_sizes=(10,), optimizer="lbfgs", max_iter=30)
+    good.save(work / "model.npz")
+    np.savez(work / "good.npz", X=X[:50], y=y[:50])
+    model_bytes = (work / "model.npz").read_bytes()
+    (work / "truncated-model.npz").write_bytes(model_bytes[: len(model_bytes) // 2])
+    np.savez(work / "data.npz", X=X, y=y)
+    data_bytes = (work / "data.npz").read_bytes()
+    (work / "truncated.npz").write_bytes(data_bytes[: len(data_bytes) // 3])
+    savemat(work / "full.mat", {"X": X, "y": y[:, None]})
+    mat_bytes = (work / "full.mat").read_bytes()
+    (work / "truncated.mat").write_bytes(mat_bytes[: len(mat_bytes) // 3])
+    (work / "csv-named.npz").write_text("1,2,0\n3,4,1\n")
+    (work / "text-named.mat").write_text("this is not a MATLAB file\n")
+    savemat(work / "no-x.mat", {"y": y[:, None]})
+    savemat(work / "no-y.mat", {"X": X})
+    np.savez(work / "x-1d.npz", X=X[:, 0], y=y)
+    np.savez(work / "x-3d.npz", X=X.reshape(-1, 8, 8), y=y)
+    np.savez(work / "lengths.npz", X=X, y=y[:-1])
+    X_nan, X_inf = X.copy(), X.copy()
+    X_nan[3, 4], X_inf[5, 6] = np.nan, np.inf
+    np.savez(work / "nan.npz", X=X_nan, y=y)
+    np.savez(work / "inf.npz", X=X_inf, y=y)
+    (work / "cells.csv").write_text("0.5,1,0\n0.25,abc,1\n")
+    np.savez(work / "one-class.npz", X=X[:20], y=np.zeros(20, dtype=int))
+    np.savez(work / "empty.npz", X=np.zeros((0, 64)), y=np.zeros(0, dtype=int))
+    np.savez(work / "unknown-labels.npz", X=X[:20], y=np.arange(20) + 5)
+    np.savez(work / "features-400.npz", X=rng.random((10, 400)), y=np.arange(10) % 10)
+    savemat(work / "no-chain.mat", {"Theta1": rng.random((25, 401)), "Theta2": rng.random((10, 30))})
+    np.savez(work / "pickled.npz", X=np.array([{"a": 1}], dtype=object), y=np.array([0]))
+    (work / "raw-pickle.npz").write_bytes(pickle.dumps({"X": [1, 2]}))
+    # A model of non-square input count (6 features): no image can be fitted to it.
+    nnlearn.train(rng.random((20, 6)), np.arange(20) % 2, hidden_layer_sizes=(3,), max_iter=5).save(work / "m6.npz")
+    from PIL import Image
+
+    Image.fromarray((rng.random((30, 30)) * 255).astype(np.uint8)).save(work / "digit.png")
+    tamper(work, "model.npz", "tampered.npz", lambda a: a.update(theta1=a["theta1"] * 1.0001))
+    tamper(work, "model.npz", "newer.npz", newer_version)
+    (work / "existing.npz").write_bytes(b"the user's precious file")
+
+
+def tamper(work, source, target, change):
+    with np.load(work / source) as data:
+        arrays = dict(data)
+    change(arrays)
+    np.savez(work / target, **arrays)
+
+
+def newer_version(arrays):
+    meta = json.loads(str(arrays["meta"]))
+    meta["format_version"] += 1
+    arrays["meta"] = np.array(json.dumps(meta))
+
+
+BAD = {
+    # id: (arguments, words the one-line message must contain)
+    "truncated-npz": (["train", "--data", "truncated.npz"], ["truncated.npz"]),
+    "truncated-mat": (["train", "--data", "truncated.mat"], ["truncated.mat"]),
+    "npz-that-is-csv": (["train", "--data", "csv-named.npz"], ["csv-named.npz", "not"]),
+    "mat-that-is-text": (["evaluate", "model.npz", "--data", "text-named.mat"], ["text-named.mat"]),
+    "mat-without-X": (["train", "--data", "no-x.mat"], ["no variable X"]),
+    "mat-without-y": (["cost", "--weights", "model.npz", "--data", "no-y.mat"], ["no variable y"]),
+    "X-1d": (["train", "--data", "x-1d.npz"], ["2-D"]),
+    "X-3d": (["evaluate", "model.npz", "--data", "x-3d.npz"], ["2-D"]),
+    "lengths-differ": (["train", "--data", "lengths.npz"], ["1797 examples", "1796 labels"]),
+    "nan": (["train", "--data", "nan.npz"], ["NaN"]),
+    "inf": (["predict", "model.npz", "inf.npz"], ["infinite"]),
+    "non-numeric-csv": (["train", "--data", "cells.csv"], ["non-numeric"]),
+    "single-class": (["train", "--data", "one-class.npz"], ["two classes"]),
+    "zero-examples": (["train", "--data", "empty.npz"], ["no examples"]),
+    "unknown-labels": (["evaluate", "model.npz", "--data", "unknown-labels.npz"], ["10", "11"]),
+    "features-do-not-fit": (["predict", "model.npz", "features-400.npz"], ["64", "400"]),
+    "image-for-non-square-model": (["predict", "m6.npz", "digit.png"], ["6"]),
+    "thetas-do-not-chain": (["cost", "--weights", "no-chain.mat"], ["Theta2", "Theta1"]),
+    "octave-weights-do-not-fit": (["cost", "--weights", EX4WEIGHTS, "--data", "good.npz"], ["401", "64"]),
+    "newer-format": (["evaluate", "newer.npz", "--data", "digits8"], ["newer"]),
+    "tampered": (["evaluate", "tampered.npz", "--data", "digits8"], ["altered"]),
+    "truncated-model": (["show", "truncated-model.npz"], ["truncated-model.npz"]),
+    "object-arrays": (["train", "--data", "pickled.npz"], ["unpickling", "refused"]),
+    "pickle-file-as-model": (["evaluate", "raw-pickle.npz", "--data", "digits8"], ["raw-pickle.npz", "not"]),
+    "negative-lambda": (["train", "--data", "nosuch.csv", "--lambda", "-1"], ["lambda"]),
+    "zero-hidden-units": (["train", "--data", "nosuch.csv", "--hidden", "0"], ["hidden"]),
+    "max-iter-0": (["train", "--data", "nosuch.csv", "--max-iter", "0"], ["max_iter"]),
+    "unknown-optimizer": (["train", "--data", "nosuch.csv", "--optimizer", "bfgs"], ["optimizer"]),
+    "existing-out": (["train", "--data", "digits8", "--out", "existing.npz"], ["existing.npz", "--force"]),
+}
+
+
+def snapshot(folder):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    work = tmp_path_factory.mktemp("robust")
+    write_inputs(work)
+    before = snapshot(work)
+    results = dict(zip(BAD, run_all([args for args, _ in BAD.values()], work)))
+    return results, before, snapshot(work)
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_gives_one_line_exit_2_and_changes_nothing(case, runs):
+    results, before, after = runs
+    result = results[case]
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(lines) == 1, result.stderr
+    for word in BAD[case][1]:
+        assert word.lower() in lines[0].lower(), lines[0]
+    assert after == before  # nothing written, changed or removed
