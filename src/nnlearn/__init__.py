@@ -15,10 +15,20 @@ from .training import train
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):
+    # The estimator needs scikit-learn, whose import costs more than the rest of nnlearn
+    # together: load it on first use, not on every `import nnlearn`.
+    if name == "NeuralNetClassifier":
+        from .estimator import NeuralNetClassifier
+
+        return NeuralNetClassifier
+    raise AttributeError(f"module 'nnlearn' has no attribute {name!r}")
+
 __all__ = [
     "sigmoid", "sigmoid_gradient", "init_random", "init_debug", "pack", "unpack", "forward",
     "cost", "cost_and_gradient", "check_gradients", "check_directional", "numerical_gradient",
-    "train", "Model", "save_model", "load_model", "load_octave_model", "load_weights",
+    "train", "NeuralNetClassifier", "Model", "save_model", "load_model", "load_octave_model", "load_weights",
     "write_octave_weights", "load_data", "load_digits20", "load_digits8", "one_hot", "split",
     "NNLearnError", "DataError", "ModelFileError", "ParameterError", "ShapeError", "TrainingError",
 ]

@@ -9,6 +9,10 @@ nnlearn's format is a NumPy ``.npz`` archive read with ``allow_pickle=False``:
 
 Octave/MATLAB files hold ``Theta1``, ``Theta2``, ... as in the course's
 ``ex4weights.mat``, where output unit k stands for label k and label 10 for digit 0.
+
+Checkpoints of a training run use the same archive with ``format``
+"nnlearn-checkpoint": the optimiser's arrays, and its numbers with the run's settings
+in the JSON document.
 """
 
 from __future__ import annotations
@@ -29,11 +33,14 @@ __all__ = [
     "load_octave_model",
     "write_octave_weights",
     "load_weights",
+    "save_checkpoint",
+    "load_checkpoint",
     "FORMAT",
     "FORMAT_VERSION",
 ]
 
 FORMAT = "nnlearn-model"
+CHECKPOINT = "nnlearn-checkpoint"
 FORMAT_VERSION = 1
 COURSE_DIGIT_ORDER = np.array([1, 2, 3, 4, 5, 6, 7, 8, 9, 0])
 
@@ -44,21 +51,53 @@ def _digest(array):
     return hashlib.sha256(header + array.tobytes()).hexdigest()
 
 
+def _write_archive(path, kind, arrays, meta, overwrite):
+    """Write arrays and a JSON document (with the arrays' checksums) as one ``.npz``."""
+    meta = {"format": kind, "format_version": FORMAT_VERSION, **meta,
+            "sha256": {name: _digest(array) for name, array in arrays.items()}}
+    arrays = {**arrays, "meta": np.array(json.dumps(meta))}
+    return atomic_write(path, lambda f: np.savez_compressed(f, **arrays), overwrite=overwrite)
+
+
+def _read_archive(path, kind):
+    """Arrays and JSON document of an archive of ``kind``, checksums verified."""
+    what = kind.replace("nnlearn-", "") + " file"
+    arrays = read_npz(path, ModelFileError, what)
+    meta = _read_meta(path, arrays.pop("meta", None), kind, what)
+    expected = meta.get("sha256", {})
+    for name, array in arrays.items():
+        if expected.get(name) != _digest(array):
+            raise ModelFileError(f"{path}: array {name!r} does not match its checksum; the file was altered")
+    if set(expected) != set(arrays):
+        raise ModelFileError(f"{path}: arrays are missing from the {what}; the file was altered")
+    return arrays, meta
+
+
+def _read_meta(path, meta, kind, what):
+    if meta is None or meta.dtype.kind != "U" or meta.ndim != 0:
+        raise ModelFileError(f"{path}: not an nnlearn {what} (no metadata)")
+    try:
+        meta = json.loads(str(meta))
+    except json.JSONDecodeError:
+        raise ModelFileError(f"{path}: the {what}'s metadata is not valid JSON") from None
+    if not isinstance(meta, dict) or meta.get("format") != kind:
+        raise ModelFileError(f"{path}: not an nnlearn {what}")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path}: {what} format version {version} is newer than this nnlearn reads "
+            f"({FORMAT_VERSION}); upgrade nnlearn"
+        )
+    return meta
+
+
 def save_model(model, path, overwrite=False):
     """Write ``model`` to ``path`` atomically; refuse to replace a file unless ``overwrite``."""
-    arrays = {f"theta{l}": theta for l, theta in enumerate(model.thetas, start=1)}
-    arrays["classes"] = model.classes
     if model.classes.dtype.kind not in "iufbU":
         raise ModelFileError(f"class labels of dtype {model.classes.dtype} cannot be saved safely")
-    meta = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "lam": float(model.lam),
-        "history": model.history,
-        "sha256": {name: _digest(array) for name, array in arrays.items()},
-    }
-    arrays["meta"] = np.array(json.dumps(meta))
-    return atomic_write(path, lambda f: np.savez_compressed(f, **arrays), overwrite=overwrite)
+    arrays = {f"theta{l}": theta for l, theta in enumerate(model.thetas, start=1)}
+    arrays["classes"] = model.classes
+    return _write_archive(path, FORMAT, arrays, {"lam": float(model.lam), "history": model.history}, overwrite)
 
 
 def load_model(path):
@@ -70,37 +109,48 @@ def load_model(path):
         The file is missing, not an nnlearn model, of a newer format version, altered
         since it was written, or holds arrays that would need unpickling.
     """
-    arrays = read_npz(path, ModelFileError, "model file")
-    meta = _read_meta(path, arrays.pop("meta", None))
+    arrays, meta = _read_archive(path, FORMAT)
     names = sorted((n for n in arrays if n.startswith("theta")), key=lambda n: int(n[5:] or 0))
     if not names or "classes" not in arrays:
         raise ModelFileError(f"{path}: the model file has no weights or no classes")
-    expected = meta.get("sha256", {})
-    for name, array in arrays.items():
-        if expected.get(name) != _digest(array):
-            raise ModelFileError(f"{path}: array {name!r} does not match its checksum; the file was altered")
     try:
         return Model([arrays[n] for n in names], arrays["classes"], meta["lam"], meta["history"])
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, TypeError) as exc:
         raise ModelFileError(f"{path}: inconsistent model file ({exc})") from None
 
 
-def _read_meta(path, meta):
-    if meta is None or meta.dtype.kind != "U" or meta.ndim != 0:
-        raise ModelFileError(f"{path}: not an nnlearn model file (no metadata)")
-    try:
-        meta = json.loads(str(meta))
-    except json.JSONDecodeError:
-        raise ModelFileError(f"{path}: the model file's metadata is not valid JSON") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ModelFileError(f"{path}: not an nnlearn model file")
-    version = meta.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ModelFileError(
-            f"{path}: model format version {version} is newer than this nnlearn reads "
-            f"({FORMAT_VERSION}); upgrade nnlearn"
-        )
-    return meta
+def save_checkpoint(path, settings, state):
+    """Write a training run's settings and optimiser state, replacing an older checkpoint.
+
+    Parameters
+    ----------
+    settings : dict
+        JSON-compatible: what is needed to rebuild the run (data, layers, lambda, ...).
+    state : dict
+        The optimiser's state: arrays, numbers, lists and dicts of numbers.
+    """
+    arrays = {name: value for name, value in state.items() if isinstance(value, np.ndarray)}
+    scalars = {name: _plain(value) for name, value in state.items() if name not in arrays}
+    return _write_archive(path, CHECKPOINT, arrays, {"settings": settings, "state": scalars}, overwrite=True)
+
+
+def load_checkpoint(path):
+    """Read a checkpoint written by :func:`save_checkpoint`: ``(settings, state)``."""
+    arrays, meta = _read_archive(path, CHECKPOINT)
+    if not isinstance(meta.get("settings"), dict) or not isinstance(meta.get("state"), dict):
+        raise ModelFileError(f"{path}: the checkpoint has no settings or no state")
+    return meta["settings"], {**meta["state"], **arrays}
+
+
+def _plain(value):
+    """Numbers and containers of numbers as JSON takes them (floats round-trip exactly)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
 
 
 def read_octave_weights(path):

@@ -1,0 +1,244 @@
+import numpy as np
+import pytest
+
+from nnlearn import load_digits8, train
+from nnlearn.core import init_random, pack
+from nnlearn.minibatch import (
+    LEARNING_RATES,
+    Plateau,
+    adam_init,
+    adam_step,
+    epoch_batches,
+    minimize_minibatch,
+    sgd_init,
+    sgd_step,
+)
+from nnlearn.training import OPTIMIZERS, make_batch_objective, make_objective
+
+MINI_BATCH = ["sgd", "adam"]
+
+
+def least_squares(A, b):
+    """fun(x, rows): half the mean squared residual over the rows, and its gradient."""
+
+    def fun(x, rows):
+        residual = A[rows] @ x - b[rows]
+        return 0.5 * residual @ residual / rows.size, A[rows].T @ residual / rows.size
+
+    return fun
+
+
+@pytest.fixture
+def regression(rng):
+    A = rng.standard_normal((300, 5))
+    x_true = rng.standard_normal(5)
+    return A, A @ x_true + 0.01 * rng.standard_normal(300), x_true
+
+
+def test_adam_first_step_moves_each_weight_by_the_learning_rate_against_its_gradient():
+    # At t = 1 the bias corrections give m_hat = g and v_hat = g^2, so the step is
+    # -eta g / (|g| + eps), i.e. -eta sign(g) up to eps.
+    x, grad = np.array([1.0, -2.0, 0.5]), np.array([4.0, -0.01, 1e-3])
+    new_x, state = adam_step(x, grad, adam_init(x), learning_rate=0.1, epsilon=1e-12)
+    np.testing.assert_allclose(new_x, x - 0.1 * np.sign(grad), rtol=1e-9)
+    assert state["t"] == 1
+    np.testing.assert_allclose(state["m"], 0.1 * grad)
+    np.testing.assert_allclose(state["v"], 0.001 * grad**2)
+
+
+def test_adam_second_step_by_hand():
+    x, g1, g2 = np.array([0.0]), np.array([1.0]), np.array([3.0])
+    x1, state = adam_step(x, g1, adam_init(x), learning_rate=0.5, beta_1=0.5, beta_2=0.75, epsilon=0.0)
+    x2, _ = adam_step(x1, g2, state, learning_rate=0.5, beta_1=0.5, beta_2=0.75, epsilon=0.0)
+    # m = 0.5*0.5*1 + 0.5*3 = 1.75, m_hat = 1.75/0.75; v = 0.75*0.25 + 0.25*9 = 2.4375,
+    # v_hat = 2.4375/0.4375; step = 0.5 * m_hat / sqrt(v_hat)
+    expected = -0.5 - 0.5 * (1.75 / 0.75) / np.sqrt(2.4375 / 0.4375)
+    np.testing.assert_allclose(x2, [expected], rtol=1e-12)
+
+
+def test_sgd_without_momentum_is_a_plain_gradient_step():
+    x, grad = np.array([1.0, 2.0]), np.array([0.5, -1.0])
+    new_x, _ = sgd_step(x, grad, sgd_init(x), learning_rate=0.1, momentum=0.0)
+    np.testing.assert_allclose(new_x, x - 0.1 * grad)
+
+
+@pytest.mark.parametrize("nesterov, expected", [(False, -0.1 - 0.19), (True, -0.19 - 0.271)])
+def test_sgd_momentum_two_steps_by_hand(nesterov, expected):
+    # grad = 1 twice, eta = 0.1, mu = 0.9: v1 = -0.1, v2 = -0.19. Classical: x = v1 + v2.
+    # Nesterov: x moves by mu v - eta g = -0.19, then -0.171 - 0.1 = -0.271.
+    x, g = np.zeros(1), np.ones(1)
+    state = sgd_init(x)
+    for _ in range(2):
+        x, state = sgd_step(x, g, state, learning_rate=0.1, momentum=0.9, nesterov=nesterov)
+    np.testing.assert_allclose(x, [expected], rtol=1e-12)
+
+
+def test_the_batches_of_an_epoch_partition_the_examples(rng):
+    batches = epoch_batches(103, 20, rng)
+    assert [b.size for b in batches] == [20] * 5 + [3]
+    np.testing.assert_array_equal(np.sort(np.concatenate(batches)), np.arange(103))
+
+
+@pytest.mark.parametrize("method", MINI_BATCH)
+def test_minibatch_optimizers_solve_least_squares(regression, method):
+    A, b, x_true = regression
+    result = minimize_minibatch(least_squares(A, b), np.zeros(5), 300, method, max_iter=300, batch_size=32,
+                                learning_rate=0.05, seed=0, n_iter_no_change=300)
+    np.testing.assert_allclose(result.x, x_true, atol=0.02)
+    assert len(result.history) == result.n_iter == 300
+    assert result.history[-1] < 0.01 * result.history[0]
+    assert result.n_evals == 300 * 10
+
+
+@pytest.mark.parametrize("method", MINI_BATCH)
+def test_the_same_seed_gives_the_same_run(regression, method):
+    A, b, _ = regression
+    runs = [minimize_minibatch(least_squares(A, b), np.zeros(5), 300, method, max_iter=5, batch_size=32, seed=s)
+            for s in (7, 7, 8)]
+    np.testing.assert_array_equal(runs[0].x, runs[1].x)
+    assert runs[0].history == runs[1].history
+    assert not np.array_equal(runs[0].x, runs[2].x)
+
+
+def test_a_callback_can_stop_after_an_epoch(regression):
+    A, b, _ = regression
+    seen = []
+
+    def stop_after_three(epoch, J, x):
+        seen.append(J)
+        if epoch == 3:
+            raise StopIteration
+
+    result = minimize_minibatch(least_squares(A, b), np.zeros(5), 300, "adam", max_iter=50, callback=stop_after_three)
+    assert result.n_iter == 3 and result.interrupted and result.history == seen
+    assert result.message == "stopped by callback"
+
+
+def test_training_stops_when_the_cost_stops_improving_by_tol(regression):
+    A, b, _ = regression
+    # A tolerance larger than any improvement: every epoch after the first is stale.
+    result = minimize_minibatch(least_squares(A, b), np.zeros(5), 300, "sgd", max_iter=100, tol=1e6,
+                                n_iter_no_change=4)
+    assert result.n_iter == 5
+    assert "did not improve" in result.message
+
+
+def test_early_stopping_returns_the_best_scoring_weights(regression):
+    A, b, _ = regression
+    scores = iter([0.5, 0.8, 0.7, 0.6, 0.75, 0.9])
+    seen = []
+
+    def record(epoch, J, x):
+        seen.append(x.copy())
+
+    result = minimize_minibatch(least_squares(A, b), np.zeros(5), 300, "adam", max_iter=6, callback=record,
+                                n_iter_no_change=3, validation_score=lambda x: next(scores))
+    assert result.validation_scores == [0.5, 0.8, 0.7, 0.6, 0.75]  # three stale epochs after 0.8
+    np.testing.assert_array_equal(result.x, seen[1])
+    assert result.fun == result.history[1]
+
+
+@pytest.mark.parametrize(
+    "values, higher, stale",
+    [([3.0, 2.0, 1.99995, 1.9999, 1.0], False, [0, 0, 1, 2, 0]), ([0.5, 0.6, 0.6, 0.55], True, [0, 0, 1, 2])],
+)
+def test_plateau_counts_epochs_that_do_not_improve_by_tol(values, higher, stale):
+    plateau = Plateau(tol=1e-4, higher_is_better=higher)
+    counts = []
+    for value in values:
+        plateau.update(value)
+        counts.append(plateau.stale)
+    assert counts == stale
+
+
+@pytest.fixture(scope="module")
+def small_digits():
+    X, y = load_digits8()
+    X, y = X[:300], y[:300]
+    Y = (y[:, None] == np.arange(10)).astype(float)
+    return X, y, Y
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("lam", [0.0, 3.0])
+def test_batch_gradients_average_to_the_full_gradient(small_digits, rng, weighted, lam):
+    # Over one epoch's batches, sum_B (b/m) grad J_B = grad J: the batch objective is an
+    # unbiased share of the full one, penalty lam/(2M) included (not lam/(2b)).
+    X, _, Y = small_digits
+    layer_sizes = (64, 7, 10)
+    weights = rng.integers(0, 4, size=X.shape[0]).astype(float) if weighted else None
+    x = pack(init_random(layer_sizes, rng=0))
+    J, grad = make_objective(X, Y, lam, layer_sizes, weights)(x)
+    batch_fun = make_batch_objective(X, Y, lam, layer_sizes, weights)
+    pieces = [(rows.size / X.shape[0], batch_fun(x, rows)) for rows in epoch_batches(X.shape[0], 64, rng)]
+    np.testing.assert_allclose(sum(share * g for share, (_, g) in pieces), grad, rtol=1e-10, atol=1e-14)
+    assert sum(share * J_B for share, (J_B, _) in pieces) == pytest.approx(J, rel=1e-12)
+
+
+def test_one_batch_of_everything_is_the_full_objective(small_digits):
+    X, _, Y = small_digits
+    layer_sizes = (64, 7, 10)
+    x = pack(init_random(layer_sizes, rng=1))
+    J, grad = make_objective(X, Y, 1.0, layer_sizes)(x)
+    J_B, grad_B = make_batch_objective(X, Y, 1.0, layer_sizes)(x, np.arange(X.shape[0]))
+    assert J_B == pytest.approx(J, rel=1e-13)
+    np.testing.assert_allclose(grad_B, grad, rtol=1e-12, atol=1e-15)
+
+
+def test_the_command_line_optimizers_include_the_mini_batch_ones():
+    assert OPTIMIZERS == ("cg", "lbfgs", "fmincg", "sgd", "adam")
+    assert set(LEARNING_RATES) == set(MINI_BATCH)
+
+
+@pytest.mark.parametrize("optimizer", MINI_BATCH)
+def test_train_with_a_mini_batch_optimizer_lowers_the_cost(small_digits, optimizer):
+    X, y, _ = small_digits
+    model = train(X, y, optimizer=optimizer, max_iter=40, batch_size=50, seed=0)
+    history = model.history["cost"]
+    assert len(history) == model.history["n_iter"] == 40
+    assert history[-1] < 0.5 * history[0]
+    assert model.history["batch_size"] == 50 and model.history["validation_scores"] == []
+    assert model.score(X, y) > 0.9
+
+
+@pytest.mark.parametrize("optimizer", MINI_BATCH)
+def test_train_with_the_same_seed_gives_the_same_weights(small_digits, optimizer):
+    X, y, _ = small_digits
+    runs = [train(X, y, optimizer=optimizer, max_iter=3, batch_size=50, seed=s) for s in (5, 5, 6)]
+    np.testing.assert_array_equal(runs[0].thetas[0], runs[1].thetas[0])
+    assert not np.array_equal(runs[0].thetas[0], runs[2].thetas[0])
+
+
+def test_train_with_early_stopping_records_validation_scores(small_digits):
+    X, y, _ = small_digits
+    model = train(X, y, optimizer="adam", max_iter=60, batch_size=50, early_stopping=True,
+                  validation_fraction=0.2, n_iter_no_change=10)
+    scores = model.history["validation_scores"]
+    assert len(scores) == model.history["n_iter"] >= 11
+    assert all(0 <= s <= 1 for s in scores) and max(scores) > 0.7
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"batch_size": 0}, "batch_size"),
+        ({"learning_rate": -0.1}, "learning_rate"),
+        ({"n_iter_no_change": 0}, "n_iter_no_change"),
+        ({"validation_fraction": 1.0}, "validation_fraction"),
+        ({"tol": -1.0}, "tol"),
+        ({"sample_weight": [1.0, -1.0, 1.0, 1.0]}, "sample_weight"),
+        ({"sample_weight": [1.0, 1.0]}, "sample_weight"),
+    ],
+)
+def test_bad_mini_batch_settings_are_rejected(settings, message):
+    with pytest.raises(ValueError, match=message):
+        train(np.eye(4), np.array([0, 1, 0, 1]), optimizer="adam", **settings)
+
+
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")
+def test_a_diverging_learning_rate_is_reported(small_digits):
+    from nnlearn.errors import TrainingError
+
+    X, y, _ = small_digits
+    with pytest.raises(TrainingError, match="learning_rate"):
+        train(X * 1e6, y, optimizer="sgd", learning_rate=1e200, max_iter=3)
