@@ -101,3 +101,27 @@ def test_bad_settings_are_rejected_before_training(settings, message):
 def test_a_single_class_is_rejected():
     with pytest.raises(ValueError, match="two classes"):
         train(np.eye(3), np.zeros(3))
+
+
+@pytest.mark.parametrize("optimizer", ["fmincg", "sgd", "adam"])
+def test_a_run_resumed_from_a_checkpoint_reaches_the_same_weights(optimizer, tmp_path):
+    from nnlearn import load_digits8
+    from nnlearn.modelio import load_checkpoint, save_checkpoint
+
+    X, y = load_digits8()
+    settings = dict(hidden_layer_sizes=(12,), optimizer=optimizer, max_iter=20, seed=5)
+    full = train(X, y, **settings)
+
+    def stop_at_eight(iteration, J, x):
+        if iteration == 8:
+            raise StopIteration
+
+    path = tmp_path / "run.ckpt.npz"
+    first = train(X, y, **settings, callback=stop_at_eight,
+                  checkpoint=lambda state: save_checkpoint(path, {"optimizer": optimizer}, state))
+    assert first.history["n_iter"] == 8
+    _, state = load_checkpoint(path)
+    resumed = train(X, y, **settings, resume=state)
+    assert resumed.history["cost"] == full.history["cost"]
+    for a, b in zip(resumed.thetas, full.thetas):
+        np.testing.assert_array_equal(a, b)

@@ -140,19 +140,6 @@ def _percent(fraction):
 # ------------------------------------------------------------------------------ train
 
 
-def _progress(args, total):
-    """A tqdm bar on stderr, and the ``callback(iteration, J, x)`` that advances it."""
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, desc="training", unit="it", file=sys.stderr, disable=args.quiet or args.json)
-
-    def callback(iteration, J, x):
-        bar.update(iteration - bar.n)
-        bar.set_postfix(cost=f"{J:.6f}", refresh=False)
-
-    return bar, callback
-
-
 def _import_report():
     try:
         from . import report
@@ -162,36 +149,38 @@ def _import_report():
 
 
 def cmd_train(args):
+    resumed, state = _resume(args)
     hidden = check_settings(args.hidden, args.lam, args.optimizer, args.max_iter, args.dtype)
     if not 0 <= args.test_size < 1:
         raise ParameterError(f"--test-size must be in [0, 1), got {args.test_size}")
-    _refuse_existing(args.out, args.force)
+    out = args.out or DEFAULT_MODEL
+    _refuse_existing(out, args.force)
     report = _import_report() if args.report else None
     if report is not None:
         _refuse_existing(Path(args.report) / "index.html", args.force, option="--report")
+    checkpoint = args.checkpoint or args.resume
+    if args.checkpoint and not resumed:
+        _refuse_existing(args.checkpoint, args.force, option="--checkpoint")
+    if args.checkpoint_every < 0:
+        raise ParameterError(f"--checkpoint-every must be >= 0 seconds, got {args.checkpoint_every}")
     X, y = load_data(args.data)
     X_train, X_test, y_train, y_test = _split(X, y, args.test_size, args.seed)
-    bar, callback = _progress(args, args.max_iter)
+    settings = _train_settings(args, hidden)
+    from .monitor import Monitor
     from .training import train
 
-    with bar:
-        model = train(X_train, y_train, hidden, args.lam, args.optimizer, args.max_iter, args.seed,
-                      args.dtype, callback=callback)
-    settings = _train_settings(args, hidden)
+    done = len(state["history"]) if state else 0
+    with Monitor(args.max_iter, done, not (args.quiet or args.json), checkpoint, settings,
+                 args.checkpoint_every) as monitor:
+        model = train(X_train, y_train, hidden, args.lam, args.optimizer, args.max_iter, args.seed, args.dtype,
+                      callback=monitor.callback, checkpoint=monitor.checkpoint if checkpoint else None,
+                      resume=state)
     # Recorded so that `nnlearn evaluate MODEL` can judge the model on its held-out part.
     model.history.update(data=settings["data"], test_size=args.test_size, split_seed=args.seed)
-    path = model.save(args.out, overwrite=args.force)
-    result = {
-        "final_cost": model.history["cost"][-1] if model.history["cost"] else None,
-        "train_accuracy": model.score(X_train, y_train),
-        "test_accuracy": None if X_test is None else model.score(X_test, y_test),
-        "seconds": model.history["seconds"],
-        "model": str(path),
-        "settings": settings,
-        "n_iter": model.history["n_iter"],
-        "m_train": len(y_train),
-        "m_test": 0 if y_test is None else len(y_test),
-    }
+    if monitor.interrupted:
+        return _interrupted(args, model, checkpoint)
+    path = model.save(out, overwrite=args.force)
+    result = _train_result(model, path, settings, X_train, y_train, X_test, y_test)
     if report is not None:
         # With --test-size 0 there is no held-out part; the report then judges the training data.
         X_eval, y_eval = (X_train, y_train) if X_test is None else (X_test, y_test)
@@ -199,6 +188,67 @@ def cmd_train(args):
                                                    y_train=y_train, settings=settings, overwrite=args.force))
     _emit(args, result, _train_text(result, model))
     return 0
+
+
+def _train_result(model, path, settings, X_train, y_train, X_test, y_test):
+    return {
+        "final_cost": model.history["cost"][-1] if model.history["cost"] else None,
+        "train_accuracy": model.score(X_train, y_train),
+        "test_accuracy": None if X_test is None else model.score(X_test, y_test),
+        "seconds": model.history["seconds"],
+        "model": None if path is None else str(path),
+        "settings": settings,
+        "n_iter": model.history["n_iter"],
+        "m_train": len(y_train),
+        "m_test": 0 if y_test is None else len(y_test),
+    }
+
+
+def _interrupted(args, model, checkpoint):
+    """Ctrl-C: keep the weights reached when --out was given, and say what was kept."""
+    kept = []
+    if args.out:
+        kept.append(f"weights so far saved to {model.save(args.out, overwrite=args.force)}")
+    if checkpoint:
+        kept.append(f"resume with: nnlearn train --resume {checkpoint}")
+    if not kept:
+        kept.append("nothing saved (give --out to keep the weights, --checkpoint to resume later)")
+    n_iter = model.history["n_iter"]
+    if args.json:
+        print(json.dumps({"interrupted": True, "n_iter": n_iter, "model": args.out, "checkpoint": checkpoint}))
+    print(f"nnlearn train: interrupted after iteration {n_iter}; {'; '.join(kept)}", file=sys.stderr)
+    return 130
+
+
+# Training options a checkpoint fixes: a resumed run keeps its data, network and seed.
+RESUMED = {"data": "--data", "hidden": "--hidden", "lam": "--lambda", "optimizer": "--optimizer",
+           "test_size": "--test-size", "seed": "--seed", "dtype": "--dtype"}
+
+
+def _resume(args):
+    """With --resume, the checkpoint's settings and state; options that contradict them are refused."""
+    if not args.resume:
+        return None, None
+    from .modelio import load_checkpoint
+
+    saved, state = load_checkpoint(args.resume)
+    recorded = dict(zip(RESUMED, (saved.get(key) for key in ("data", "hidden", "lambda", "optimizer",
+                                                              "test_size", "seed", "dtype"))))
+    for dest, option in RESUMED.items():
+        given, default = getattr(args, dest), TRAIN_DEFAULTS[dest]
+        if recorded[dest] is None:
+            raise ParameterError(f"{args.resume}: the checkpoint does not record {option}")
+        if given != default and given != recorded[dest] and not (dest == "data" and _same_file(given, recorded[dest])):
+            raise ParameterError(f"{option} {given} differs from the checkpoint's {recorded[dest]}; "
+                                 "a resumed run keeps its settings")
+        setattr(args, dest, recorded[dest])
+    if args.max_iter == TRAIN_DEFAULTS["max_iter"]:
+        args.max_iter = saved.get("max_iter", args.max_iter)
+    return saved, state
+
+
+def _same_file(a, b):
+    return a not in DATASETS and b not in DATASETS and Path(a).resolve() == Path(b).resolve()
 
 
 def _train_settings(args, hidden):
@@ -371,11 +421,14 @@ def _check(name, value, course, matched, tolerance, fmt):
 
 
 def _reproduce_training(args, X, y):
+    from .monitor import Monitor
     from .training import train
 
-    bar, callback = _progress(args, args.max_iter)
-    with bar:
-        return train(X, y, (25,), 1.0, "cg", args.max_iter, seed=0, callback=callback)
+    with Monitor(args.max_iter, show=not (args.quiet or args.json)) as monitor:
+        model = train(X, y, (25,), 1.0, "cg", args.max_iter, seed=0, callback=monitor.callback)
+    if monitor.interrupted:
+        raise KeyboardInterrupt
+    return model
 
 
 def cmd_reproduce(args):
@@ -480,7 +533,9 @@ def cmd_show(args):
 
 VERBS = {
     "train": ("train a network (default: the course's 400-25-10 on the embedded digits)",
-              "  nnlearn train\n  nnlearn train --hidden 50 25 --optimizer lbfgs --test-size 0 --out big.npz"),
+              "  nnlearn train\n  nnlearn train --hidden 50 25 --optimizer lbfgs --test-size 0 --out big.npz\n"
+              "  nnlearn train --optimizer fmincg --checkpoint run.ckpt --out m.npz   (Ctrl-C, then:)\n"
+              "  nnlearn train --resume run.ckpt --out m.npz"),
     "evaluate": ("accuracy, per-class precision and recall, and the confusion matrix of a model",
                  "  nnlearn evaluate nnlearn-model.npz\n  nnlearn evaluate ex4weights.mat --data digits20 --json"),
     "predict": ("predict the digits in image files (PNG, JPEG) or the examples of a data file",
@@ -499,19 +554,38 @@ VERBS = {
 }
 
 
+TRAIN_DEFAULTS = {"data": "digits20", "hidden": [25], "lam": 1.0, "optimizer": "cg", "max_iter": 400,
+                  "test_size": 0.2, "seed": 0, "dtype": "float64"}
+
+
 def _add_train(p):
-    p.add_argument("--data", metavar="NAME|FILE", default="digits20", help=f"{DATA_HELP} (default: digits20)")
-    p.add_argument("--hidden", type=int, nargs="+", default=[25], metavar="N", help="hidden layer sizes (default: 25)")
-    p.add_argument("--lambda", dest="lam", type=float, default=1.0, metavar="L", help="regularisation strength (default: 1)")
-    p.add_argument("--optimizer", default="cg", metavar="NAME", help=f"one of {', '.join(OPTIMIZERS)} (default: cg)")
-    p.add_argument("--max-iter", type=int, default=400, metavar="N", help="iterations (default: 400)")
-    p.add_argument("--test-size", type=float, default=0.2, metavar="F",
+    d = TRAIN_DEFAULTS
+    p.add_argument("--data", metavar="NAME|FILE", default=d["data"], help=f"{DATA_HELP} (default: digits20)")
+    p.add_argument("--hidden", type=int, nargs="+", default=d["hidden"], metavar="N",
+                   help="hidden layer sizes (default: 25)")
+    p.add_argument("--lambda", dest="lam", type=float, default=d["lam"], metavar="L",
+                   help="regularisation strength (default: 1)")
+    p.add_argument("--optimizer", default=d["optimizer"], metavar="NAME",
+                   help=f"one of {', '.join(OPTIMIZERS)} (default: cg)")
+    p.add_argument("--max-iter", type=int, default=d["max_iter"], metavar="N",
+                   help="iterations; epochs for sgd and adam (default: 400)")
+    p.add_argument("--test-size", type=float, default=d["test_size"], metavar="F",
                    help="held-out fraction of a stratified split; 0 trains on everything (default: 0.2)")
-    p.add_argument("--seed", type=int, default=0, metavar="N", help="seeds the split and the initial weights (default: 0)")
-    p.add_argument("--dtype", default="float64", metavar="TYPE", help="float64 or float32 (default: float64)")
-    p.add_argument("--out", default=DEFAULT_MODEL, metavar="FILE", help=f"model file to write (default: {DEFAULT_MODEL})")
+    p.add_argument("--seed", type=int, default=d["seed"], metavar="N",
+                   help="seeds the split and the initial weights (default: 0)")
+    p.add_argument("--dtype", default=d["dtype"], metavar="TYPE", help="float64 or float32 (default: float64)")
+    p.add_argument("--out", metavar="FILE",
+                   help=f"model file to write (default: {DEFAULT_MODEL}); an interrupted run saves its "
+                        "weights so far only when --out is given")
     p.add_argument("--report", metavar="DIR", help="also write an HTML report into DIR")
-    p.add_argument("--force", action="store_true", help="overwrite an existing model file or report")
+    p.add_argument("--checkpoint", metavar="FILE",
+                   help="keep the run's state in FILE (rewritten every --checkpoint-every seconds and at the end)")
+    p.add_argument("--checkpoint-every", type=float, default=30.0, metavar="S",
+                   help="seconds between checkpoint writes (default: 30)")
+    p.add_argument("--resume", metavar="FILE",
+                   help="continue the run saved in checkpoint FILE, with its settings (fmincg, sgd and adam go "
+                        "on exactly; cg and lbfgs restart from the saved weights)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing model file, report or checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -599,5 +673,5 @@ def main(argv=None):
         print(f"nnlearn {args.verb}: error: {_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"nnlearn {args.verb}: interrupted", file=sys.stderr)
+        print(f"nnlearn {args.verb}: interrupted; nothing saved", file=sys.stderr)
         return 130

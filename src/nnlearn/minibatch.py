@@ -182,6 +182,8 @@ def minimize_minibatch(
     seed=None,
     validation_score=None,
     state=None,
+    checkpoint=None,
+    resume=None,
     **options,
 ):
     """Minimise the mean of batch objectives ``fun(x, rows) -> (J_B, grad_B)`` by epochs.
@@ -213,6 +215,12 @@ def minimize_minibatch(
         ``validation_score(x) -> float``, higher is better: enables early stopping.
     state : dict, optional
         Optimiser state from an earlier run's result, to continue it.
+    checkpoint : callable, optional
+        ``checkpoint(snapshot)`` after each epoch: a dict of arrays, numbers and lists
+        holding everything the run needs to go on, shuffling included.
+    resume : dict, optional
+        A snapshot given to ``checkpoint`` by an earlier run: continue it exactly, to
+        the weights the uninterrupted run reaches.
     **options
         Passed to the update: ``momentum``, ``nesterov`` (sgd); ``beta_1``, ``beta_2``,
         ``epsilon`` (adam).
@@ -226,14 +234,17 @@ def minimize_minibatch(
         raise ValueError(f"unknown mini-batch optimizer {method!r}; choose one of {', '.join(MINI_BATCH)}")
     init, step = STEPS[method]
     learning_rate = LEARNING_RATES[method] if learning_rate is None else float(learning_rate)
-    rng = np.random.default_rng(seed)
     batch_size = max(1, min(int(batch_size), n_examples))
-    x = np.array(x0, dtype=np.float64)
-    state = init(x) if state is None else state
     plateau = Plateau(DEFAULT_TOL if tol is None else tol, higher_is_better=validation_score is not None)
-    history, scores, best = [], [], (x, math.inf)
-    message, interrupted = f"maximum number of epochs ({max_iter}) reached", False
-    for epoch in range(1, max_iter + 1):
+    if resume is None:
+        rng = np.random.default_rng(seed)
+        x = np.array(x0, dtype=np.float64)
+        state = init(x) if state is None else state
+        history, scores, best = [], [], (x, math.inf)
+    else:
+        x, state, rng, history, scores, best = _restore(resume, plateau)
+    message, interrupted, batches = f"maximum number of epochs ({max_iter}) reached", False, []
+    for epoch in range(len(history) + 1, max_iter + 1):
         batches = epoch_batches(n_examples, batch_size, rng)
         x, state, J = run_epoch(fun, x, state, step, batches, learning_rate, options)
         history.append(float(J))
@@ -245,6 +256,8 @@ def minimize_minibatch(
             scores.append(float(monitored))
         if plateau.update(monitored):
             best = (x, J)
+        if checkpoint is not None:
+            checkpoint(_snapshot(x, state, rng, history, scores, plateau, best))
         if callback is not None:
             try:
                 callback(epoch, J, x)
@@ -262,3 +275,23 @@ def minimize_minibatch(
         x=x, fun=float(J), n_iter=len(history), n_evals=len(history) * len(batches) if history else 0,
         history=history, message=message, interrupted=interrupted, validation_scores=scores, state=state,
     )
+
+
+def _snapshot(x, state, rng, history, scores, plateau, best):
+    """Everything a run needs to go on exactly: a flat dict of arrays, numbers and lists."""
+    return {
+        "x": x, "best_x": best[0], "best_cost": float(best[1]), "history": list(history),
+        "scores": list(scores), "plateau_best": plateau.best, "plateau_stale": plateau.stale,
+        "rng": rng.bit_generator.state, **{f"opt.{name}": value for name, value in state.items()},
+    }
+
+
+def _restore(snapshot, plateau):
+    """The loop's variables from a :func:`_snapshot` (``plateau`` is updated in place)."""
+    rng = np.random.default_rng()
+    rng.bit_generator.state = snapshot["rng"]
+    plateau.best, plateau.stale = snapshot["plateau_best"], int(snapshot["plateau_stale"])
+    state = {name[4:]: value for name, value in snapshot.items() if name.startswith("opt.")}
+    best = (np.asarray(snapshot["best_x"]), float(snapshot["best_cost"]))
+    return (np.array(snapshot["x"], dtype=np.float64), state, rng, list(snapshot["history"]),
+            list(snapshot["scores"]), best)

@@ -223,7 +223,8 @@ def hold_out(X, Y, sample_weight, fraction, seed):
     return (X[fit_rows], Y[fit_rows], weights[0]), (X[val_rows], labels[val_rows], weights[1])
 
 
-def _fit_minibatch(X, Y, layer_sizes, x0, lam, method, max_iter, tol, callback, sample_weight, settings):
+def _fit_minibatch(X, Y, layer_sizes, x0, lam, method, max_iter, tol, callback, sample_weight, settings,
+                   checkpoint=None, resume=None):
     shuffle_seed, split_seed = _streams(settings.seed)
     validation_score = None
     if settings.early_stopping:
@@ -238,12 +239,12 @@ def _fit_minibatch(X, Y, layer_sizes, x0, lam, method, max_iter, tol, callback, 
         fun, x0, X.shape[0], method, max_iter, tol, callback,
         batch_size=settings.batch_size, learning_rate=settings.learning_rate,
         n_iter_no_change=settings.n_iter_no_change, seed=shuffle_seed,
-        validation_score=validation_score, state=settings.state,
+        validation_score=validation_score, state=settings.state, checkpoint=checkpoint, resume=resume,
     )
 
 
 def fit_weights(X, Y, layer_sizes, x0, lam, optimizer, max_iter, tol=None, callback=None,
-                sample_weight=None, minibatch=None):
+                sample_weight=None, minibatch=None, checkpoint=None, resume=None):
     """Run the named optimiser from ``x0`` on checked, converted data.
 
     Parameters
@@ -257,6 +258,8 @@ def fit_weights(X, Y, layer_sizes, x0, lam, optimizer, max_iter, tol=None, callb
     sample_weight : ndarray, shape (m,), optional
     minibatch : MiniBatchSettings, optional
         For ``"sgd"`` and ``"adam"`` (default settings when None).
+    checkpoint, resume
+        As for :func:`train`.
 
     Returns
     -------
@@ -276,10 +279,10 @@ def fit_weights(X, Y, layer_sizes, x0, lam, optimizer, max_iter, tol=None, callb
         if optimizer in MINI_BATCH:
             settings = minibatch or MiniBatchSettings()
             result = _fit_minibatch(X, Y, layer_sizes, x0, lam, optimizer, max_iter, tol, callback,
-                                    sample_weight, settings)
+                                    sample_weight, settings, checkpoint, resume)
         else:
             objective = make_objective(X, Y, lam, layer_sizes, sample_weight, threads=threads)
-            result = minimize(objective, x0, optimizer, max_iter, tol, callback)
+            result = minimize(objective, x0, optimizer, max_iter, tol, callback, resume, checkpoint)
     if not np.all(np.isfinite(result.x)) or not np.isfinite(result.fun):
         raise TrainingError(
             f"training diverged: non-finite cost or weights after iteration {result.n_iter}"
@@ -308,6 +311,8 @@ def train(
     early_stopping=False,
     validation_fraction=0.1,
     n_iter_no_change=10,
+    checkpoint=None,
+    resume=None,
 ):
     """Train a sigmoid network by backpropagation and a full-batch or mini-batch optimiser.
 
@@ -343,6 +348,14 @@ def train(
         Mini-batch settings (ignored by the full-batch optimisers): examples per step,
         step size (None: ``nnlearn.minibatch.LEARNING_RATES``), and scikit-learn's
         stopping rule, on a held-out stratified fraction when ``early_stopping``.
+    checkpoint : callable, optional
+        ``checkpoint(state)`` after each iteration, with the optimiser's state (a dict of
+        arrays, numbers and lists; :func:`nnlearn.modelio.save_checkpoint` writes it).
+    resume : dict, optional
+        A state handed to ``checkpoint`` by an earlier run with the same data and
+        settings: continue that run. fmincg, sgd and adam go on exactly and reach the
+        weights of the uninterrupted run; SciPy's cg and lbfgs keep their inner state to
+        themselves and restart from the saved weights.
 
     Returns
     -------
@@ -363,7 +376,8 @@ def train(
     layer_sizes = (X.shape[1], *hidden, classes.size)
     x0 = initial_weights(layer_sizes, epsilon_init, seed, initial_thetas)
     start = time.perf_counter()
-    result = fit_weights(X, Y, layer_sizes, x0, lam, optimizer, max_iter, tol, callback, sample_weight, settings)
+    result = fit_weights(X, Y, layer_sizes, x0, lam, optimizer, max_iter, tol, callback, sample_weight, settings,
+                         checkpoint, resume)
     seconds = time.perf_counter() - start
     thetas = [theta.astype(dtype) for theta in unpack(result.x, layer_sizes)]
     history = {
