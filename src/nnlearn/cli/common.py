@@ -1,0 +1,117 @@
+"""Helpers shared by the verbs: output, loading weights and data, fitting checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..datasets import DATASETS, load_data, split
+from ..errors import NNLearnError, ParameterError, ShapeError
+from ..files import OutputExistsError
+from ..training import OPTIMIZERS, check_settings
+
+DEFAULT_MODEL = "nnlearn-model.npz"
+DATA_HELP = f"dataset name ({' or '.join(DATASETS)}) or a .mat, .npz or .csv file (label last)"
+MODEL_SUFFIXES = (".npz", ".mat")
+
+
+def emit(args, payload, text):
+    """Print ``payload`` as one JSON object with ``--json``, else the text lines."""
+    if args.json:
+        print(json.dumps(payload, default=jsonable))
+    else:
+        print(text if isinstance(text, str) else "\n".join(text))
+
+
+def jsonable(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def check_lambda(lam):
+    check_settings((1,), lam, OPTIMIZERS[0], 1)
+
+
+def refuse_existing(path, force, option="--out"):
+    """Refuse an existing output before any work is done (training can take minutes)."""
+    if Path(path).exists() and not force:
+        raise OutputExistsError(f"{path} already exists; pass --force to overwrite it or {option} to choose another")
+
+
+def load_model_file(path):
+    """An nnlearn model (.npz) or Octave weights (.mat) as a Model."""
+    from ..errors import ModelFileError
+    from ..modelio import load_weights
+
+    if Path(path).suffix.lower() not in MODEL_SUFFIXES:
+        raise ModelFileError(f"{path}: weights must be an nnlearn model (.npz) or Octave weights (.mat)")
+    return load_weights(path)
+
+
+def architecture(model):
+    return "-".join(str(s) for s in model.layer_sizes)
+
+
+def check_fit(model, X, y, weights, data):
+    """ShapeError, naming both shapes, when the weights cannot be applied to the data."""
+    rows, cols = model.thetas[0].shape
+    if X.shape[1] != cols - 1:
+        raise ShapeError(
+            f"weights {weights} (Theta1 {rows}x{cols}, {cols - 1} inputs) do not fit data "
+            f"{data} ({X.shape[0]}x{X.shape[1]}, {X.shape[1]} features)"
+        )
+    if y is not None:
+        unknown = set(np.unique(y).tolist()) - set(model.classes.tolist())
+        if unknown:
+            raise ShapeError(
+                f"weights {weights} (output labels {model.classes.tolist()}) do not fit data "
+                f"{data}: its labels {sorted(unknown, key=str)} have no output unit"
+            )
+
+
+def split_data(X, y, test_size, seed):
+    """The stratified split, or everything for training when test_size is 0."""
+    if test_size == 0:
+        return X, None, y, None
+    try:
+        return split(X, y, test_size=test_size, seed=seed)
+    except ValueError as exc:  # scikit-learn: too few examples per class for the split
+        raise ParameterError(f"--test-size {test_size} cannot split these data: {exc}") from None
+
+
+def evaluation_data(args, model):
+    """The data a model is judged on, and a description of them.
+
+    ``--data`` gives all of a dataset; without it, the held-out part of the split the
+    model was trained on, when ``nnlearn train`` recorded it, else the embedded digits.
+    """
+    history = model.history
+    if args.data is not None:
+        X, y = load_data(args.data)
+        return X, y, args.data
+    source = history.get("data", "digits20")
+    X, y = load_data(source)
+    test_size = history.get("test_size", 0) or 0
+    if test_size > 0 and "split_seed" in history:
+        _, X, _, y = split(X, y, test_size=test_size, seed=history["split_seed"])
+        return X, y, f"{source}, held-out {test_size:.0%} (seed {history['split_seed']})"
+    return X, y, source
+
+
+def percent(fraction):
+    return "n/a" if fraction is None else f"{100 * fraction:.2f}%"
+
+
+def import_report():
+    try:
+        from .. import report
+    except ImportError as exc:
+        raise NNLearnError(f"HTML reports need nnlearn.report, which cannot be imported ({exc})") from None
+    return report

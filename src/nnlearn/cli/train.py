@@ -1,0 +1,151 @@
+"""``nnlearn train``: train, save, report; Ctrl-C, checkpoints and resuming."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ..datasets import DATASETS, load_data
+from ..errors import ParameterError
+from ..training import check_settings
+from .common import (
+    DEFAULT_MODEL,
+    architecture,
+    emit,
+    import_report,
+    percent,
+    refuse_existing,
+    split_data,
+)
+
+TRAIN_DEFAULTS = {"data": "digits20", "hidden": [25], "lam": 1.0, "optimizer": "cg", "max_iter": 400,
+                  "test_size": 0.2, "seed": 0, "dtype": "float64"}
+
+
+def cmd_train(args):
+    resumed, state = _resume(args)
+    hidden = check_settings(args.hidden, args.lam, args.optimizer, args.max_iter, args.dtype)
+    if not 0 <= args.test_size < 1:
+        raise ParameterError(f"--test-size must be in [0, 1), got {args.test_size}")
+    out = args.out or DEFAULT_MODEL
+    refuse_existing(out, args.force)
+    report = import_report() if args.report else None
+    if report is not None:
+        refuse_existing(Path(args.report) / "index.html", args.force, option="--report")
+    checkpoint = args.checkpoint or args.resume
+    if args.checkpoint and not resumed:
+        refuse_existing(args.checkpoint, args.force, option="--checkpoint")
+    if args.checkpoint_every < 0:
+        raise ParameterError(f"--checkpoint-every must be >= 0 seconds, got {args.checkpoint_every}")
+    X, y = load_data(args.data)
+    X_train, X_test, y_train, y_test = split_data(X, y, args.test_size, args.seed)
+    settings = _train_settings(args, hidden)
+    from ..monitor import Monitor
+    from ..training import train
+
+    done = len(state["history"]) if state else 0
+    with Monitor(args.max_iter, done, not (args.quiet or args.json), checkpoint, settings,
+                 args.checkpoint_every) as monitor:
+        model = train(X_train, y_train, hidden, args.lam, args.optimizer, args.max_iter, args.seed, args.dtype,
+                      callback=monitor.callback, checkpoint=monitor.checkpoint if checkpoint else None,
+                      resume=state)
+    # Recorded so that `nnlearn evaluate MODEL` can judge the model on its held-out part.
+    model.history.update(data=settings["data"], test_size=args.test_size, split_seed=args.seed)
+    if monitor.interrupted:
+        return _interrupted(args, model, checkpoint)
+    path = model.save(out, overwrite=args.force)
+    result = _train_result(model, path, settings, X_train, y_train, X_test, y_test)
+    if report is not None:
+        # With --test-size 0 there is no held-out part; the report then judges the training data.
+        X_eval, y_eval = (X_train, y_train) if X_test is None else (X_test, y_test)
+        result["report"] = str(report.write_report(model, args.report, X_eval, y_eval, X_train=X_train,
+                                                   y_train=y_train, settings=settings, overwrite=args.force))
+    emit(args, result, _train_text(result, model))
+    return 0
+
+
+def _train_result(model, path, settings, X_train, y_train, X_test, y_test):
+    return {
+        "final_cost": model.history["cost"][-1] if model.history["cost"] else None,
+        "train_accuracy": model.score(X_train, y_train),
+        "test_accuracy": None if X_test is None else model.score(X_test, y_test),
+        "seconds": model.history["seconds"],
+        "model": None if path is None else str(path),
+        "settings": settings,
+        "n_iter": model.history["n_iter"],
+        "m_train": len(y_train),
+        "m_test": 0 if y_test is None else len(y_test),
+    }
+
+
+def _interrupted(args, model, checkpoint):
+    """Ctrl-C: keep the weights reached when --out was given, and say what was kept."""
+    kept = []
+    if args.out:
+        kept.append(f"weights so far saved to {model.save(args.out, overwrite=args.force)}")
+    if checkpoint:
+        kept.append(f"resume with: nnlearn train --resume {checkpoint}")
+    if not kept:
+        kept.append("nothing saved (give --out to keep the weights, --checkpoint to resume later)")
+    n_iter = model.history["n_iter"]
+    if args.json:
+        print(json.dumps({"interrupted": True, "n_iter": n_iter, "model": args.out, "checkpoint": checkpoint}))
+    print(f"nnlearn train: interrupted after iteration {n_iter}; {'; '.join(kept)}", file=sys.stderr)
+    return 130
+
+
+# Training options a checkpoint fixes: a resumed run keeps its data, network and seed.
+RESUMED = {"data": "--data", "hidden": "--hidden", "lam": "--lambda", "optimizer": "--optimizer",
+           "test_size": "--test-size", "seed": "--seed", "dtype": "--dtype"}
+
+
+def _resume(args):
+    """With --resume, the checkpoint's settings and state; options that contradict them are refused."""
+    if not args.resume:
+        return None, None
+    from ..modelio import load_checkpoint
+
+    saved, state = load_checkpoint(args.resume)
+    recorded = dict(zip(RESUMED, (saved.get(key) for key in ("data", "hidden", "lambda", "optimizer",
+                                                              "test_size", "seed", "dtype"))))
+    for dest, option in RESUMED.items():
+        given, default = getattr(args, dest), TRAIN_DEFAULTS[dest]
+        if recorded[dest] is None:
+            raise ParameterError(f"{args.resume}: the checkpoint does not record {option}")
+        if given != default and given != recorded[dest] and not (dest == "data" and _same_file(given, recorded[dest])):
+            raise ParameterError(f"{option} {given} differs from the checkpoint's {recorded[dest]}; "
+                                 "a resumed run keeps its settings")
+        setattr(args, dest, recorded[dest])
+    if args.max_iter == TRAIN_DEFAULTS["max_iter"]:
+        args.max_iter = saved.get("max_iter", args.max_iter)
+    return saved, state
+
+
+def _same_file(a, b):
+    return a not in DATASETS and b not in DATASETS and Path(a).resolve() == Path(b).resolve()
+
+
+def _train_settings(args, hidden):
+    data = args.data
+    if data not in DATASETS:
+        data = str(Path(data).resolve())
+    return {"data": data, "hidden": list(hidden), "lambda": args.lam, "optimizer": args.optimizer,
+            "max_iter": args.max_iter, "test_size": args.test_size, "seed": args.seed, "dtype": args.dtype}
+
+
+def _train_text(result, model):
+    s = result["settings"]
+    lines = [
+        f"network          {architecture(model)}, lambda {s['lambda']:g}, {s['optimizer']}, "
+        f"{result['n_iter']} iterations, {s['dtype']}, seed {s['seed']}",
+        f"data             {s['data']}: {result['m_train']} training / {result['m_test']} test examples",
+        f"final cost       {result['final_cost']:.6f}",
+        f"train accuracy   {percent(result['train_accuracy'])}",
+        f"test accuracy    {percent(result['test_accuracy'])}",
+        f"time             {result['seconds']:.2f} s",
+        f"model saved to   {result['model']}",
+    ]
+    if "report" in result:
+        lines.append(f"report           {result['report']}")
+    return lines
