@@ -11,11 +11,10 @@ import nnlearn
 
 from .test_cli import ENV, SCRIPT, nnlearn_cli
 
-RUN = ["train", "--optimizer", "fmincg", "--max-iter", "150", "--seed", "3", "--quiet"]
-
-
 @pytest.mark.slow
-def test_sigint_stops_saves_and_resume_reaches_the_uninterrupted_weights(tmp_path):
+@pytest.mark.parametrize("optimizer", ["fmincg", "cg"])
+def test_sigint_stops_saves_and_resume_reaches_the_uninterrupted_weights(tmp_path, optimizer):
+    RUN = ["train", "--optimizer", optimizer, "--max-iter", "150", "--seed", "3", "--quiet"]
     process = subprocess.Popen([str(SCRIPT), *RUN, "--checkpoint", "run.ckpt", "--checkpoint-every", "0",
                                 "--out", "interrupted.npz"], cwd=tmp_path, env=ENV,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -103,7 +103,7 @@ def test_a_single_class_is_rejected():
         train(np.eye(3), np.zeros(3))
 
 
-@pytest.mark.parametrize("optimizer", ["fmincg", "sgd", "adam"])
+@pytest.mark.parametrize("optimizer", ["fmincg", "sgd", "adam", "cg", "lbfgs"])
 def test_a_run_resumed_from_a_checkpoint_reaches_the_same_weights(optimizer, tmp_path):
     from nnlearn import load_digits8
     from nnlearn.modelio import load_checkpoint, save_checkpoint
@@ -121,7 +121,9 @@ def test_a_run_resumed_from_a_checkpoint_reaches_the_same_weights(optimizer, tmp
                   checkpoint=lambda state: save_checkpoint(path, {"optimizer": optimizer}, state))
     assert first.history["n_iter"] == 8
     _, state = load_checkpoint(path)
-    resumed = train(X, y, **settings, resume=state)
+    seen = []
+    resumed = train(X, y, **settings, resume=state, callback=lambda i, J, x: seen.append(i))
     assert resumed.history["cost"] == full.history["cost"]
+    assert seen[0] == 9  # the callback sees only the iterations after the checkpoint
     for a, b in zip(resumed.thetas, full.thetas):
         np.testing.assert_array_equal(a, b)

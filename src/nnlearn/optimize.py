@@ -57,9 +57,10 @@ def minimize(fun, x0, method="cg", max_iter=400, tol=None, callback=None, state=
     callback : callable, optional
         ``callback(iteration, J, x)`` after each iteration; may raise StopIteration.
     state : dict, optional
-        A state that ``checkpoint`` received in an earlier run, to continue from. fmincg
-        continues exactly where it was; SciPy's optimisers keep their internal state to
-        themselves, so they restart from the saved weights (close, not bit-identical).
+        A state that ``checkpoint`` received in an earlier run, to continue it: the run
+        reaches the weights of the uninterrupted one. fmincg goes on where it was; SciPy's
+        optimisers replay the recorded iterations from the saved start (their inner state
+        is SciPy's own), which costs those iterations' time again.
     checkpoint : callable, optional
         ``checkpoint(state)`` after each iteration, with a dict of arrays and numbers.
     """
@@ -71,10 +72,18 @@ def minimize(fun, x0, method="cg", max_iter=400, tol=None, callback=None, state=
 
 
 def _minimize_scipy(fun, x0, method, max_iter, tol, callback, state=None, checkpoint=None):
-    history = [] if state is None else list(state["history"])
-    evaluations = [0 if state is None else state["n_evals"]]
-    x0 = x0 if state is None else state["x"]
-    best = {"x": np.array(x0, dtype=np.float64), "fun": math.inf}
+    """SciPy's optimiser with a cost history, callbacks and checkpoints.
+
+    SciPy keeps an optimiser's inner state (search direction, curvature pairs) to itself,
+    so a run is resumed by replaying it: from the checkpoint's starting point the
+    recorded iterations are run again, deterministically, which rebuilds that state
+    exactly; the replayed costs are checked against the recorded ones, and the run goes
+    on from there. The callback and the checkpoint see only the new iterations.
+    """
+    start = np.array(x0 if state is None else state["x0"], dtype=np.float64)
+    replay = [] if state is None else list(state["history"])
+    history, evaluations = [], [0]
+    run = {"x": start, "fun": math.inf, "interrupted": False, "replay_matched": True}
 
     def counted(x):
         evaluations[0] += 1
@@ -82,27 +91,31 @@ def _minimize_scipy(fun, x0, method, max_iter, tol, callback, state=None, checkp
 
     def record(intermediate_result):
         history.append(float(intermediate_result.fun))
-        best["x"] = np.array(intermediate_result.x)
-        best["fun"] = history[-1]
+        run["x"], run["fun"] = np.array(intermediate_result.x), history[-1]
+        if len(history) <= len(replay):
+            run["replay_matched"] &= history[-1] == replay[len(history) - 1]
+            return
         if checkpoint is not None:
-            checkpoint({"x": best["x"], "fun": best["fun"], "history": list(history), "n_evals": evaluations[0]})
+            checkpoint({"x0": start, "x": run["x"], "fun": run["fun"], "history": list(history),
+                        "n_evals": evaluations[0]})
         if callback is not None:
             try:
-                callback(len(history), history[-1], best["x"])
+                callback(len(history), history[-1], run["x"])
             except StopIteration:
-                best["interrupted"] = True
+                run["interrupted"] = True
                 raise
 
-    options = {"maxiter": max_iter - len(history)}
     result = scipy.optimize.minimize(
-        counted, best["x"], jac=True, method=method, tol=tol, options=options, callback=record
+        counted, start, jac=True, method=method, tol=tol, options={"maxiter": max_iter}, callback=record
     )
-    interrupted = best.get("interrupted", False)
-    x, J = (best["x"], best["fun"]) if interrupted else (result.x, float(result.fun))
+    interrupted = run["interrupted"]
+    x, J = (run["x"], run["fun"]) if interrupted else (result.x, float(result.fun))
+    message = "stopped by callback" if interrupted else str(result.message)
+    if not run["replay_matched"]:
+        message += "; the replayed iterations differed from the checkpoint's (other BLAS threads?)"
     return OptimizeResult(
         x=x, fun=J, n_iter=len(history), n_evals=evaluations[0], history=history,
-        message="stopped by callback" if interrupted else str(result.message),
-        interrupted=interrupted,
+        message=message, interrupted=interrupted,
     )
 
 

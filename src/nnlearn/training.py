@@ -353,9 +353,9 @@ def train(
         arrays, numbers and lists; :func:`nnlearn.modelio.save_checkpoint` writes it).
     resume : dict, optional
         A state handed to ``checkpoint`` by an earlier run with the same data and
-        settings: continue that run. fmincg, sgd and adam go on exactly and reach the
-        weights of the uninterrupted run; SciPy's cg and lbfgs keep their inner state to
-        themselves and restart from the saved weights.
+        settings: continue that run to the weights the uninterrupted run reaches. fmincg,
+        sgd and adam go on where they were; SciPy's cg and lbfgs keep their inner state
+        to themselves and replay the saved iterations first.
 
     Returns
     -------

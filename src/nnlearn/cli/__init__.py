@@ -77,8 +77,8 @@ def _add_train(p):
     p.add_argument("--checkpoint-every", type=float, default=30.0, metavar="S",
                    help="seconds between checkpoint writes (default: 30)")
     p.add_argument("--resume", metavar="FILE",
-                   help="continue the run saved in checkpoint FILE, with its settings (fmincg, sgd and adam go "
-                        "on exactly; cg and lbfgs restart from the saved weights)")
+                   help="continue the run saved in checkpoint FILE, with its settings, to the weights the "
+                        "uninterrupted run reaches (cg and lbfgs replay their saved iterations first)")
     p.add_argument("--force", action="store_true", help="overwrite an existing model file, report or checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
