@@ -1,7 +1,7 @@
 """Run the benchmark suite and write ``benchmarks/RESULTS.md``.
 
-    python benchmarks/run.py            # A, B and C (about 10 minutes on 2 cores)
-    python benchmarks/run.py --quick    # fewer rounds and sizes (about 2 minutes)
+    python benchmarks/run.py            # A, B and C (a few minutes on 2 quiet cores)
+    python benchmarks/run.py --quick    # fewer rounds and sizes
     python benchmarks/run.py --only A   # one part (A, B or C; may be repeated)
 
 Every peer is timed in a process of its own (see ``common.Worker``); the table is

@@ -97,3 +97,15 @@ def test_split_is_stratified_and_seeded(digits20):
     assert X_train.shape == (4000, 400) and X_test.shape == (1000, 400)
     np.testing.assert_array_equal(np.bincount(y_test), [100] * 10)
     np.testing.assert_array_equal(split(*digits20, test_size=0.2, seed=0)[3], y_test)
+
+
+def test_csv_with_a_byte_order_mark_keeps_its_first_row(tmp_path):
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf1,2,0\n3,4,1\n5,6,0\n")
+    X, y = load_csv(tmp_path / "bom.csv")
+    assert X.shape == (3, 2) and y.tolist() == [0, 1, 0]
+
+
+def test_csv_errors_name_the_line_of_the_file(tmp_path):
+    (tmp_path / "bad.csv").write_text("a,b,label\n\n1,2,0\n1,2,cat\n")
+    with pytest.raises(DataError, match="line 4 has a non-numeric cell"):
+        load_csv(tmp_path / "bad.csv")

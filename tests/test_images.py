@@ -139,3 +139,11 @@ def test_size_does_not_change_the_prediction(model, digits20, tmp_path):
         paths = [save(X[k].reshape(20, 20, order="F"), tmp_path / f"{k}.png", size=size) for k in rows]
         agree = np.sum(model.predict(np.stack([image_to_input(p) for p in paths])) == direct)
         assert agree >= 17, f"{agree} of 20 at size {size}"
+
+
+def test_a_16_bit_image_keeps_its_grey_levels(digits20, tmp_path):
+    digit = digits20[0][7].reshape(20, 20, order="F").clip(0, 1)
+    Image.fromarray((digit * 255).astype(np.uint8)).save(tmp_path / "eight.png")
+    Image.fromarray((digit * 65535).astype(np.uint16)).save(tmp_path / "sixteen.png")
+    eight, sixteen = image_to_input(tmp_path / "eight.png"), image_to_input(tmp_path / "sixteen.png")
+    assert np.abs(eight - sixteen).max() < 0.02  # not clipped to a few saturated levels

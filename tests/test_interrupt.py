@@ -40,9 +40,12 @@ def test_sigint_stops_saves_and_resume_reaches_the_uninterrupted_weights(tmp_pat
 
 
 def test_sigint_without_out_saves_nothing_and_says_so(tmp_path):
-    process = subprocess.Popen([str(SCRIPT), "train", "--max-iter", "400", "--quiet"], cwd=tmp_path, env=ENV,
+    process = subprocess.Popen([str(SCRIPT), "train", "--max-iter", "400"], cwd=tmp_path, env=ENV,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(3)  # loading and the first iterations; an earlier signal is handled the same way
+    # Wait for the progress bar: training has started, so the signal meets the handler.
+    seen = ""
+    while "training" not in seen and process.poll() is None:
+        seen += process.stderr.read(1)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130 and "Traceback" not in stderr
@@ -56,7 +59,25 @@ def test_a_resumed_run_refuses_contradicting_settings(tmp_path):
     assert first.returncode == 0, first.stderr
     again = nnlearn_cli("train", "--resume", "c.ckpt", "--lambda", "3", "--out", "x.npz", cwd=tmp_path)
     assert again.returncode == 2 and "--lambda 3.0 differs from the checkpoint's 1.0" in again.stderr
+    # An option given with its default value still counts as given.
+    third = nnlearn_cli("train", "--resume", "c.ckpt", "--hidden", "25", "--data", "digits20", "--out", "x.npz",
+                        cwd=tmp_path)
+    assert third.returncode == 2 and "--data digits20 differs from the checkpoint's digits8" in third.stderr
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_a_resumed_run_can_be_extended_with_max_iter(tmp_path):
+    first = nnlearn_cli("train", "--data", "digits8", "--optimizer", "fmincg", "--max-iter", "5", "--checkpoint",
+                        "c.ckpt", "--quiet", "--out", "five.npz", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    longer = nnlearn_cli("train", "--resume", "c.ckpt", "--max-iter", "12", "--out", "twelve.npz", "--quiet",
+                         cwd=tmp_path)
+    assert longer.returncode == 0, longer.stderr
+    whole = nnlearn_cli("train", "--data", "digits8", "--optimizer", "fmincg", "--max-iter", "12", "--quiet",
+                        "--out", "whole.npz", cwd=tmp_path)
+    assert whole.returncode == 0, whole.stderr
+    a, b = nnlearn.load_model(tmp_path / "twelve.npz"), nnlearn.load_model(tmp_path / "whole.npz")
+    assert a.history["cost"] == b.history["cost"] and len(a.history["cost"]) == 12
 
 
 def test_an_existing_checkpoint_is_not_overwritten_by_a_new_run(tmp_path):

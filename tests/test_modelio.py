@@ -122,3 +122,29 @@ def test_written_files_get_the_usual_permissions(model, tmp_path):
     finally:
         os.umask(mask)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_saturated_networks_still_give_probabilities():
+    model = Model([t * 1e4 for t in init_random((5, 4, 3), rng=0)], np.arange(3))
+    X = np.random.default_rng(0).normal(size=(6, 5)) * 100
+    proba = model.predict_proba(X)
+    assert np.all(np.isfinite(proba))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    # The prediction is a most probable class (saturated outputs may tie in probability;
+    # the prediction then follows the larger weighted input).
+    predicted = np.searchsorted(model.classes, model.predict(X))
+    np.testing.assert_array_equal(proba[np.arange(6), predicted], proba.max(axis=1))
+
+
+@pytest.mark.parametrize(
+    "thetas, classes, message",
+    [
+        ([np.zeros((3, 4), dtype=int), np.zeros((2, 4))], [0, 1], "float"),
+        ([np.zeros((2, 3, 4)), np.zeros((2, 4))], [0, 1], "2-D"),
+        ([np.full((3, 4), np.nan), np.zeros((2, 4))], [0, 1], "NaN"),
+        ([np.zeros((3, 4)), np.zeros((2, 4))], [[0, 1]], "1-D"),
+    ],
+)
+def test_a_model_refuses_weights_that_are_not_a_network(thetas, classes, message):
+    with pytest.raises(ShapeError, match=message):
+        Model(thetas, np.array(classes))

@@ -11,12 +11,13 @@ import pickle
 
 import numpy as np
 import pytest
+from PIL import Image
 from scipy.io import savemat
 
 import nnlearn
 
 from .conftest import EX4WEIGHTS
-from .test_cli import nnlearn_cli, run_all
+from .test_cli import run_all
 
 
 def write_inputs(work):
@@ -55,12 +56,39 @@ def write_inputs(work):
     (work / "raw-pickle.npz").write_bytes(pickle.dumps({"X": [1, 2]}))
     # A model of non-square input count (6 features): no image can be fitted to it.
     nnlearn.train(rng.random((20, 6)), np.arange(20) % 2, hidden_layer_sizes=(3,), max_iter=5).save(work / "m6.npz")
-    from PIL import Image
-
     Image.fromarray((rng.random((30, 30)) * 255).astype(np.uint8)).save(work / "digit.png")
     tamper(work, "model.npz", "tampered.npz", lambda a: a.update(theta1=a["theta1"] * 1.0001))
     tamper(work, "model.npz", "newer.npz", newer_version)
     (work / "existing.npz").write_bytes(b"the user's precious file")
+    write_crafted_models(work, good)
+    savemat(work / "octave-text.mat", {"Theta1": "hello", "Theta2": rng.random((10, 26))})
+    nan_theta = rng.random((25, 401))
+    nan_theta[0, 0] = np.nan
+    savemat(work / "octave-nan.mat", {"Theta1": nan_theta, "Theta2": rng.random((10, 26))})
+    Image.new("L", (20000, 10000), 255).save(work / "bomb.png")
+    (work / "a-directory").mkdir()
+    (work / "a-file").write_text("not a directory")
+
+
+def write_crafted_models(work, good):
+    """Model files whose checksums are right but whose contents are not a model:
+    the checksum only catches accidents, so the contents are checked too."""
+    from nnlearn.modelio import FORMAT, _write_archive
+
+    thetas = {f"theta{l}": theta for l, theta in enumerate(good.thetas, start=1)}
+    meta = {"lam": 1.0, "history": {}}
+    cases = {
+        "odd-name.npz": ({**thetas, "thetax": good.thetas[0], "classes": good.classes}, meta),
+        "int-weights.npz": ({"theta1": good.thetas[0].astype(int), "theta2": good.thetas[1].astype(int),
+                             "classes": good.classes}, meta),
+        "3d-weights.npz": ({"theta1": good.thetas[0][None], "theta2": good.thetas[1], "classes": good.classes},
+                           meta),
+        "nan-weights.npz": ({"theta1": good.thetas[0] * np.nan, "theta2": good.thetas[1], "classes": good.classes},
+                            meta),
+        "list-history.npz": ({**thetas, "classes": good.classes}, {"lam": 1.0, "history": [1, 2]}),
+    }
+    for name, (arrays, extra) in cases.items():
+        _write_archive(work / name, FORMAT, arrays, extra, overwrite=True)
 
 
 def tamper(work, source, target, change):
@@ -107,11 +135,26 @@ BAD = {
     "max-iter-0": (["train", "--data", "nosuch.csv", "--max-iter", "0"], ["max_iter"]),
     "unknown-optimizer": (["train", "--data", "nosuch.csv", "--optimizer", "bfgs"], ["optimizer"]),
     "existing-out": (["train", "--data", "digits8", "--out", "existing.npz"], ["existing.npz", "--force"]),
+    "crafted-array-name": (["evaluate", "odd-name.npz", "--data", "digits8"], ["thetax"]),
+    "crafted-int-weights": (["evaluate", "int-weights.npz", "--data", "digits8"], ["float"]),
+    "crafted-3d-weights": (["show", "3d-weights.npz"], ["3-D"]),
+    "crafted-nan-weights": (["predict", "nan-weights.npz", "good.npz"], ["NaN"]),
+    "crafted-history": (["evaluate", "list-history.npz", "--data", "digits8"], ["history"]),
+    "octave-text-weights": (["cost", "--weights", "octave-text.mat"], ["Theta1", "numeric"]),
+    "octave-nan-weights": (["cost", "--weights", "octave-nan.mat"], ["Theta1", "NaN"]),
+    "decompression-bomb": (["predict", "model.npz", "bomb.png"], ["bomb.png"]),
+    "unknown-dtype": (["train", "--data", "digits8", "--dtype", "foo"], ["dtype"]),
+    "huge-hidden-layer": (["train", "--data", "digits8", "--hidden", "1000000000"], ["GiB"]),
+    "negative-seed": (["train", "--data", "digits8", "--seed", "-1"], ["--seed"]),
+    "out-is-a-directory": (["train", "--data", "digits8", "--out", "a-directory"], ["a-directory", "directory"]),
+    "out-under-a-file": (["train", "--data", "digits8", "--out", "a-file/m.npz"], ["a-file", "not a directory"]),
+    "report-is-a-file": (["train", "--data", "digits8", "--report", "a-file"], ["a-file", "directory"]),
 }
 
 
 def snapshot(folder):
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else sorted(p.iterdir())
+            for p in folder.iterdir()}
 
 
 @pytest.fixture(scope="module")

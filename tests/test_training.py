@@ -99,7 +99,9 @@ def test_bad_settings_are_rejected_before_training(settings, message):
 
 
 def test_a_single_class_is_rejected():
-    with pytest.raises(ValueError, match="two classes"):
+    from nnlearn.errors import DataError
+
+    with pytest.raises(DataError, match="two classes"):
         train(np.eye(3), np.zeros(3))
 
 

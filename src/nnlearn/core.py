@@ -37,6 +37,7 @@ __all__ = [
     "pack",
     "unpack",
     "forward",
+    "output_preactivation",
     "data_term",
     "regularization",
     "cost",
@@ -174,6 +175,14 @@ def forward(thetas, X):
     activations, z = _feedforward(thetas, X)
     activations.append(expit(z, out=z))
     return activations
+
+
+def output_preactivation(thetas, X):
+    """z_L, the output units' weighted inputs, shape (m, K): h_theta(X) = g(z_L).
+
+    Ranking or normalising outputs from z_L stays exact where g(z_L) rounds to 0 or 1.
+    """
+    return _feedforward(thetas, X)[1]
 
 
 def _log1p_exp_minus_abs(z):

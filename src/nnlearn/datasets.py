@@ -195,26 +195,27 @@ def load_csv(path):
     A first row that is not numeric is taken as a header and skipped.
     """
     try:
-        with open(path, encoding="utf-8") as f:
-            lines = [line for line in f if line.strip()]
+        # utf-8-sig: a byte-order mark (spreadsheet exports) must not turn row 1 into a header.
+        with open(path, encoding="utf-8-sig") as f:
+            lines = [(number, line) for number, line in enumerate(f, start=1) if line.strip()]
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: not a readable text file ({first_line(exc)})") from None
-    if lines and not _is_numeric_row(lines[0]):
+    if lines and not _is_numeric_row(lines[0][1]):
         lines = lines[1:]
     if not lines:
         raise DataError(f"{path}: no examples in the file")
-    rows = [line.rstrip("\r\n").split(",") for line in lines]
-    width = len(rows[0])
-    for number, row in enumerate(rows, start=1):
+    rows = [(number, line.rstrip("\r\n").split(",")) for number, line in lines]
+    width = len(rows[0][1])
+    for number, row in rows:
         if len(row) != width:
-            raise DataError(f"{path}: row {number} has {len(row)} cells, the first has {width}")
+            raise DataError(f"{path}: line {number} has {len(row)} cells, the first row has {width}")
         if not _is_numeric_row(",".join(row)):
-            raise DataError(f"{path}: row {number} has a non-numeric cell")
+            raise DataError(f"{path}: line {number} has a non-numeric cell (labels too must be numbers)")
     if width < 2:
         raise DataError(f"{path}: needs at least one feature column and a label column")
-    table = np.array(rows, dtype=np.float64)
+    table = np.array([row for _, row in rows], dtype=np.float64)
     return check_dataset(table[:, :-1], table[:, -1], path)
 
 

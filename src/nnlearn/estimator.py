@@ -192,7 +192,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = classes
         seed = self._seed()
         layer_sizes = (X.shape[1], *hidden, classes.size)
-        x0 = initial_weights(layer_sizes, self.epsilon_init, seed, self.thetas_ if warm else None)
+        x0 = initial_weights(layer_sizes, self.epsilon_init, seed, self.thetas_ if warm else None, m=X.shape[0])
         settings.seed = seed
         result = self._run(X, y, sample_weight, layer_sizes, x0, self.max_iter, settings)
         self.n_iter_ = result.n_iter

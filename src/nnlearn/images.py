@@ -19,7 +19,7 @@ import numpy as np
 from .datasets import resample_digits
 from .errors import DataError, ShapeError
 
-__all__ = ["IMAGE_SUFFIXES", "is_image_path", "read_grayscale", "digit_frame", "image_to_input", "load_images"]
+__all__ = ["IMAGE_SUFFIXES", "is_image_path", "read_grayscale", "digit_frame", "image_to_input"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -51,12 +51,18 @@ def read_grayscale(path):
             image = opened
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
         raise DataError(f"{path}: not a readable image ({type(exc).__name__})") from None
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, rgba)
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        # 16-bit and float images: Pillow's conversion to "L" would clip at 255, so scale
+        # by the image's own range instead.
+        pixels = np.asarray(image, dtype=np.float64)
+        low, high = float(pixels.min()), float(pixels.max())
+        return (pixels - low) / (high - low) if high > low else np.zeros_like(pixels)
     return np.asarray(image.convert("L"), dtype=np.float64) / 255.0
 
 
@@ -159,8 +165,3 @@ def image_to_input(path, n_inputs=400):
     if frame is None:
         raise DataError(f"{path}: the image is blank (one colour); no digit to read")
     return resample_digits(frame[None], side)[0]
-
-
-def load_images(paths, n_inputs=400):
-    """Several image files as network input, shape (len(paths), n_inputs)."""
-    return np.stack([image_to_input(path, n_inputs) for path in paths])

@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .core import cost, forward, layer_sizes_of
+from scipy.special import log_expit, softmax
+
+from .core import cost, forward, layer_sizes_of, output_preactivation
 from .datasets import one_hot
 from .errors import ShapeError
 
@@ -38,6 +40,19 @@ class Model:
     def __post_init__(self):
         self.thetas = [np.asarray(theta) for theta in self.thetas]
         self.classes = np.asarray(self.classes)
+        if not self.thetas:
+            raise ShapeError("a model needs at least one weight matrix")
+        for l, theta in enumerate(self.thetas, start=1):
+            if theta.ndim != 2 or theta.dtype not in (np.float32, np.float64):
+                raise ShapeError(f"Theta{l} must be a 2-D float32 or float64 matrix, got {theta.ndim}-D {theta.dtype}")
+            if not np.all(np.isfinite(theta)):
+                raise ShapeError(f"Theta{l} contains NaN or infinite weights")
+        if self.classes.ndim != 1:
+            raise ShapeError(f"class labels must be a 1-D array, got shape {self.classes.shape}")
+        if not (isinstance(self.lam, (int, float)) and np.isfinite(self.lam) and self.lam >= 0):
+            raise ShapeError(f"lambda must be a finite number >= 0, got {self.lam!r}")
+        if not isinstance(self.history, dict):
+            raise ShapeError(f"history must be a dict, got {type(self.history).__name__}")
         for l, (prev, theta) in enumerate(zip(self.thetas, self.thetas[1:]), start=2):
             if theta.shape[1] != prev.shape[0] + 1:
                 raise ShapeError(
@@ -76,14 +91,14 @@ class Model:
 
         The output units are independent sigmoids (the course's one-vs-all reading), so
         their values need not add up to 1; normalising them keeps their order, hence
-        the prediction, and gives rows that sum to 1.
+        the prediction, and gives rows that sum to 1. It is done on log g(z) so that
+        saturated outputs (all rounding to 0 or 1) still give finite probabilities.
         """
-        h = self.outputs(X)
-        return h / h.sum(axis=1, keepdims=True)
+        return softmax(log_expit(output_preactivation(self.thetas, self._check_X(X))), axis=1)
 
     def predict(self, X):
         """The label of the most active output unit for each example, shape (m,)."""
-        return self.classes[np.argmax(self.outputs(X), axis=1)]
+        return self.classes[np.argmax(output_preactivation(self.thetas, self._check_X(X)), axis=1)]
 
     def score(self, X, y):
         """Accuracy: the fraction of examples predicted right."""

@@ -110,9 +110,9 @@ def load_model(path):
         since it was written, or holds arrays that would need unpickling.
     """
     arrays, meta = _read_archive(path, FORMAT)
-    names = sorted((n for n in arrays if n.startswith("theta")), key=lambda n: int(n[5:] or 0))
-    if not names or "classes" not in arrays:
-        raise ModelFileError(f"{path}: the model file has no weights or no classes")
+    names = [f"theta{l}" for l in range(1, len(arrays))]
+    if set(arrays) != {*names, "classes"}:
+        raise ModelFileError(f"{path}: a model file holds theta1 ... thetaN and classes, not {sorted(arrays)}")
     try:
         return Model([arrays[n] for n in names], arrays["classes"], meta["lam"], meta["history"])
     except (KeyError, ValueError, TypeError) as exc:
@@ -170,9 +170,15 @@ def read_octave_weights(path):
         raise ModelFileError(f"{path}: not a readable .mat file ({first_line(exc)})") from None
     thetas = []
     while f"Theta{len(thetas) + 1}" in data:
-        theta = np.asarray(data[f"Theta{len(thetas) + 1}"], dtype=np.float64)
+        name = f"Theta{len(thetas) + 1}"
+        try:
+            theta = np.asarray(data[name], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ModelFileError(f"{path}: {name} is not a numeric matrix") from None
         if theta.ndim != 2:
-            raise ModelFileError(f"{path}: Theta{len(thetas) + 1} is not a matrix")
+            raise ModelFileError(f"{path}: {name} is not a matrix")
+        if not np.all(np.isfinite(theta)):
+            raise ModelFileError(f"{path}: {name} contains NaN or infinite weights")
         thetas.append(theta)
     if not thetas:
         raise ModelFileError(f"{path}: the .mat file has no Theta1")

@@ -60,7 +60,7 @@ def image_side(n_features, side=None):
         raise ShapeError(
             f"{n_features} features are not a square image"
             + (f" of side {side}" if side else "")
-            + "; pass side= or use data whose rows are square images"
+            + "; use data whose rows are square images (in Python, or pass side=)"
         )
     return int(side)
 

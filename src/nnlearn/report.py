@@ -19,7 +19,7 @@ from .errors import ShapeError
 from .files import OutputExistsError, atomic_write
 from .plots import plot_confusion_matrix, plot_cost_history, plot_digits, plot_hidden_units, save_figure
 
-__all__ = ["write_report", "FIGURES", "most_confidently_wrong"]
+__all__ = ["write_report", "report_files", "FIGURES", "most_confidently_wrong"]
 
 #: The report's figure files, in page order, with their captions.
 FIGURES = {
@@ -182,6 +182,11 @@ def _page(settings, numbers, per_class, figures):
 """
 
 
+def report_files(directory):
+    """The files :func:`write_report` writes into ``directory``: index.html and the figures."""
+    return [Path(directory) / name for name in ("index.html", *FIGURES)]
+
+
 def write_report(model, directory, X, y, *, X_train=None, y_train=None, settings=None, overwrite=False):
     """Write a one-page HTML report on ``model``, with its figures as PNG files beside it.
 
@@ -208,7 +213,7 @@ def write_report(model, directory, X, y, *, X_train=None, y_train=None, settings
     directory = Path(directory)
     index = directory / "index.html"
     # Checked before any work, so a refused report leaves the folder as it was.
-    clashes = [directory / name for name in ("index.html", *FIGURES) if (directory / name).exists()]
+    clashes = [path for path in report_files(directory) if path.exists()]
     if clashes and not overwrite:
         raise OutputExistsError(f"{clashes[0]}: file exists; choose another folder or allow overwriting")
     X, y = check_dataset(X, y, "report data")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import numbers
+import os
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -46,19 +47,29 @@ DTYPES = ("float64", "float32")
 OPTIMIZERS = FULL_BATCH + MINI_BATCH
 
 
+#: Bytes a training run needs per weight (copies of the weights and gradients, and the
+#: optimisers' memories: L-BFGS keeps 20 vectors) and per unit activation of an example.
+BYTES_PER_WEIGHT, BYTES_PER_ACTIVATION = 8 * 32, 8 * 4
+
+
 def check_settings(hidden_layer_sizes, lam, optimizer, max_iter, dtype="float64"):
-    """Reject out-of-range settings before any work starts (:class:`ParameterError`)."""
-    hidden = tuple(hidden_layer_sizes)
-    if any(int(h) != h or h < 1 for h in hidden):
+    """Reject out-of-range settings before any work starts (:class:`ParameterError`).
+
+    Returns
+    -------
+    hidden : tuple of int
+    """
+    hidden = (hidden_layer_sizes,) if _is_int(hidden_layer_sizes, 0) else tuple(hidden_layer_sizes)
+    if not all(_is_int(h, 1) for h in hidden):
         raise ParameterError(f"hidden layer sizes must be positive integers, got {list(hidden)}")
-    if not np.isfinite(lam) or lam < 0:
-        raise ParameterError(f"lambda must be a finite number >= 0, got {lam}")
+    if not isinstance(lam, numbers.Real) or not np.isfinite(lam) or lam < 0:
+        raise ParameterError(f"lambda must be a finite number >= 0, got {lam!r}")
     if optimizer not in OPTIMIZERS:
         raise ParameterError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
-    if int(max_iter) != max_iter or max_iter < 1:
-        raise ParameterError(f"max_iter must be an integer >= 1, got {max_iter}")
-    if np.dtype(dtype).name not in DTYPES:
-        raise ParameterError(f"dtype must be float64 or float32, got {dtype}")
+    if not _is_int(max_iter, 1):
+        raise ParameterError(f"max_iter must be an integer >= 1, got {max_iter!r}")
+    if str(np.dtype(dtype) if isinstance(dtype, type) else dtype) not in DTYPES:
+        raise ParameterError(f"dtype must be float64 or float32, got {dtype!r}")
     return tuple(int(h) for h in hidden)
 
 
@@ -181,8 +192,26 @@ def check_sample_weight(sample_weight, m, dtype=np.float64):
     return weights.astype(dtype)
 
 
-def initial_weights(layer_sizes, epsilon_init=0.12, seed=0, initial_thetas=None):
-    """The starting point as a flat float64 vector: ``initial_thetas`` or random weights."""
+def check_memory(layer_sizes, m):
+    """Refuse a network whose training would not fit in this machine's memory."""
+    weights = sum(rows * cols for rows, cols in theta_shapes(layer_sizes))
+    needed = BYTES_PER_WEIGHT * weights + BYTES_PER_ACTIVATION * m * sum(layer_sizes[1:])
+    available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if needed > available:
+        raise ParameterError(
+            f"a {'-'.join(map(str, layer_sizes))} network ({weights:,} weights) on {m:,} examples needs "
+            f"about {needed / 2**30:,.0f} GiB to train; this machine has {available / 2**30:,.0f} GiB"
+        )
+
+
+def initial_weights(layer_sizes, epsilon_init=0.12, seed=0, initial_thetas=None, m=0):
+    """The starting point as a flat float64 vector: ``initial_thetas`` or random weights.
+
+    ``m``, the number of examples, lets the memory check count the activations too.
+    """
+    check_memory(layer_sizes, m)
+    if not (epsilon_init == "auto" or (isinstance(epsilon_init, numbers.Real) and 0 < epsilon_init < np.inf)):
+        raise ParameterError(f"epsilon_init must be a number > 0 or 'auto', got {epsilon_init!r}")
     if initial_thetas is None:
         initial_thetas = init_random(layer_sizes, epsilon_init, rng=seed)
     shapes = [np.shape(theta) for theta in initial_thetas]
@@ -370,11 +399,11 @@ def train(
     X, y = check_dataset(X, y, "training data")
     classes, Y = one_hot(y)
     if classes.size < 2:
-        raise ParameterError(f"training data: need at least two classes, got {classes.tolist()}")
+        raise DataError(f"training data: need at least two classes, got {classes.tolist()}")
     sample_weight = check_sample_weight(sample_weight, X.shape[0], dtype)
     X, Y = X.astype(dtype), Y.astype(dtype)
     layer_sizes = (X.shape[1], *hidden, classes.size)
-    x0 = initial_weights(layer_sizes, epsilon_init, seed, initial_thetas)
+    x0 = initial_weights(layer_sizes, epsilon_init, seed, initial_thetas, m=X.shape[0])
     start = time.perf_counter()
     result = fit_weights(X, Y, layer_sizes, x0, lam, optimizer, max_iter, tol, callback, sample_weight, settings,
                          checkpoint, resume)

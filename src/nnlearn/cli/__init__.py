@@ -19,9 +19,11 @@ from ..training import OPTIMIZERS
 from .common import DATA_HELP, DEFAULT_MODEL
 from .course import cmd_gradcheck, cmd_reproduce
 from .inspect import cmd_cost, cmd_evaluate, cmd_predict, cmd_report, cmd_show
-from .train import TRAIN_DEFAULTS, cmd_train
+from .train import cmd_train
 
 __all__ = ["main", "build_parser"]
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with its usage errors on one line; the exit status stays argparse's 2."""
 
@@ -53,21 +55,22 @@ VERBS = {
 
 
 def _add_train(p):
-    d = TRAIN_DEFAULTS
-    p.add_argument("--data", metavar="NAME|FILE", default=d["data"], help=f"{DATA_HELP} (default: digits20)")
-    p.add_argument("--hidden", type=int, nargs="+", default=d["hidden"], metavar="N",
+    # The training options default to None here and to TRAIN_DEFAULTS in cmd_train, so
+    # that a resumed run can tell an option given on the command line from a default.
+    p.add_argument("--data", metavar="NAME|FILE", default=None, help=f"{DATA_HELP} (default: digits20)")
+    p.add_argument("--hidden", type=int, nargs="+", default=None, metavar="N",
                    help="hidden layer sizes (default: 25)")
-    p.add_argument("--lambda", dest="lam", type=float, default=d["lam"], metavar="L",
+    p.add_argument("--lambda", dest="lam", type=float, default=None, metavar="L",
                    help="regularisation strength (default: 1)")
-    p.add_argument("--optimizer", default=d["optimizer"], metavar="NAME",
+    p.add_argument("--optimizer", default=None, metavar="NAME",
                    help=f"one of {', '.join(OPTIMIZERS)} (default: cg)")
-    p.add_argument("--max-iter", type=int, default=d["max_iter"], metavar="N",
+    p.add_argument("--max-iter", type=int, default=None, metavar="N",
                    help="iterations; epochs for sgd and adam (default: 400)")
-    p.add_argument("--test-size", type=float, default=d["test_size"], metavar="F",
+    p.add_argument("--test-size", type=float, default=None, metavar="F",
                    help="held-out fraction of a stratified split; 0 trains on everything (default: 0.2)")
-    p.add_argument("--seed", type=int, default=d["seed"], metavar="N",
+    p.add_argument("--seed", type=int, default=None, metavar="N",
                    help="seeds the split and the initial weights (default: 0)")
-    p.add_argument("--dtype", default=d["dtype"], metavar="TYPE", help="float64 or float32 (default: float64)")
+    p.add_argument("--dtype", default=None, metavar="TYPE", help="float64 or float32 (default: float64)")
     p.add_argument("--out", metavar="FILE",
                    help=f"model file to write (default: {DEFAULT_MODEL}); an interrupted run saves its "
                         "weights so far only when --out is given")
@@ -172,6 +175,9 @@ def main(argv=None):
     except (NNLearnError, OSError) as exc:
         print(f"nnlearn {args.verb}: error: {_message(exc)}", file=sys.stderr)
         return 2
+    except MemoryError:
+        print(f"nnlearn {args.verb}: error: not enough memory for this network and data", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
-        print(f"nnlearn {args.verb}: interrupted; nothing saved", file=sys.stderr)
+        print(f"nnlearn {args.verb}: interrupted", file=sys.stderr)
         return 130

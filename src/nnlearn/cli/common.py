@@ -40,8 +40,14 @@ def check_lambda(lam):
 
 
 def refuse_existing(path, force, option="--out"):
-    """Refuse an existing output before any work is done (training can take minutes)."""
-    if Path(path).exists() and not force:
+    """Refuse an output that cannot be written, or exists, before any work is done."""
+    path = Path(path)
+    if path.is_dir():
+        raise ParameterError(f"{option} {path} is a directory; give a file name")
+    parent = next((p for p in path.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise ParameterError(f"{option} {path}: {parent} is a file, not a directory")
+    if path.exists() and not force:
         raise OutputExistsError(f"{path} already exists; pass --force to overwrite it or {option} to choose another")
 
 

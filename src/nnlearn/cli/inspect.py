@@ -50,12 +50,12 @@ def _evaluate_text(r, model):
         f"{'class':>8} {'precision':>10} {'recall':>8} {'f1':>8} {'support':>8}",
     ]
     for row in zip(r["classes"], r["precision"], r["recall"], r["f1"], r["support"]):
-        lines.append(f"{str(row[0]):>8} {row[1]:>10.4f} {row[2]:>8.4f} {row[3]:>8.4f} {row[4]:>8d}")
+        lines.append(f"{str(row[0]):>8} {row[1]:>10.4f} {row[2]:>8.4f} {row[3]:>8.4f} {int(row[4]):>8d}")
     width = max(5, *(len(str(c)) for c in r["classes"]), len(str(r["confusion_matrix"].max())))
     lines += ["", "confusion matrix (rows: true label, columns: predicted label)"]
     lines.append(" " * (width + 1) + " ".join(f"{str(c):>{width}}" for c in r["classes"]))
     for label, counts in zip(r["classes"], r["confusion_matrix"]):
-        lines.append(f"{str(label):>{width}} " + " ".join(f"{n:>{width}d}" for n in counts))
+        lines.append(f"{str(label):>{width}} " + " ".join(f"{int(n):>{width}d}" for n in counts))
     return lines
 
 

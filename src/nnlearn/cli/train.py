@@ -25,6 +25,11 @@ TRAIN_DEFAULTS = {"data": "digits20", "hidden": [25], "lam": 1.0, "optimizer": "
 
 def cmd_train(args):
     resumed, state = _resume(args)
+    for dest, default in TRAIN_DEFAULTS.items():
+        if getattr(args, dest) is None:
+            setattr(args, dest, default)
+    if not 0 <= args.seed < 2**32:
+        raise ParameterError(f"--seed must be an integer from 0 to 2**32 - 1, got {args.seed}")
     hidden = check_settings(args.hidden, args.lam, args.optimizer, args.max_iter, args.dtype)
     if not 0 <= args.test_size < 1:
         raise ParameterError(f"--test-size must be in [0, 1), got {args.test_size}")
@@ -32,7 +37,10 @@ def cmd_train(args):
     refuse_existing(out, args.force)
     report = import_report() if args.report else None
     if report is not None:
-        refuse_existing(Path(args.report) / "index.html", args.force, option="--report")
+        if Path(args.report).exists() and not Path(args.report).is_dir():
+            raise ParameterError(f"--report {args.report} is a file; give a directory")
+        for path in report.report_files(args.report):
+            refuse_existing(path, args.force, option="--report")
     checkpoint = args.checkpoint or args.resume
     if args.checkpoint and not resumed:
         refuse_existing(args.checkpoint, args.force, option="--checkpoint")
@@ -110,15 +118,15 @@ def _resume(args):
     recorded = dict(zip(RESUMED, (saved.get(key) for key in ("data", "hidden", "lambda", "optimizer",
                                                               "test_size", "seed", "dtype"))))
     for dest, option in RESUMED.items():
-        given, default = getattr(args, dest), TRAIN_DEFAULTS[dest]
+        given = getattr(args, dest)
         if recorded[dest] is None:
             raise ParameterError(f"{args.resume}: the checkpoint does not record {option}")
-        if given != default and given != recorded[dest] and not (dest == "data" and _same_file(given, recorded[dest])):
+        if given is not None and given != recorded[dest] and not (dest == "data" and _same_file(given, recorded[dest])):
             raise ParameterError(f"{option} {given} differs from the checkpoint's {recorded[dest]}; "
                                  "a resumed run keeps its settings")
         setattr(args, dest, recorded[dest])
-    if args.max_iter == TRAIN_DEFAULTS["max_iter"]:
-        args.max_iter = saved.get("max_iter", args.max_iter)
+    if args.max_iter is None:  # a --max-iter given on the command line extends the run
+        args.max_iter = saved.get("max_iter")
     return saved, state
 
 
