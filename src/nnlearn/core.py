@@ -46,18 +46,19 @@ __all__ = [
 
 
 def sigmoid(z):
-    """Logistic function 1 / (1 + exp(-z)), overflow-free (``scipy.special.expit``)."""
+    """Logistic function g(z) = 1 / (1 + exp(-z)), elementwise, any shape; overflow-free
+    (``scipy.special.expit``)."""
     return expit(z)
 
 
 def sigmoid_gradient(z):
-    """Derivative of the sigmoid at ``z``: g(z) * (1 - g(z)); 0.25 at z = 0."""
+    """Derivative of the sigmoid, elementwise, any shape: g'(z) = g(z) (1 - g(z)); 0.25 at z = 0."""
     a = expit(z)
     return a * (1 - a)
 
 
 def theta_shapes(layer_sizes):
-    """Shapes (s_{l+1}, s_l + 1) of the weight matrices of a network."""
+    """Shapes (s_{l+1}, s_l + 1) of the weight matrices of a network, a list of L - 1 tuples."""
     sizes = tuple(int(s) for s in layer_sizes)
     return [(s_out, s_in + 1) for s_in, s_out in zip(sizes[:-1], sizes[1:])]
 
@@ -107,7 +108,7 @@ def init_debug(layer_sizes):
 
 
 def pack(thetas, order="C"):
-    """Unroll weight matrices into one vector.
+    """Unroll weight matrices into one vector of shape (p,), p = sum of their sizes.
 
     ``order="C"`` is the notebook's ``np.r_[theta1.ravel(), theta2.ravel()]``;
     ``order="F"`` is Octave's ``[Theta1(:); Theta2(:)]``.
@@ -116,7 +117,10 @@ def pack(thetas, order="C"):
 
 
 def unpack(vector, layer_sizes, order="C"):
-    """Inverse of :func:`pack`: views (C order) into ``vector``, one per layer."""
+    """Inverse of :func:`pack`: a vector of shape (p,) back to the weight matrices.
+
+    Returns views into ``vector`` (copies for ``order="F"``), shapes :func:`theta_shapes`.
+    """
     vector = np.asarray(vector)
     shapes = theta_shapes(layer_sizes)
     needed = sum(rows * cols for rows, cols in shapes)
@@ -165,6 +169,11 @@ def _feedforward(thetas, X):
 
 def forward(thetas, X):
     """Feedforward pass.
+
+    Parameters
+    ----------
+    thetas : list of ndarray, shapes (s_{l+1}, s_l + 1)
+    X : ndarray, shape (m, s_1)
 
     Returns
     -------
@@ -279,7 +288,13 @@ def _sum_of_squares(thetas):
 
 
 def regularization(thetas, lam, m):
-    """The penalty lam/(2m) sum theta^2 over non-bias weights, and its gradient."""
+    """The penalty lam/(2m) sum theta^2 over non-bias weights, and its gradient.
+
+    Returns
+    -------
+    penalty : float
+    grads : list of ndarray, shapes of ``thetas``; lam/m theta with column 0 zeroed
+    """
     scale = lam / m
     grads = []
     for theta in thetas:
@@ -294,7 +309,10 @@ def _total_weight(X, sample_weight):
 
 
 def cost(thetas, X, Y, lam=0.0, sample_weight=None):
-    """Regularised cross-entropy J(theta) by feedforward alone (no gradient)."""
+    """Regularised cross-entropy J(theta) by feedforward alone (no gradient).
+
+    Parameters as for :func:`cost_and_gradient`; returns J, a float.
+    """
     _, z = _feedforward(thetas, X)
     loss_sum = _cross_entropy_sum(z, Y, sample_weight)
     m = _total_weight(X, sample_weight)

@@ -52,6 +52,27 @@ OPTIMIZERS = FULL_BATCH + MINI_BATCH
 BYTES_PER_WEIGHT, BYTES_PER_ACTIVATION = 8 * 32, 8 * 4
 
 
+def check_hidden(hidden_layer_sizes):
+    """Hidden layer sizes as a tuple of positive ints (one int is one layer)."""
+    hidden = (hidden_layer_sizes,) if _is_int(hidden_layer_sizes, 0) else tuple(hidden_layer_sizes)
+    if not all(_is_int(h, 1) for h in hidden):
+        raise ParameterError(f"hidden layer sizes must be positive integers, got {list(hidden)}")
+    return tuple(int(h) for h in hidden)
+
+
+def check_lambda(lam):
+    """Lambda must be a finite number >= 0."""
+    if not isinstance(lam, numbers.Real) or not np.isfinite(lam) or lam < 0:
+        raise ParameterError(f"lambda must be a finite number >= 0, got {lam!r}")
+    return float(lam)
+
+
+def check_max_iter(max_iter):
+    if not _is_int(max_iter, 1):
+        raise ParameterError(f"max_iter must be an integer >= 1, got {max_iter!r}")
+    return int(max_iter)
+
+
 def check_settings(hidden_layer_sizes, lam, optimizer, max_iter, dtype="float64"):
     """Reject out-of-range settings before any work starts (:class:`ParameterError`).
 
@@ -59,18 +80,14 @@ def check_settings(hidden_layer_sizes, lam, optimizer, max_iter, dtype="float64"
     -------
     hidden : tuple of int
     """
-    hidden = (hidden_layer_sizes,) if _is_int(hidden_layer_sizes, 0) else tuple(hidden_layer_sizes)
-    if not all(_is_int(h, 1) for h in hidden):
-        raise ParameterError(f"hidden layer sizes must be positive integers, got {list(hidden)}")
-    if not isinstance(lam, numbers.Real) or not np.isfinite(lam) or lam < 0:
-        raise ParameterError(f"lambda must be a finite number >= 0, got {lam!r}")
+    hidden = check_hidden(hidden_layer_sizes)
+    check_lambda(lam)
     if optimizer not in OPTIMIZERS:
         raise ParameterError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
-    if not _is_int(max_iter, 1):
-        raise ParameterError(f"max_iter must be an integer >= 1, got {max_iter!r}")
+    check_max_iter(max_iter)
     if str(np.dtype(dtype) if isinstance(dtype, type) else dtype) not in DTYPES:
         raise ParameterError(f"dtype must be float64 or float32, got {dtype!r}")
-    return tuple(int(h) for h in hidden)
+    return hidden
 
 
 @functools.lru_cache(maxsize=1)

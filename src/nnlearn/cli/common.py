@@ -10,7 +10,6 @@ import numpy as np
 from ..datasets import DATASETS, load_data, split
 from ..errors import NNLearnError, ParameterError, ShapeError
 from ..files import OutputExistsError
-from ..training import OPTIMIZERS, check_settings
 
 DEFAULT_MODEL = "nnlearn-model.npz"
 DATA_HELP = f"dataset name ({' or '.join(DATASETS)}) or a .mat, .npz or .csv file (label last)"
@@ -33,10 +32,6 @@ def jsonable(value):
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def check_lambda(lam):
-    check_settings((1,), lam, OPTIMIZERS[0], 1)
 
 
 def refuse_existing(path, force, option="--out"):

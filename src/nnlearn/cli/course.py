@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..datasets import load_data
-from ..training import check_settings
-from .common import OPTIMIZERS, check_fit, emit, load_model_file, percent
+from ..training import check_hidden, check_lambda, check_max_iter
+from .common import check_fit, emit, load_model_file, percent
 
 GRADCHECK_TOLERANCE = 1e-9  # the course's criterion for a correct backpropagation
 
@@ -12,7 +12,8 @@ GRADCHECK_TOLERANCE = 1e-9  # the course's criterion for a correct backpropagati
 def cmd_gradcheck(args):
     from ..gradcheck import check_gradients
 
-    hidden = check_settings(args.hidden, args.lam, OPTIMIZERS[0], 1)
+    hidden = check_hidden(args.hidden)
+    check_lambda(args.lam)
     layer_sizes = (3, *hidden, 3)
     difference, numgrad, grad = check_gradients(layer_sizes, args.lam, return_columns=True)
     passed = difference < GRADCHECK_TOLERANCE
@@ -68,7 +69,7 @@ def cmd_reproduce(args):
     from ..core import sigmoid_gradient
     from ..gradcheck import check_gradients
 
-    check_settings((25,), 1.0, "cg", args.max_iter)
+    check_max_iter(args.max_iter)
     given = load_model_file(args.weights) if args.weights else None
     X, y = load_data(args.data or "digits20")
     if given is not None:

@@ -9,11 +9,11 @@ import numpy as np
 
 from ..datasets import load_data
 from ..errors import ParameterError
+from ..training import check_lambda
 from .common import (
     MODEL_SUFFIXES,
     architecture,
     check_fit,
-    check_lambda,
     emit,
     evaluation_data,
     load_model_file,
