@@ -13,7 +13,8 @@ from nnlearn.minibatch import (
     sgd_init,
     sgd_step,
 )
-from nnlearn.training import OPTIMIZERS, make_batch_objective, make_objective
+from nnlearn.settings import OPTIMIZERS
+from nnlearn.training import make_batch_objective, make_objective
 
 MINI_BATCH = ["sgd", "adam"]
 

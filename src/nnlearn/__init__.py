@@ -5,12 +5,35 @@ gradient checking and full-batch training, from the course's 400-25-10 digit net
 to any number of hidden layers.
 """
 
-from .core import cost, cost_and_gradient, forward, init_debug, init_random, pack, sigmoid, sigmoid_gradient, unpack
+from .core import (
+    cost,
+    cost_and_gradient,
+    forward,
+    init_debug,
+    init_random,
+    pack,
+    sigmoid,
+    sigmoid_gradient,
+    unpack,
+)
 from .datasets import load_data, load_digits8, load_digits20, one_hot, split
-from .errors import DataError, ModelFileError, NNLearnError, ParameterError, ShapeError, TrainingError
+from .errors import (
+    DataError,
+    ModelFileError,
+    NNLearnError,
+    ParameterError,
+    ShapeError,
+    TrainingError,
+)
 from .gradcheck import check_directional, check_gradients, numerical_gradient
 from .model import Model
-from .modelio import load_model, load_octave_model, load_weights, save_model, write_octave_weights
+from .modelio import (
+    load_model,
+    load_octave_model,
+    load_weights,
+    save_model,
+    write_octave_weights,
+)
 from .training import train
 
 __version__ = "0.1.0"

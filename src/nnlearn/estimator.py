@@ -14,13 +14,18 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
 
 from .core import unpack
 from .datasets import one_hot
 from .minibatch import MINI_BATCH
 from .model import Model
-from .training import check_minibatch_settings, check_settings, fit_weights, initial_weights
+from .settings import check_minibatch_settings, check_settings
+from .training import fit_weights, initial_weights
 
 __all__ = ["NeuralNetClassifier"]
 

@@ -10,7 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import cost, cost_and_gradient, debug_matrix, init_debug, layer_sizes_of, pack, unpack
+from .core import (
+    cost,
+    cost_and_gradient,
+    debug_matrix,
+    init_debug,
+    layer_sizes_of,
+    pack,
+    unpack,
+)
 
 __all__ = ["numerical_gradient", "debug_problem", "check_gradients", "check_directional"]
 

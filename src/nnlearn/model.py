@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-
 from scipy.special import log_expit, softmax
 
 from .core import cost, forward, layer_sizes_of, output_preactivation

@@ -21,11 +21,10 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FormatStrFormatter, FuncFormatter, MaxNLocator
 
-from .errors import ParameterError, ShapeError
-from .files import atomic_write
-
 # The bias-variance curves live in their own module; they are part of this one's API.
 from .curves import plot_learning_curve, plot_validation_curve
+from .errors import ParameterError, ShapeError
+from .files import atomic_write
 
 __all__ = [
     "plot_digits",

@@ -17,7 +17,13 @@ import numpy as np
 from .datasets import check_dataset
 from .errors import ShapeError
 from .files import OutputExistsError, atomic_write
-from .plots import plot_confusion_matrix, plot_cost_history, plot_digits, plot_hidden_units, save_figure
+from .plots import (
+    plot_confusion_matrix,
+    plot_cost_history,
+    plot_digits,
+    plot_hidden_units,
+    save_figure,
+)
 
 __all__ = ["write_report", "report_files", "FIGURES", "most_confidently_wrong"]
 

@@ -15,7 +15,7 @@ import sys
 
 from ..errors import NNLearnError
 from ..files import OutputExistsError
-from ..training import OPTIMIZERS
+from ..settings import OPTIMIZERS
 from .common import DATA_HELP, DEFAULT_MODEL
 from .course import cmd_gradcheck, cmd_reproduce
 from .inspect import cmd_cost, cmd_evaluate, cmd_predict, cmd_report, cmd_show

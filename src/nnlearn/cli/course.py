@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..datasets import load_data
-from ..training import check_hidden, check_lambda, check_max_iter
+from ..settings import check_hidden, check_lambda, check_max_iter
 from .common import check_fit, emit, load_model_file, percent
 
 GRADCHECK_TOLERANCE = 1e-9  # the course's criterion for a correct backpropagation

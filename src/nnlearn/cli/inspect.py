@@ -9,7 +9,7 @@ import numpy as np
 
 from ..datasets import load_data
 from ..errors import ParameterError
-from ..training import check_lambda
+from ..settings import check_lambda
 from .common import (
     MODEL_SUFFIXES,
     architecture,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..datasets import DATASETS, load_data
 from ..errors import ParameterError
-from ..training import check_settings
+from ..settings import check_settings
 from .common import (
     DEFAULT_MODEL,
     architecture,
