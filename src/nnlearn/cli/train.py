@@ -103,9 +103,11 @@ def _interrupted(args, model, checkpoint):
     return 130
 
 
-# Training options a checkpoint fixes: a resumed run keeps its data, network and seed.
-RESUMED = {"data": "--data", "hidden": "--hidden", "lam": "--lambda", "optimizer": "--optimizer",
-           "test_size": "--test-size", "seed": "--seed", "dtype": "--dtype"}
+# Training options a checkpoint fixes (a resumed run keeps its data, network and seed):
+# argparse's name -> (the option, its key in the checkpoint's settings).
+RESUMED = {"data": ("--data", "data"), "hidden": ("--hidden", "hidden"), "lam": ("--lambda", "lambda"),
+           "optimizer": ("--optimizer", "optimizer"), "test_size": ("--test-size", "test_size"),
+           "seed": ("--seed", "seed"), "dtype": ("--dtype", "dtype")}
 
 
 def _resume(args):
@@ -115,16 +117,14 @@ def _resume(args):
     from ..modelio import load_checkpoint
 
     saved, state = load_checkpoint(args.resume)
-    recorded = dict(zip(RESUMED, (saved.get(key) for key in ("data", "hidden", "lambda", "optimizer",
-                                                              "test_size", "seed", "dtype"))))
-    for dest, option in RESUMED.items():
-        given = getattr(args, dest)
-        if recorded[dest] is None:
+    for dest, (option, key) in RESUMED.items():
+        given, recorded = getattr(args, dest), saved.get(key)
+        if recorded is None:
             raise ParameterError(f"{args.resume}: the checkpoint does not record {option}")
-        if given is not None and given != recorded[dest] and not (dest == "data" and _same_file(given, recorded[dest])):
-            raise ParameterError(f"{option} {given} differs from the checkpoint's {recorded[dest]}; "
+        if given is not None and given != recorded and not (dest == "data" and _same_file(given, recorded)):
+            raise ParameterError(f"{option} {given} differs from the checkpoint's {recorded}; "
                                  "a resumed run keeps its settings")
-        setattr(args, dest, recorded[dest])
+        setattr(args, dest, recorded)
     if args.max_iter is None:  # a --max-iter given on the command line extends the run
         args.max_iter = saved.get("max_iter")
     return saved, state
