@@ -1,8 +1,9 @@
 """A. One cost+gradient call on the embedded digits (5000 x 400, 400-25-10, lambda 1).
 
-Peers, each in its own process: the notebook's function (the baseline), nnlearn with
-the machine's cores and with one BLAS thread, PyTorch on the CPU with the machine's
-cores, and the two large matrix products alone. They are timed in rounds, one after
+Peers, each in its own process: the notebook's function (the baseline), nnlearn's
+objective (as its optimisers call it) with the machine's cores and with one thread,
+nnlearn's core function alone on OpenBLAS's threads (the way sharding replaced),
+PyTorch on the CPU with the machine's cores, and the two large matrix products alone. They are timed in rounds, one after
 another, so every round compares them under the same conditions; ratios are medians
 of the per-round ratios. The floor is the time of the two large products at the
 machine's measured matrix-multiply peak.
@@ -25,6 +26,7 @@ def peer_specs(dtype):
         "notebook": {"impl": "notebook", "dtype": dtype, "threads": c},
         f"nnlearn, {c} threads": {"impl": "nnlearn", "dtype": dtype, "threads": c},
         "nnlearn, 1 thread": {"impl": "nnlearn", "dtype": dtype, "threads": 1},
+        f"core alone, OpenBLAS's {c} threads": {"impl": "core_blas", "dtype": dtype, "threads": c},
         f"torch, {c} threads": {"impl": "torch", "dtype": dtype, "threads": c},
         f"two products alone, {c} threads": {"impl": "gemm", "dtype": dtype, "threads": c},
     }

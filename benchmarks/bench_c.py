@@ -1,9 +1,10 @@
 """C. Scaling of one cost+gradient call: examples 1k to 60k, hidden units 25 to 800.
 
 Synthetic data with 784 features (an MNIST-sized input) and 10 classes, float64. Every
-size is timed with one BLAS thread and with the machine's cores, the two settings
-taking turns within one process (they share one BLAS library, so nothing else runs
-beside them). Work per call is linear in m and in the hidden units, so the time per
+size is timed in three settings taking turns within one process (only one runs at a
+time): nnlearn's objective on one thread, on the machine's cores (examples shared
+among threads, :mod:`nnlearn.threads`), and the core function on all the examples with
+OpenBLAS's threads instead. Work per call is linear in m and in the hidden units, so the time per
 example (or per hidden unit) should stay flat; the report flags sizes where it moves
 by more than 25% from the smallest size's.
 """
@@ -22,25 +23,30 @@ HIDDEN_AT = 10000
 DEPARTURE = 0.25
 
 
-def time_point(m, hidden, threads, rounds, calls):
-    """Median seconds per call at each thread setting, the settings taking turns."""
+def settings():
+    """(label, peer, threads) of each setting timed."""
+    c = common.cores()
+    return [("1 thread", "nnlearn", 1), (f"{c} threads", "nnlearn", c), (f"{c} BLAS threads", "core_blas", c)]
+
+
+def time_point(m, hidden, rounds, calls):
+    """Median seconds per call in each setting, the settings taking turns."""
     X, Y = common.synthetic(m, N_FEATURES)
-    call = peers.nnlearn_call(X, Y, peers.initial_thetas((N_FEATURES, hidden, 10), "float64"))
-    times = {t: [] for t in threads}
+    thetas = peers.initial_thetas((N_FEATURES, hidden, 10), "float64")
+    runs = {label: (peers.CALLS[peer](X, Y, thetas, t), t) for label, peer, t in settings()}
+    times = {label: [] for label in runs}
     for _ in range(rounds):
-        for t in threads:
+        for label, (call, t) in runs.items():
             with threadpool_limits(limits=t, user_api="blas"):
-                times[t] += common.time_calls(call, calls)
-    return {str(t): common.median(v) for t, v in times.items()}
+                times[label] += common.time_calls(call, calls)
+    return {label: common.median(v) for label, v in times.items()}
 
 
 def scaling(examples, hidden, rounds, calls):
-    threads = sorted({1, common.cores()})
     return {
-        "threads": threads,
-        "examples": [{"m": m, "hidden": 25, **time_point(m, 25, threads, rounds, calls)} for m in examples],
-        "hidden": [{"m": HIDDEN_AT, "hidden": h, **time_point(HIDDEN_AT, h, threads, rounds, calls)}
-                   for h in hidden],
+        "settings": [label for label, _, _ in settings()],
+        "examples": [{"m": m, "hidden": 25, **time_point(m, 25, rounds, calls)} for m in examples],
+        "hidden": [{"m": HIDDEN_AT, "hidden": h, **time_point(HIDDEN_AT, h, rounds, calls)} for h in hidden],
     }
 
 
@@ -55,33 +61,33 @@ def run(quick=False):
     return common.run_task({"module": "bench_c", "name": "scaling", "args": args})
 
 
-def _table(rows, key, unit, scale, threads):
-    best = {t: None for t in threads}
-    head = " | ".join(f"{t} thr ms | {t} thr {unit}" for t in threads)
-    lines = [f"| {key} | {head} | faster setting |", "|" + " ---: |" * (1 + 2 * len(threads)) + " --- |"]
+def _table(rows, key, unit, scale, labels):
+    best = dict.fromkeys(labels)
+    head = " | ".join(f"{label}: ms | {unit}" for label in labels)
+    lines = [f"| {key} | {head} | fastest |", "|" + " ---: |" * (1 + 2 * len(labels)) + " --- |"]
     notes = []
     for row in rows:
         cells = []
-        for t in threads:
-            seconds = row[str(t)]
+        for label in labels:
+            seconds = row[label]
             scaled = seconds * scale / row[key]
-            best[t] = best[t] or scaled
+            best[label] = best[label] or scaled
             cells.append(f"{seconds * 1e3:.2f} | {scaled:.2f}")
-            if abs(scaled / best[t] - 1) > DEPARTURE:
-                notes.append(f"{key} = {row[key]}, {t} thread(s): {unit} is {scaled / best[t]:.2f}x "
+            if abs(scaled / best[label] - 1) > DEPARTURE:
+                notes.append(f"{key} = {row[key]}, {label}: {unit} is {scaled / best[label]:.2f}x "
                              f"the smallest size's")
-        faster = min(threads, key=lambda t: row[str(t)])
-        lines.append(f"| {row[key]} | " + " | ".join(cells) + f" | {faster} thread(s) |")
+        fastest = min(labels, key=lambda label: row[label])
+        lines.append(f"| {row[key]} | " + " | ".join(cells) + f" | {fastest} |")
     return lines, notes
 
 
 def report(result):
-    threads = result["threads"]
+    labels = result["settings"]
     lines = ["## C. Scaling (784 synthetic features, 10 classes, float64)", ""]
     lines += ["Examples grow, 25 hidden units (time per example in microseconds):", ""]
-    table, notes_m = _table(result["examples"], "m", "us/example", 1e6, threads)
+    table, notes_m = _table(result["examples"], "m", "us/example", 1e6, labels)
     lines += table + ["", f"Hidden units grow, m = {HIDDEN_AT} (time per hidden unit in milliseconds):", ""]
-    table, notes_h = _table(result["hidden"], "hidden", "ms/unit", 1e3, threads)
+    table, notes_h = _table(result["hidden"], "hidden", "ms/unit", 1e3, labels)
     lines += table + [""]
     notes = notes_m + notes_h
     lines.append("Departures from linear growth (more than 25% from the smallest size):")

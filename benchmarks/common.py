@@ -59,13 +59,17 @@ def time_calls(fn, n):
 def median(values):
     return statistics.median(values)
 
+SETTLE = 0.3  # seconds between two peers' turns
+
 
 class Worker:
     """A separate Python process that sets up one peer and times it on request.
 
     Each peer lives in its own process so that its thread pools (OpenBLAS, PyTorch's
-    OpenMP) are its own: an idle worker waits on a pipe and takes no processor time
-    while another is being timed.
+    OpenMP) are its own. An idle worker waits on a pipe, but the thread pools of the
+    peer timed just before keep spinning for a while after its last call (OpenBLAS's
+    threads for about 0.1 s): :meth:`time` first waits ``SETTLE`` seconds, so that the
+    peer timed is never timed against its predecessor's spinning threads.
     """
 
     def __init__(self, spec):
@@ -88,6 +92,7 @@ class Worker:
         return answer
 
     def time(self, n):
+        time.sleep(SETTLE)
         return self.ask({"op": "time", "n": n})["times"]
 
     def close(self):

@@ -1,6 +1,10 @@
 """The implementations being timed, each set up once and returned as a zero-argument call.
 
-* ``nnlearn``: :func:`nnlearn.core.cost_and_gradient`.
+* ``nnlearn``: the objective :func:`nnlearn.train` hands its optimisers
+  (:func:`nnlearn.training.make_objective`): a flat weight vector in, the examples shared
+  among ``threads`` threads (:mod:`nnlearn.threads`), the cost and a flat gradient out.
+* ``core_blas``: :func:`nnlearn.core.cost_and_gradient` alone on all the examples, with
+  OpenBLAS's own threads (the process's BLAS thread count): what sharding replaced.
 * ``notebook``: the plain transcription of the notebook's function in
   ``tests/notebook_reference.py`` (imported, not copied), called as the notebook calls it:
   a flat weight vector in, the bias column re-added on every call.
@@ -36,20 +40,29 @@ def initial_thetas(layer_sizes, dtype, seed=0):
     return [t.astype(dtype) for t in init_random(layer_sizes, 0.12, rng=seed)]
 
 
-def nnlearn_call(X, Y, thetas):
+def nnlearn_call(X, Y, thetas, threads):
+    from nnlearn.core import layer_sizes_of, pack
+    from nnlearn.training import make_objective
+
+    objective = make_objective(X, Y, LAM, layer_sizes_of(thetas), threads=threads)
+    vector = pack(thetas)
+    return lambda: objective(vector)
+
+
+def core_blas_call(X, Y, thetas, threads):
     from nnlearn.core import cost_and_gradient
 
     return lambda: cost_and_gradient(thetas, X, Y, LAM)
 
 
-def notebook_call(X, Y, thetas):
+def notebook_call(X, Y, thetas, threads):
     from nnlearn.core import layer_sizes_of, pack
 
     function, vector, sizes = notebook_function(), pack(thetas), layer_sizes_of(thetas)
     return lambda: function(vector, X, Y, LAM, sizes)
 
 
-def gemm_call(X, Y, thetas):
+def gemm_call(X, Y, thetas, threads):
     """X @ theta1[:, 1:].T and delta2.T @ X: the products every implementation needs."""
     W1 = thetas[0][:, 1:]
     delta2 = np.random.default_rng(1).random((X.shape[0], W1.shape[0])).astype(X.dtype)
@@ -85,14 +98,15 @@ def torch_network(X, Y, thetas, torch):
     return call, (W1, W2)
 
 
-def torch_call(X, Y, thetas):
+def torch_call(X, Y, thetas, threads):
     import torch
 
     call, _ = torch_network(torch.from_numpy(X), torch.from_numpy(Y), thetas, torch)
     return call
 
 
-CALLS = {"nnlearn": nnlearn_call, "notebook": notebook_call, "torch": torch_call, "gemm": gemm_call}
+CALLS = {"nnlearn": nnlearn_call, "core_blas": core_blas_call, "notebook": notebook_call, "torch": torch_call,
+         "gemm": gemm_call}
 
 
 def gemm_peak_gflops(dtype, size=2000, repeats=5):

@@ -3,6 +3,7 @@
     python benchmarks/run.py            # A, B and C (a few minutes on 2 quiet cores)
     python benchmarks/run.py --quick    # fewer rounds and sizes
     python benchmarks/run.py --only A   # one part (A, B or C; may be repeated)
+    python benchmarks/run.py --name x   # write RESULTS-x.md and results-x.json instead
 
 Every peer is timed in a process of its own (see ``common.Worker``); the table is
 printed and written with a description of the machine it ran on. The raw numbers go
@@ -31,6 +32,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer rounds and sizes")
     parser.add_argument("--only", action="append", choices=sorted(PARTS), help="run only this part")
+    parser.add_argument("--name", help="write RESULTS-NAME.md and results-NAME.json (default: RESULTS.md, "
+                        "results.json), to keep runs under other settings apart")
     return parser.parse_args(argv)
 
 
@@ -73,8 +76,9 @@ def main(argv=None):
     for name in parts:
         lines += PARTS[name].report(results[name])
     text = "\n".join(lines)
-    (common.HERE / "RESULTS.md").write_text(text)
-    (common.HERE / "results.json").write_text(json.dumps({"machine": machine, **results}, indent=1))
+    suffix = f"-{args.name}" if args.name else ""
+    (common.HERE / f"RESULTS{suffix}.md").write_text(text + "\n")
+    (common.HERE / f"results{suffix}.json").write_text(json.dumps({"machine": machine, **results}, indent=1))
     print(text)
 
 

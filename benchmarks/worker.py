@@ -41,7 +41,7 @@ def setup(impl, dtype, threads, data="digits", m=None, n=None, hidden=25):
     else:
         X, Y = common.synthetic(m, n, dtype=dtype)
     thetas = peers.initial_thetas((X.shape[1], hidden, Y.shape[1]), dtype)
-    return peers.CALLS[impl](X, Y, thetas), {"m": X.shape[0], "n": X.shape[1], "hidden": hidden}
+    return peers.CALLS[impl](X, Y, thetas, threads), {"m": X.shape[0], "n": X.shape[1], "hidden": hidden}
 
 
 def serve():

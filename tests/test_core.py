@@ -209,3 +209,26 @@ def test_directional_check_on_the_full_digit_network(digits20, ex4weights, monke
 
     monkeypatch.setattr("nnlearn.gradcheck.cost_and_gradient", off_by_one_percent)
     assert check_directional(thetas, X, Y, lam=1.0) > 1e-3
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("layer_sizes", [(6, 5, 3), (6, 5, 4, 3)])
+def test_both_memory_orders_of_the_hidden_layers_give_the_same_cost_and_gradient(
+    monkeypatch, rng, dtype, layer_sizes
+):
+    # float64 hidden activations are computed in Fortran order, float32 ones in C order
+    # (core._COLUMN_MAJOR_HIDDEN); forcing each dtype through the other path must agree.
+    thetas, X, Y = random_problem(rng, layer_sizes, m=50, dtype=dtype)
+    J, grads = cost_and_gradient(thetas, X, Y, 1.0)
+    hidden = core._feedforward(thetas, X)[0][1:]
+    assert all(a.flags.f_contiguous == (dtype == np.float64) for a in hidden)
+    others = () if dtype == np.float64 else (np.dtype(dtype),)
+    monkeypatch.setattr(core, "_COLUMN_MAJOR_HIDDEN", others)
+    J_other, grads_other = cost_and_gradient(thetas, X, Y, 1.0)
+    tolerance = 1e-12 if dtype == np.float64 else 1e-5
+    assert J_other == pytest.approx(J, rel=tolerance)
+    for grad, grad_other in zip(grads, grads_other):
+        assert grad.dtype == grad_other.dtype == dtype
+        np.testing.assert_allclose(grad_other, grad, rtol=tolerance, atol=tolerance * np.abs(grad).max())
+    hidden = core._feedforward(thetas, X)[0][1:]
+    assert all(a.flags.f_contiguous == (dtype != np.float64) for a in hidden)

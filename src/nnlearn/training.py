@@ -10,15 +10,11 @@ minimise.
 
 from __future__ import annotations
 
-import functools
 import time
-from contextlib import nullcontext
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from .core import (
-    cost_and_gradient,
     data_term,
     forward,
     init_random,
@@ -40,38 +36,31 @@ from .settings import (
     check_sample_weight,
     check_settings,
 )
+from .threads import ShardedDataTerm, blas_threads, default_threads
 
-__all__ = ["train", "make_objective", "make_batch_objective", "initial_weights", "fit_weights", "blas_threads"]
-
-
-@functools.lru_cache(maxsize=1)
-def _blas():
-    return ThreadpoolController()
-
-
-def blas_threads(limit):
-    """A context that limits the BLAS thread pools to ``limit`` threads (None: unchanged)."""
-    return nullcontext() if limit is None else _blas().limit(limits=limit, user_api="blas")
+__all__ = ["train", "make_objective", "make_batch_objective", "initial_weights", "fit_weights"]
 
 
 def make_objective(X, Y, lam, layer_sizes, sample_weight=None, threads=None):
     """``fun(x) -> (J, grad)`` over flat float64 weight vectors, computing in X's dtype.
 
-    ``threads`` sets the BLAS threads for the cost and gradient alone (None: unchanged).
+    The examples are shared among ``threads`` threads (None: :func:`default_threads`;
+    see :mod:`nnlearn.threads`).
     """
     dtype = X.dtype
+    term = ShardedDataTerm(X, Y, sample_weight, threads)
+    m = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
 
     def objective(x):
         thetas = unpack(x.astype(dtype, copy=False), layer_sizes)
-        with blas_threads(threads):
-            J, grads = cost_and_gradient(thetas, X, Y, lam, sample_weight)
-        return J, pack(grads).astype(np.float64, copy=False)
+        loss_sum, grads = term(thetas)
+        penalty, penalty_grads = regularization(thetas, lam, m)
+        for grad, penalty_grad in zip(grads, penalty_grads):
+            grad /= m
+            grad += penalty_grad
+        return loss_sum / m + penalty, pack(grads).astype(np.float64, copy=False)
 
     return objective
-
-
-def _current_blas_threads():
-    return max((lib["num_threads"] for lib in _blas().info() if lib["user_api"] == "blas"), default=None)
 
 
 def make_batch_objective(X, Y, lam, layer_sizes, sample_weight=None, threads=None):
@@ -206,10 +195,11 @@ def fit_weights(X, Y, layer_sizes, x0, lam, optimizer, max_iter, tol=None, callb
     TrainingError
         When the cost or the weights end non-finite.
     """
-    # The large matrix products use every BLAS thread, but the optimiser's own small
-    # vector work runs single-threaded: threads fighting over it made L-BFGS-B 4-6x
-    # slower on 2 cores (15 s against 2.3 s for 400 iterations on the digits).
-    threads = _current_blas_threads()
+    # The cost and gradient share the examples among the threads (nnlearn.threads); the
+    # optimiser's own small vector work runs single-threaded: OpenBLAS threads fighting
+    # over it made L-BFGS-B 4-6x slower on 2 cores (15 s against 2.3 s for 400
+    # iterations on the digits).
+    threads = default_threads()
     with blas_threads(1):
         if optimizer in MINI_BATCH:
             settings = minibatch or MiniBatchSettings()

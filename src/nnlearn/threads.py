@@ -1,0 +1,129 @@
+"""How nnlearn uses the machine's cores.
+
+The data term of the cost is a sum over examples (:func:`nnlearn.core.data_term`), so
+its examples can be cut into contiguous shards, one per core, evaluated in threads of
+this process and added up. NumPy releases the GIL in matrix products and element-wise
+loops, so the shards run side by side, each with OpenBLAS on one thread.
+
+Why not let OpenBLAS use the cores itself: it shares only the matrix products, and its
+idle threads spin, so on a 2-core machine with another busy process its 2-thread calls
+ran slower than 1 thread (8.1 against 6.2 ms on the digits here; 10-30x slower in worse
+cases), where the shards, whose threads sleep while they wait, took 6.0 ms. On the idle
+machine the shards were as fast as OpenBLAS's threads or faster (part A of
+``benchmarks/``, which times both).
+
+The shards' sums are added in a fixed order, so results are reproducible for a given
+number of shards; that number depends on the threads allowed (and may change the last
+bits of a result, as a different thread count does in many BLAS libraries).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import os
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+
+import numpy as np
+from threadpoolctl import ThreadpoolController
+
+from .core import data_term
+
+__all__ = ["MIN_SHARD_ROWS", "ShardedDataTerm", "blas_threads", "default_threads"]
+
+# Below this many examples a shard's fixed costs (a thread hand-off and a dozen small
+# NumPy calls, about 0.1 ms) outweigh what a second core saves: on the digits, 2 shards
+# of 200 rows lost to 1 thread in float64 and float32, 2 of 400 won in both.
+MIN_SHARD_ROWS = 400
+
+
+@functools.lru_cache(maxsize=1)
+def _controller():
+    return ThreadpoolController()
+
+
+def blas_threads(limit):
+    """A context that limits the BLAS thread pools to ``limit`` threads (None: unchanged)."""
+    return nullcontext() if limit is None else _controller().limit(limits=limit, user_api="blas")
+
+
+def default_threads():
+    """The threads nnlearn uses when not told: the BLAS pools' current thread count.
+
+    OpenBLAS starts with one thread per core it may run on (or ``OPENBLAS_NUM_THREADS``),
+    and ``threadpoolctl.threadpool_limits`` lowers it, so a caller's limit is obeyed.
+    """
+    counts = [lib["num_threads"] for lib in _controller().info() if lib["user_api"] == "blas"]
+    return max(counts, default=0) or os.cpu_count() or 1
+
+
+def _allowed_cpus():
+    return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+
+
+@functools.cache
+def _pool(workers):
+    """``workers`` threads, each pinned to a processor of its own where the system allows.
+
+    Linux's scheduler often woke an unpinned worker on the processor of the thread that
+    woke it, and the shards then took turns on one core for many calls. Measured on the
+    digits in float32 (medians of 10 batches, each after a 0.3 s pause): 1.95 ms with
+    two pinned workers, 2.24 ms unpinned, 3.43 ms with the calling thread doing one shard
+    (it drifted to the single-core time). The calling thread only waits.
+    """
+    cpus, numbers = _allowed_cpus(), itertools.count()
+
+    def pin():
+        if len(cpus) >= workers:
+            try:
+                os.sched_setaffinity(0, {cpus[next(numbers)]})  # this thread only
+            except OSError:
+                pass
+
+    return ThreadPoolExecutor(workers, thread_name_prefix="nnlearn", initializer=pin)
+
+
+def _shard_bounds(m, shards):
+    return np.linspace(0, m, shards + 1).round().astype(int)
+
+
+class ShardedDataTerm:
+    """:func:`~nnlearn.core.data_term` over all of ``X``, in parallel shards of examples.
+
+    Parameters
+    ----------
+    X : ndarray, shape (m, n)
+    Y : ndarray, shape (m, K)
+    sample_weight : ndarray of shape (m,), optional
+    threads : int, optional
+        Threads to use; None: :func:`default_threads`. There are
+        ``min(threads, m // MIN_SHARD_ROWS)`` shards, at least one.
+
+    Calling it with ``thetas`` returns ``(loss_sum, grad_sums)`` as ``data_term`` does,
+    the shards' sums added in shard order.
+    """
+
+    def __init__(self, X, Y, sample_weight=None, threads=None):
+        threads = default_threads() if threads is None else int(threads)
+        m = X.shape[0]
+        count = max(1, min(threads, m // MIN_SHARD_ROWS))
+        bounds = _shard_bounds(m, count)
+        self.shards = [
+            (X[i:j], Y[i:j], None if sample_weight is None else sample_weight[i:j])
+            for i, j in itertools.pairwise(bounds)
+        ]
+
+    def __call__(self, thetas):
+        with blas_threads(1):
+            if len(self.shards) == 1:
+                return data_term(thetas, *self.shards[0])
+            pool = _pool(len(self.shards))
+            futures = [pool.submit(data_term, thetas, *shard) for shard in self.shards]
+            results = [future.result() for future in futures]
+        loss_sum, grads = results[0]
+        for shard_loss, shard_grads in results[1:]:
+            loss_sum += shard_loss
+            for grad, shard_grad in zip(grads, shard_grads):
+                grad += shard_grad
+        return loss_sum, grads

@@ -1,0 +1,126 @@
+import os
+import threading
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from nnlearn import threads
+from nnlearn.core import cost_and_gradient, data_term, init_random, pack
+from nnlearn.datasets import one_hot
+from nnlearn.threads import ShardedDataTerm, default_threads
+from nnlearn.training import make_objective
+
+LAYERS = (7, 6, 4)
+
+
+def problem(rng, m, dtype=np.float64, layer_sizes=LAYERS):
+    X = rng.standard_normal((m, layer_sizes[0])).astype(dtype)
+    Y = one_hot(np.arange(m) % layer_sizes[-1])[1].astype(dtype)
+    thetas = [t.astype(dtype) for t in init_random(layer_sizes, epsilon=0.5, rng=rng)]
+    return thetas, X, Y
+
+
+@pytest.fixture
+def small_shards(monkeypatch):
+    monkeypatch.setattr(threads, "MIN_SHARD_ROWS", 1)
+
+
+@pytest.mark.parametrize("m, count", [(10, 2), (11, 3), (1203, 4), (5, 5)])
+def test_shards_cover_every_example_once_in_order(small_shards, rng, m, count):
+    _, X, Y = problem(rng, m)
+    term = ShardedDataTerm(X, Y, threads=count)
+    assert len(term.shards) == count
+    np.testing.assert_array_equal(np.concatenate([shard[0] for shard in term.shards]), X)
+    np.testing.assert_array_equal(np.concatenate([shard[1] for shard in term.shards]), Y)
+    sizes = [shard[0].shape[0] for shard in term.shards]
+    assert max(sizes) - min(sizes) <= 1
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+@pytest.mark.parametrize("layer_sizes", [LAYERS, (7, 6, 5, 4)])
+@pytest.mark.parametrize("count", [2, 3])
+def test_sharded_sums_equal_the_whole_data_term(small_shards, rng, dtype, rtol, layer_sizes, count):
+    thetas, X, Y = problem(rng, 101, dtype, layer_sizes)
+    loss, grads = data_term(thetas, X, Y)
+    sharded_loss, sharded_grads = ShardedDataTerm(X, Y, threads=count)(thetas)
+    assert sharded_loss == pytest.approx(loss, rel=rtol)
+    for grad, sharded in zip(grads, sharded_grads):
+        assert sharded.dtype == dtype
+        np.testing.assert_allclose(sharded, grad, rtol=rtol, atol=rtol * np.abs(grad).max())
+
+
+def test_sample_weights_are_sharded_with_their_examples(small_shards, rng):
+    thetas, X, Y = problem(rng, 60)
+    weights = rng.uniform(0.1, 3.0, size=60)
+    loss, grads = data_term(thetas, X, Y, weights)
+    sharded_loss, sharded_grads = ShardedDataTerm(X, Y, weights, threads=3)(thetas)
+    assert sharded_loss == pytest.approx(loss, rel=1e-12)
+    for grad, sharded in zip(grads, sharded_grads):
+        np.testing.assert_allclose(sharded, grad, rtol=1e-12, atol=1e-14)
+
+
+def test_repeated_calls_are_bit_identical(small_shards, rng):
+    thetas, X, Y = problem(rng, 90)
+    term = ShardedDataTerm(X, Y, threads=3)
+    first, second = term(thetas), term(thetas)
+    assert first[0] == second[0]
+    for a, b in zip(first[1], second[1]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_few_examples_stay_in_one_shard(rng):
+    _, X, Y = problem(rng, 2 * threads.MIN_SHARD_ROWS - 1)
+    assert len(ShardedDataTerm(X, Y, threads=8).shards) == 1
+    _, X, Y = problem(rng, 2 * threads.MIN_SHARD_ROWS)
+    assert len(ShardedDataTerm(X, Y, threads=8).shards) == 2
+    assert len(ShardedDataTerm(X, Y, threads=1).shards) == 1
+
+
+def test_the_objective_matches_the_core_for_every_thread_count(rng):
+    thetas, X, Y = problem(rng, 3 * threads.MIN_SHARD_ROWS)
+    J, grads = cost_and_gradient(thetas, X, Y, 1.5)
+    for count in (1, 2, 3):
+        J_threads, grad = make_objective(X, Y, 1.5, LAYERS, threads=count)(pack(thetas))
+        assert J_threads == pytest.approx(J, rel=1e-12)
+        np.testing.assert_allclose(grad, pack(grads), rtol=1e-10, atol=1e-14)
+
+
+def test_the_blas_thread_count_is_restored_after_a_call(small_shards, rng):
+    thetas, X, Y = problem(rng, 20)
+    before = [pool["num_threads"] for pool in threadpool_info()]
+    ShardedDataTerm(X, Y, threads=2)(thetas)
+    assert [pool["num_threads"] for pool in threadpool_info()] == before
+
+
+def test_default_threads_obey_a_callers_limit():
+    with threadpool_limits(limits=1, user_api="blas"):
+        assert default_threads() == 1
+    assert default_threads() >= 1
+
+
+def test_an_error_in_a_shard_reaches_the_caller(small_shards, rng):
+    thetas, X, Y = problem(rng, 20)
+    wrong = [thetas[0][:, :-1], thetas[1]]  # one input weight short
+    with pytest.raises(ValueError):
+        ShardedDataTerm(X, Y, threads=2)(wrong)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs Linux and two processors")
+def test_pool_workers_are_pinned_to_processors_of_their_own():
+    cpus = sorted(os.sched_getaffinity(0))
+    workers = 2
+    pool = threads._pool(workers)
+    barrier = threading.Barrier(workers, timeout=10)
+
+    def where():
+        barrier.wait()  # holds each task on its own worker thread
+        return threading.get_ident(), frozenset(os.sched_getaffinity(0))
+
+    seen = dict(future.result() for future in [pool.submit(where) for _ in range(workers)])
+    assert len(seen) == workers
+    pinned = list(seen.values())
+    assert all(len(s) == 1 and s <= set(cpus) for s in pinned)
+    assert len(set(pinned)) == workers
+    assert set(os.sched_getaffinity(0)) == set(cpus)  # the calling thread is left alone
