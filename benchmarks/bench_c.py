@@ -2,14 +2,17 @@
 
 Synthetic data with 784 features (an MNIST-sized input) and 10 classes, float64. Every
 size is timed in three settings taking turns within one process (only one runs at a
-time): nnlearn's objective on one thread, on the machine's cores (examples shared
-among threads, :mod:`nnlearn.threads`), and the core function on all the examples with
-OpenBLAS's threads instead. Work per call is linear in m and in the hidden units, so the time per
-example (or per hidden unit) should stay flat; the report flags sizes where it moves
-by more than 25% from the smallest size's.
+time, each turn after a pause of ``common.SETTLE``): nnlearn's objective on one thread,
+on the machine's cores (examples shared among threads, :mod:`nnlearn.threads`), and the
+core function on all the examples with OpenBLAS's threads instead. Work per call is
+linear in m and in the hidden units, so the time per example (or per hidden unit)
+should stay flat; the report flags sizes where it moves by more than 25% from the
+smallest size's.
 """
 
 from __future__ import annotations
+
+import time
 
 from threadpoolctl import threadpool_limits
 
@@ -37,6 +40,7 @@ def time_point(m, hidden, rounds, calls):
     times = {label: [] for label in runs}
     for _ in range(rounds):
         for label, (call, t) in runs.items():
+            time.sleep(common.SETTLE)  # the previous setting's OpenBLAS threads stop spinning
             with threadpool_limits(limits=t, user_api="blas"):
                 times[label] += common.time_calls(call, calls)
     return {label: common.median(v) for label, v in times.items()}

@@ -1,5 +1,6 @@
 import os
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -106,12 +107,8 @@ def test_an_error_in_a_shard_reaches_the_caller(small_shards, rng):
         ShardedDataTerm(X, Y, threads=2)(wrong)
 
 
-@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
-                    reason="needs Linux and two processors")
-def test_pool_workers_are_pinned_to_processors_of_their_own():
-    cpus = sorted(os.sched_getaffinity(0))
-    workers = 2
-    pool = threads._pool(workers)
+def _start_both_workers(pool, workers=2):
+    """Make the pool run ``workers`` threads at once, then wait until all are idle."""
     barrier = threading.Barrier(workers, timeout=10)
 
     def where():
@@ -119,8 +116,43 @@ def test_pool_workers_are_pinned_to_processors_of_their_own():
         return threading.get_ident(), frozenset(os.sched_getaffinity(0))
 
     seen = dict(future.result() for future in [pool.submit(where) for _ in range(workers)])
-    assert len(seen) == workers
+    for _ in range(100):  # a worker marks itself idle just after its task's result is set
+        if pool._idle_semaphore._value >= workers:
+            break
+        time.sleep(0.01)
+    return seen
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs Linux and two processors")
+def test_pool_workers_are_pinned_to_processors_of_their_own():
+    cpus = sorted(os.sched_getaffinity(0))
+    seen = _start_both_workers(threads._pool(2))
+    assert len(seen) == 2
     pinned = list(seen.values())
     assert all(len(s) == 1 and s <= set(cpus) for s in pinned)
-    assert len(set(pinned)) == workers
+    assert len(set(pinned)) == 2
     assert set(os.sched_getaffinity(0)) == set(cpus)  # the calling thread is left alone
+
+
+def _sharded_call_in_child(queue, X, Y, thetas):
+    queue.put(ShardedDataTerm(X, Y, threads=2)(thetas)[0])
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or not hasattr(os, "sched_getaffinity"), reason="needs Linux")
+def test_a_process_forked_after_a_sharded_call_makes_its_own_workers(small_shards, rng):
+    import multiprocessing
+
+    thetas, X, Y = problem(rng, 40)
+    loss = ShardedDataTerm(X, Y, threads=2)(thetas)[0]
+    _start_both_workers(threads._pool(2))  # two idle threads the child will not have
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_sharded_call_in_child, args=(queue, X, Y, thetas))
+    child.start()
+    child.join(timeout=60)
+    if child.is_alive():
+        child.kill()
+        pytest.fail("the forked child hung on the pool it inherited")
+    assert child.exitcode == 0
+    assert queue.get(timeout=5) == loss

@@ -84,6 +84,11 @@ def _pool(workers):
     return ThreadPoolExecutor(workers, thread_name_prefix="nnlearn", initializer=pin)
 
 
+if hasattr(os, "register_at_fork"):
+    # A forked child inherits the pools but not their threads: it must make its own.
+    os.register_at_fork(after_in_child=_pool.cache_clear)
+
+
 def _shard_bounds(m, shards):
     return np.linspace(0, m, shards + 1).round().astype(int)
 
