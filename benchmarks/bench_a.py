@@ -100,5 +100,12 @@ def report(results):
         for peer, target in r["targets"].items():
             ratio = r["target_ratios"][peer]
             lines.append(f"| {peer} | {ratio:.3f} | <= {target} | {'yes' if ratio <= target else 'no'} |")
-        lines.append("")
+        medians = r["medians_ms"]
+        torch = next(name for name in medians if name.startswith("torch"))
+        products = next(ms for name, ms in medians.items() if name.startswith("two products"))
+        budgets = {"the notebook's": r["targets"]["notebook"] * medians["notebook"],
+                   "PyTorch's": r["targets"]["torch"] * medians[torch]}
+        lines += ["", "Most time a call may take to meet the target against " + ", against ".join(
+            f"{peer}: {ms:.2f} ms" for peer, ms in budgets.items()) + f". The two large products alone "
+            f"took {products:.2f} ms here, and would take {r['floor_ms']:.2f} ms at the measured peak.", ""]
     return lines
