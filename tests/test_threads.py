@@ -123,9 +123,9 @@ def _start_both_workers(pool, workers=2):
     return seen
 
 
-@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
-                    reason="needs Linux and two processors")
-def test_pool_workers_are_pinned_to_processors_of_their_own():
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) != 2,
+                    reason="needs Linux and exactly two processors")
+def test_one_worker_per_processor_is_pinned_to_a_processor_of_its_own():
     cpus = sorted(os.sched_getaffinity(0))
     seen = _start_both_workers(threads._pool(2))
     assert len(seen) == 2
@@ -133,6 +133,16 @@ def test_pool_workers_are_pinned_to_processors_of_their_own():
     assert all(len(s) == 1 and s <= set(cpus) for s in pinned)
     assert len(set(pinned)) == 2
     assert set(os.sched_getaffinity(0)) == set(cpus)  # the calling thread is left alone
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs Linux and two processors")
+def test_fewer_workers_than_processors_are_left_unpinned():
+    cpus = frozenset(os.sched_getaffinity(0))
+    workers = len(cpus) - 1
+    seen = _start_both_workers(threads._pool(workers), workers) if workers > 1 else {
+        0: threads._pool(1).submit(lambda: frozenset(os.sched_getaffinity(0))).result()}
+    assert all(s == cpus for s in seen.values())
 
 
 def _sharded_call_in_child(queue, X, Y, thetas):
