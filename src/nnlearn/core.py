@@ -15,8 +15,8 @@ The objective is the regularised cross-entropy of independent sigmoid outputs,
 and its gradient is computed by vectorised backpropagation. The bias column is never
 built: ``a @ theta[:, 1:].T + theta[:, 0]`` is the notebook's ``[1, a] @ theta.T``
 without copying ``a``. The data term is also offered unnormalised
-(:func:`data_term`) so that sums over shards of the examples can be added up and
-divided by m once.
+(:func:`data_term`) so that sums over shards of the examples can be added up, and
+:func:`from_sums` makes J and its gradient of the totals.
 
 This module imports nothing from the rest of the package.
 """
@@ -39,6 +39,7 @@ __all__ = [
     "forward",
     "output_preactivation",
     "data_term",
+    "from_sums",
     "regularization",
     "cost",
     "cost_and_gradient",
@@ -362,9 +363,17 @@ def cost_and_gradient(thetas, X, Y, lam=0.0, sample_weight=None):
     grads : list of ndarray, shapes of ``thetas``, in the dtype of the inputs
     """
     loss_sum, grads = data_term(thetas, X, Y, sample_weight)
-    m = _total_weight(X, sample_weight)
+    return from_sums(loss_sum, grads, thetas, lam, _total_weight(X, sample_weight))
+
+
+def from_sums(loss_sum, grad_sums, thetas, lam, m):
+    """J and its gradient from the data term's sums over all m examples (or total weight).
+
+    ``grad_sums`` (as :func:`data_term` returns them, summed over shards) are divided by m
+    and the penalty's gradient added, in place; returns ``(J, grads)``.
+    """
     penalty, penalty_grads = regularization(thetas, lam, m)
-    for grad, penalty_grad in zip(grads, penalty_grads):
+    for grad, penalty_grad in zip(grad_sums, penalty_grads):
         grad /= m
         grad += penalty_grad
-    return loss_sum / m + penalty, grads
+    return loss_sum / m + penalty, grad_sums

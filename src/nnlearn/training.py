@@ -17,6 +17,7 @@ import numpy as np
 from .core import (
     data_term,
     forward,
+    from_sums,
     init_random,
     pack,
     regularization,
@@ -53,12 +54,8 @@ def make_objective(X, Y, lam, layer_sizes, sample_weight=None, threads=None):
 
     def objective(x):
         thetas = unpack(x.astype(dtype, copy=False), layer_sizes)
-        loss_sum, grads = term(thetas)
-        penalty, penalty_grads = regularization(thetas, lam, m)
-        for grad, penalty_grad in zip(grads, penalty_grads):
-            grad /= m
-            grad += penalty_grad
-        return loss_sum / m + penalty, pack(grads).astype(np.float64, copy=False)
+        J, grads = from_sums(*term(thetas), thetas, lam, m)
+        return J, pack(grads).astype(np.float64, copy=False)
 
     return objective
 
