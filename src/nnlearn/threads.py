@@ -33,7 +33,7 @@ from .core import data_term
 __all__ = ["MIN_SHARD_ROWS", "ShardedDataTerm", "blas_threads", "default_threads"]
 
 # Below this many examples a shard's fixed costs (a thread hand-off and a dozen small
-# NumPy calls, about 0.1 ms) outweigh what a second core saves: on the digits, 2 shards
+# NumPy calls, 0.1-0.15 ms) outweigh what a second core saves: on the digits, 2 shards
 # of 200 rows lost to 1 thread in float64 and float32, 2 of 400 won in both.
 MIN_SHARD_ROWS = 400
 
