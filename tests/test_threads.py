@@ -24,13 +24,13 @@ def problem(rng, m, dtype=np.float64, layer_sizes=LAYERS):
 
 @pytest.fixture
 def small_shards(monkeypatch):
-    monkeypatch.setattr(threads, "MIN_SHARD_ROWS", 1)
+    monkeypatch.setattr(threads, "MIN_SHARD_WORK", 1)
 
 
 @pytest.mark.parametrize("m, count", [(10, 2), (11, 3), (1203, 4), (5, 5)])
 def test_shards_cover_every_example_once_in_order(small_shards, rng, m, count):
     _, X, Y = problem(rng, m)
-    term = ShardedDataTerm(X, Y, threads=count)
+    term = ShardedDataTerm(X, Y, LAYERS, threads=count)
     assert len(term.shards) == count
     np.testing.assert_array_equal(np.concatenate([shard[0] for shard in term.shards]), X)
     np.testing.assert_array_equal(np.concatenate([shard[1] for shard in term.shards]), Y)
@@ -44,7 +44,7 @@ def test_shards_cover_every_example_once_in_order(small_shards, rng, m, count):
 def test_sharded_sums_equal_the_whole_data_term(small_shards, rng, dtype, rtol, layer_sizes, count):
     thetas, X, Y = problem(rng, 101, dtype, layer_sizes)
     loss, grads = data_term(thetas, X, Y)
-    sharded_loss, sharded_grads = ShardedDataTerm(X, Y, threads=count)(thetas)
+    sharded_loss, sharded_grads = ShardedDataTerm(X, Y, layer_sizes, threads=count)(thetas)
     assert sharded_loss == pytest.approx(loss, rel=rtol)
     for grad, sharded in zip(grads, sharded_grads):
         assert sharded.dtype == dtype
@@ -55,7 +55,7 @@ def test_sample_weights_are_sharded_with_their_examples(small_shards, rng):
     thetas, X, Y = problem(rng, 60)
     weights = rng.uniform(0.1, 3.0, size=60)
     loss, grads = data_term(thetas, X, Y, weights)
-    sharded_loss, sharded_grads = ShardedDataTerm(X, Y, weights, threads=3)(thetas)
+    sharded_loss, sharded_grads = ShardedDataTerm(X, Y, LAYERS, weights, threads=3)(thetas)
     assert sharded_loss == pytest.approx(loss, rel=1e-12)
     for grad, sharded in zip(grads, sharded_grads):
         np.testing.assert_allclose(sharded, grad, rtol=1e-12, atol=1e-14)
@@ -63,23 +63,36 @@ def test_sample_weights_are_sharded_with_their_examples(small_shards, rng):
 
 def test_repeated_calls_are_bit_identical(small_shards, rng):
     thetas, X, Y = problem(rng, 90)
-    term = ShardedDataTerm(X, Y, threads=3)
+    term = ShardedDataTerm(X, Y, LAYERS, threads=3)
     first, second = term(thetas), term(thetas)
     assert first[0] == second[0]
     for a, b in zip(first[1], second[1]):
         np.testing.assert_array_equal(a, b)
 
 
-def test_few_examples_stay_in_one_shard(rng):
-    _, X, Y = problem(rng, 2 * threads.MIN_SHARD_ROWS - 1)
-    assert len(ShardedDataTerm(X, Y, threads=8).shards) == 1
-    _, X, Y = problem(rng, 2 * threads.MIN_SHARD_ROWS)
-    assert len(ShardedDataTerm(X, Y, threads=8).shards) == 2
-    assert len(ShardedDataTerm(X, Y, threads=1).shards) == 1
+def test_each_shard_gets_at_least_the_least_work(monkeypatch, rng):
+    weights = 8 * 6 + 7 * 4  # of the 7-6-4 network
+    monkeypatch.setattr(threads, "MIN_SHARD_WORK", 100 * weights)  # 100 examples a shard
+    for m, shards in [(199, 1), (200, 2), (299, 2), (300, 3), (10_000, 8)]:
+        _, X, Y = problem(rng, m)
+        assert len(ShardedDataTerm(X, Y, LAYERS, threads=8).shards) == shards
+    assert len(ShardedDataTerm(X, Y, LAYERS, threads=1).shards) == 1
+    # a larger network has more work per example, so it is shared sooner
+    _, X, Y = problem(rng, 150, layer_sizes=(7, 60, 4))
+    assert len(ShardedDataTerm(X, Y, (7, 60, 4), threads=8).shards) == 8
 
 
-def test_the_objective_matches_the_core_for_every_thread_count(rng):
-    thetas, X, Y = problem(rng, 3 * threads.MIN_SHARD_ROWS)
+def test_the_digits_are_shared_and_scikit_learns_8x8_digits_are_not(rng):
+    # the measured break-even: 2 shards won on 800 of the 400-25-10 digits, lost on
+    # 1437 of the 64-25-10 ones (threads.MIN_SHARD_WORK)
+    X, Y = np.zeros((800, 400)), np.zeros((800, 10))
+    assert len(ShardedDataTerm(X, Y, (400, 25, 10), threads=2).shards) == 2
+    X, Y = np.zeros((1437, 64)), np.zeros((1437, 10))
+    assert len(ShardedDataTerm(X, Y, (64, 25, 10), threads=2).shards) == 1
+
+
+def test_the_objective_matches_the_core_for_every_thread_count(small_shards, rng):
+    thetas, X, Y = problem(rng, 300)
     J, grads = cost_and_gradient(thetas, X, Y, 1.5)
     for count in (1, 2, 3):
         J_threads, grad = make_objective(X, Y, 1.5, LAYERS, threads=count)(pack(thetas))
@@ -90,7 +103,7 @@ def test_the_objective_matches_the_core_for_every_thread_count(rng):
 def test_the_blas_thread_count_is_restored_after_a_call(small_shards, rng):
     thetas, X, Y = problem(rng, 20)
     before = [pool["num_threads"] for pool in threadpool_info()]
-    ShardedDataTerm(X, Y, threads=2)(thetas)
+    ShardedDataTerm(X, Y, LAYERS, threads=2)(thetas)
     assert [pool["num_threads"] for pool in threadpool_info()] == before
 
 
@@ -104,7 +117,7 @@ def test_an_error_in_a_shard_reaches_the_caller(small_shards, rng):
     thetas, X, Y = problem(rng, 20)
     wrong = [thetas[0][:, :-1], thetas[1]]  # one input weight short
     with pytest.raises(ValueError):
-        ShardedDataTerm(X, Y, threads=2)(wrong)
+        ShardedDataTerm(X, Y, LAYERS, threads=2)(wrong)
 
 
 def _start_both_workers(pool, workers=2):
@@ -146,7 +159,7 @@ def test_fewer_workers_than_processors_are_left_unpinned():
 
 
 def _sharded_call_in_child(queue, X, Y, thetas):
-    queue.put(ShardedDataTerm(X, Y, threads=2)(thetas)[0])
+    queue.put(ShardedDataTerm(X, Y, LAYERS, threads=2)(thetas)[0])
 
 
 @pytest.mark.skipif(not hasattr(os, "fork") or not hasattr(os, "sched_getaffinity"), reason="needs Linux")
@@ -154,7 +167,7 @@ def test_a_process_forked_after_a_sharded_call_makes_its_own_workers(small_shard
     import multiprocessing
 
     thetas, X, Y = problem(rng, 40)
-    loss = ShardedDataTerm(X, Y, threads=2)(thetas)[0]
+    loss = ShardedDataTerm(X, Y, LAYERS, threads=2)(thetas)[0]
     _start_both_workers(threads._pool(2))  # two idle threads the child will not have
     context = multiprocessing.get_context("fork")
     queue = context.Queue()

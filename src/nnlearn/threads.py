@@ -30,12 +30,15 @@ from threadpoolctl import ThreadpoolController
 
 from .core import data_term
 
-__all__ = ["MIN_SHARD_ROWS", "ShardedDataTerm", "blas_threads", "default_threads"]
+__all__ = ["MIN_SHARD_WORK", "ShardedDataTerm", "blas_threads", "default_threads"]
 
-# Below this many examples a shard's fixed costs (a thread hand-off and a dozen small
-# NumPy calls, 0.1-0.15 ms) outweigh what a second core saves: on the digits, 2 shards
-# of 200 rows lost to 1 thread in float64 and float32, 2 of 400 won in both.
-MIN_SHARD_ROWS = 400
+# The least work a shard gets, in examples times weights (each weight is used in about
+# three multiply-adds per example). Below it a shard's fixed costs (a thread hand-off
+# and a dozen small NumPy calls, 0.1-0.15 ms) outweigh what a second core saves. Measured
+# with 2 shards against 1 thread: 200 digits a shard (2.1 million) lost and 400 (4.1
+# million) won on the 400-25-10 network; 64-25-10 lost at 719 examples a shard (1.4
+# million), 64-100-10 won at 719 (5.4 million); 784-25-10 won at 150 (3.0 million).
+MIN_SHARD_WORK = 3_000_000
 
 
 @functools.lru_cache(maxsize=1)
@@ -102,19 +105,23 @@ class ShardedDataTerm:
     ----------
     X : ndarray, shape (m, n)
     Y : ndarray, shape (m, K)
+    layer_sizes : sequence of int
+        The network's, for the work per example (its number of weights).
     sample_weight : ndarray of shape (m,), optional
     threads : int, optional
-        Threads to use; None: :func:`default_threads`. There are
-        ``min(threads, m // MIN_SHARD_ROWS)`` shards, at least one.
+        Threads to use; None: :func:`default_threads`. There are as many shards, or
+        fewer, so that each has at least ``MIN_SHARD_WORK`` examples times weights; at
+        least one.
 
     Calling it with ``thetas`` returns ``(loss_sum, grad_sums)`` as ``data_term`` does,
     the shards' sums added in shard order.
     """
 
-    def __init__(self, X, Y, sample_weight=None, threads=None):
+    def __init__(self, X, Y, layer_sizes, sample_weight=None, threads=None):
         threads = default_threads() if threads is None else int(threads)
         m = X.shape[0]
-        count = max(1, min(threads, m // MIN_SHARD_ROWS))
+        weights = sum((s_in + 1) * s_out for s_in, s_out in itertools.pairwise(layer_sizes))
+        count = max(1, min(threads, m * weights // MIN_SHARD_WORK))
         bounds = _shard_bounds(m, count)
         self.shards = [
             (X[i:j], Y[i:j], None if sample_weight is None else sample_weight[i:j])

@@ -49,7 +49,7 @@ def make_objective(X, Y, lam, layer_sizes, sample_weight=None, threads=None):
     see :mod:`nnlearn.threads`).
     """
     dtype = X.dtype
-    term = ShardedDataTerm(X, Y, sample_weight, threads)
+    term = ShardedDataTerm(X, Y, layer_sizes, sample_weight, threads)
     m = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
 
     def objective(x):
