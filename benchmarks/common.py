@@ -59,6 +59,7 @@ def time_calls(fn, n):
 def median(values):
     return statistics.median(values)
 
+
 SETTLE = 0.3  # seconds between two peers' turns
 
 
