@@ -30,6 +30,7 @@ __all__ = [
     "sigmoid",
     "sigmoid_gradient",
     "theta_shapes",
+    "total_weight",
     "layer_sizes_of",
     "init_random",
     "init_debug",
@@ -329,7 +330,8 @@ def regularization(thetas, lam, m):
     return 0.5 * scale * _sum_of_squares(thetas), grads
 
 
-def _total_weight(X, sample_weight):
+def total_weight(X, sample_weight=None):
+    """m, the number of examples, or the sum of their weights when weighted."""
     return X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
 
 
@@ -340,7 +342,7 @@ def cost(thetas, X, Y, lam=0.0, sample_weight=None):
     """
     _, z = _feedforward(thetas, X)
     loss_sum = _cross_entropy_sum(z, Y, sample_weight)
-    m = _total_weight(X, sample_weight)
+    m = total_weight(X, sample_weight)
     return float(loss_sum) / m + 0.5 * lam / m * _sum_of_squares(thetas)
 
 
@@ -363,7 +365,7 @@ def cost_and_gradient(thetas, X, Y, lam=0.0, sample_weight=None):
     grads : list of ndarray, shapes of ``thetas``, in the dtype of the inputs
     """
     loss_sum, grads = data_term(thetas, X, Y, sample_weight)
-    return from_sums(loss_sum, grads, thetas, lam, _total_weight(X, sample_weight))
+    return from_sums(loss_sum, grads, thetas, lam, total_weight(X, sample_weight))
 
 
 def from_sums(loss_sum, grad_sums, thetas, lam, m):

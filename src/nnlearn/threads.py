@@ -28,7 +28,7 @@ from contextlib import nullcontext
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from .core import data_term
+from .core import data_term, theta_shapes
 
 __all__ = ["MIN_SHARD_WORK", "ShardedDataTerm", "blas_threads", "default_threads"]
 
@@ -120,7 +120,7 @@ class ShardedDataTerm:
     def __init__(self, X, Y, layer_sizes, sample_weight=None, threads=None):
         threads = default_threads() if threads is None else int(threads)
         m = X.shape[0]
-        weights = sum((s_in + 1) * s_out for s_in, s_out in itertools.pairwise(layer_sizes))
+        weights = sum(rows * cols for rows, cols in theta_shapes(layer_sizes))
         count = max(1, min(threads, m * weights // MIN_SHARD_WORK))
         bounds = _shard_bounds(m, count)
         self.shards = [

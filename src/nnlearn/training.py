@@ -22,6 +22,7 @@ from .core import (
     pack,
     regularization,
     theta_shapes,
+    total_weight,
     unpack,
 )
 from .datasets import check_dataset, one_hot
@@ -50,7 +51,7 @@ def make_objective(X, Y, lam, layer_sizes, sample_weight=None, threads=None):
     """
     dtype = X.dtype
     term = ShardedDataTerm(X, Y, layer_sizes, sample_weight, threads)
-    m = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
+    m = total_weight(X, sample_weight)
 
     def objective(x):
         thetas = unpack(x.astype(dtype, copy=False), layer_sizes)
@@ -69,7 +70,7 @@ def make_batch_objective(X, Y, lam, layer_sizes, sample_weight=None, threads=Non
     (see :mod:`nnlearn.minibatch`). Computes in X's dtype, returns a float64 gradient.
     """
     dtype, m = X.dtype, X.shape[0]
-    total = m if sample_weight is None else float(np.sum(sample_weight))
+    total = total_weight(X, sample_weight)
 
     def objective(x, rows):
         thetas = unpack(x.astype(dtype, copy=False), layer_sizes)
