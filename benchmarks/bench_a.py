@@ -3,9 +3,9 @@
 Peers, each in its own process: the notebook's function (the baseline), nnlearn's
 objective (as its optimisers call it) with the machine's cores and with one thread,
 nnlearn's core function alone on OpenBLAS's threads (the way sharding replaced),
-PyTorch on the CPU with the machine's cores, and the two large matrix products alone. They are timed in rounds, one after
-another, so every round compares them under the same conditions; ratios are medians
-of the per-round ratios. The floor is the time of the two large products at the
+PyTorch on the CPU with the machine's cores, and the two large matrix products alone.
+They are timed in rounds, one after another, so every round compares them under the
+same conditions; ratios are medians of the per-round ratios. The floor is the time of the two large products at the
 machine's measured matrix-multiply peak.
 """
 
@@ -91,7 +91,12 @@ def run(quick=False):
 def report(results):
     lines = ["## A. One cost+gradient call (5000 x 400 digits, 400-25-10, lambda 1)", ""]
     for r in results:
-        lines += [f"### {r['dtype']}", "", "| implementation | median ms | time / notebook's |", "| --- | ---: | ---: |"]
+        lines += [
+            f"### {r['dtype']}",
+            "",
+            "| implementation | median ms | time / notebook's |",
+            "| --- | ---: | ---: |",
+        ]
         for name, ms in r["medians_ms"].items():
             lines.append(f"| {name} | {ms:.2f} | {r['ratios_to_notebook'][name]:.3f} |")
         lines.append(f"| floor: the two products at {r['peak_gflops']:.0f} GFLOP/s | {r['floor_ms']:.2f} | |")
@@ -103,9 +108,16 @@ def report(results):
         medians = r["medians_ms"]
         torch = next(name for name in medians if name.startswith("torch"))
         products = next(ms for name, ms in medians.items() if name.startswith("two products"))
-        budgets = {"the notebook's": r["targets"]["notebook"] * medians["notebook"],
-                   "PyTorch's": r["targets"]["torch"] * medians[torch]}
-        lines += ["", "Most time a call may take to meet the target against " + ", against ".join(
-            f"{peer}: {ms:.2f} ms" for peer, ms in budgets.items()) + f". The two large products alone "
-            f"took {products:.2f} ms here, and would take {r['floor_ms']:.2f} ms at the measured peak.", ""]
+        budgets = {
+            "the notebook's": r["targets"]["notebook"] * medians["notebook"],
+            "PyTorch's": r["targets"]["torch"] * medians[torch],
+        }
+        lines += [
+            "",
+            "Most time a call may take to meet the target against "
+            + ", against ".join(f"{peer}: {ms:.2f} ms" for peer, ms in budgets.items())
+            + f". The two large products alone "
+            f"took {products:.2f} ms here, and would take {r['floor_ms']:.2f} ms at the measured peak.",
+            "",
+        ]
     return lines

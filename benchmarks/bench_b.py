@@ -23,9 +23,8 @@ from __future__ import annotations
 import time
 import warnings
 
-import numpy as np
-
 import common
+import numpy as np
 import peers
 
 LAM = 1.0
@@ -50,13 +49,14 @@ def notebook_cg():
     function = peers.notebook_function()
     x0 = pack(peers.initial_thetas(LAYERS, "float64"))
     start = time.perf_counter()
-    result = scipy.optimize.minimize(
-        function, x0, args=(X, Y, LAM), method="CG", jac=True, options={"maxiter": 400}
-    )
+    result = scipy.optimize.minimize(function, x0, args=(X, Y, LAM), method="CG", jac=True, options={"maxiter": 400})
     seconds = time.perf_counter() - start
     return {
-        "seconds": seconds, "cost": float(result.fun), "iterations": int(result.nit),
-        "evaluations": int(result.nfev), "accuracy": _accuracy(unpack(result.x, LAYERS), X, y),
+        "seconds": seconds,
+        "cost": float(result.fun),
+        "iterations": int(result.nit),
+        "evaluations": int(result.nfev),
+        "accuracy": _accuracy(unpack(result.x, LAYERS), X, y),
     }
 
 
@@ -74,13 +74,23 @@ def nnlearn_train(optimizer, dtype, target, max_iter=2000):
 
     start = time.perf_counter()
     model = nnlearn.train(
-        X, y, hidden_layer_sizes=LAYERS[1:-1], lam=LAM, optimizer=optimizer, max_iter=max_iter,
-        dtype=dtype, initial_thetas=peers.initial_thetas(LAYERS, "float64"), callback=stop,
+        X,
+        y,
+        hidden_layer_sizes=LAYERS[1:-1],
+        lam=LAM,
+        optimizer=optimizer,
+        max_iter=max_iter,
+        dtype=dtype,
+        initial_thetas=peers.initial_thetas(LAYERS, "float64"),
+        callback=stop,
     )
     seconds = time.perf_counter() - start
     return {
-        "seconds": seconds, "reached": bool(reached), "iterations": reached.get("iteration"),
-        "cost": reached.get("cost"), "evaluations": model.history.get("n_evals"),
+        "seconds": seconds,
+        "reached": bool(reached),
+        "iterations": reached.get("iteration"),
+        "cost": reached.get("cost"),
+        "evaluations": model.history.get("n_evals"),
         "accuracy": float(model.score(X, y)),
     }
 
@@ -95,12 +105,19 @@ def torch_lbfgs(dtype, target, max_iter=3000):
 
     torch.set_num_threads(common.cores())
     X, y, Y = common.digits(dtype)
-    call, params = peers.torch_network(torch.from_numpy(X), torch.from_numpy(Y),
-                                       peers.initial_thetas(LAYERS, dtype), torch)
+    call, params = peers.torch_network(
+        torch.from_numpy(X), torch.from_numpy(Y), peers.initial_thetas(LAYERS, dtype), torch
+    )
     # history_size 10 is SciPy's L-BFGS-B default; PyTorch's 100 costs more per iteration.
     optimizer = torch.optim.LBFGS(
-        params, lr=1, max_iter=max_iter, max_eval=max_iter * 2, tolerance_grad=0,
-        tolerance_change=0, history_size=10, line_search_fn="strong_wolfe",
+        params,
+        lr=1,
+        max_iter=max_iter,
+        max_eval=max_iter * 2,
+        tolerance_grad=0,
+        tolerance_change=0,
+        history_size=10,
+        line_search_fn="strong_wolfe",
     )
     evaluations = [0]
 
@@ -119,8 +136,7 @@ def torch_lbfgs(dtype, target, max_iter=3000):
         reached = True
     seconds = time.perf_counter() - start
     thetas = [p.detach().numpy() for p in params]
-    return {"seconds": seconds, "reached": reached, "evaluations": evaluations[0],
-            "accuracy": _accuracy(thetas, X, y)}
+    return {"seconds": seconds, "reached": reached, "evaluations": evaluations[0], "accuracy": _accuracy(thetas, X, y)}
 
 
 def sklearn_lbfgs(target_accuracy):
@@ -132,23 +148,45 @@ def sklearn_lbfgs(target_accuracy):
     X, y, _ = common.digits("float64")
     fits = []
     for max_iter in SKLEARN_SCHEDULE:
-        model = MLPClassifier(hidden_layer_sizes=LAYERS[1:-1], activation="logistic", solver="lbfgs",
-                              alpha=LAM, max_iter=max_iter, tol=1e-12, random_state=0)
+        model = MLPClassifier(
+            hidden_layer_sizes=LAYERS[1:-1],
+            activation="logistic",
+            solver="lbfgs",
+            alpha=LAM,
+            max_iter=max_iter,
+            tol=1e-12,
+            random_state=0,
+        )
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             model.fit(X, y)
-        fits.append({"max_iter": max_iter, "seconds": time.perf_counter() - start,
-                     "accuracy": float(model.score(X, y)), "loss": float(model.loss_)})
+        fits.append(
+            {
+                "max_iter": max_iter,
+                "seconds": time.perf_counter() - start,
+                "accuracy": float(model.score(X, y)),
+                "loss": float(model.loss_),
+            }
+        )
         if fits[-1]["accuracy"] >= target_accuracy:
             break
     reached = fits[-1]["accuracy"] >= target_accuracy
-    return {"seconds": fits[-1]["seconds"], "reached": reached, "fits": fits,
-            "accuracy": fits[-1]["accuracy"], "iterations": fits[-1]["max_iter"]}
+    return {
+        "seconds": fits[-1]["seconds"],
+        "reached": reached,
+        "fits": fits,
+        "accuracy": fits[-1]["accuracy"],
+        "iterations": fits[-1]["max_iter"],
+    }
 
 
-TASKS = {"notebook_cg": notebook_cg, "nnlearn_train": nnlearn_train,
-         "torch_lbfgs": torch_lbfgs, "sklearn_lbfgs": sklearn_lbfgs}
+TASKS = {
+    "notebook_cg": notebook_cg,
+    "nnlearn_train": nnlearn_train,
+    "torch_lbfgs": torch_lbfgs,
+    "sklearn_lbfgs": sklearn_lbfgs,
+}
 
 
 def _task(name, **args):
@@ -160,8 +198,9 @@ def one_round(target, target_accuracy, optimizers):
     results = {}
     for dtype in ("float64", "float32"):
         for optimizer in optimizers:
-            results[f"nnlearn {optimizer}, {dtype}"] = _task("nnlearn_train", optimizer=optimizer,
-                                                             dtype=dtype, target=target)
+            results[f"nnlearn {optimizer}, {dtype}"] = _task(
+                "nnlearn_train", optimizer=optimizer, dtype=dtype, target=target
+            )
         results[f"torch L-BFGS, {dtype}"] = _task("torch_lbfgs", dtype=dtype, target=target)
     results["sklearn MLPClassifier lbfgs, float64"] = _task("sklearn_lbfgs", target_accuracy=target_accuracy)
     return results
@@ -180,16 +219,29 @@ def run(quick=False):
 
 def summarise(notebook_runs, peer_runs):
     notebook_s = [r["seconds"] for r in notebook_runs]
-    rows = {"notebook CG, 400 iterations, float64": {
-        "seconds": common.median(notebook_s), "reached": True, "ratio": 1.0,
-        "detail": f"{notebook_runs[0]['evaluations']} evaluations, accuracy {notebook_runs[0]['accuracy']:.4f}"}}
+    rows = {
+        "notebook CG, 400 iterations, float64": {
+            "seconds": common.median(notebook_s),
+            "reached": True,
+            "ratio": 1.0,
+            "detail": f"{notebook_runs[0]['evaluations']} evaluations, accuracy {notebook_runs[0]['accuracy']:.4f}",
+        }
+    }
     for name in peer_runs[0]:
         runs = [r[name] for r in peer_runs]
         ratio = common.median([r["seconds"] / n for r, n in zip(runs, notebook_s)])
-        rows[name] = {"seconds": common.median([r["seconds"] for r in runs]), "ratio": ratio,
-                      "reached": all(r["reached"] for r in runs), "detail": _detail(runs[0])}
-    return {"target_cost": notebook_runs[0]["cost"], "target_accuracy": notebook_runs[0]["accuracy"],
-            "rounds": len(notebook_runs), "rows": rows}
+        rows[name] = {
+            "seconds": common.median([r["seconds"] for r in runs]),
+            "ratio": ratio,
+            "reached": all(r["reached"] for r in runs),
+            "detail": _detail(runs[0]),
+        }
+    return {
+        "target_cost": notebook_runs[0]["cost"],
+        "target_accuracy": notebook_runs[0]["accuracy"],
+        "rounds": len(notebook_runs),
+        "rows": rows,
+    }
 
 
 def _detail(run):
@@ -214,8 +266,10 @@ def report(result):
         "| --- | ---: | ---: | --- | --- |",
     ]
     for name, row in result["rows"].items():
-        lines.append(f"| {name} | {row['seconds']:.2f} | {row['ratio']:.3f} | "
-                     f"{'yes' if row['reached'] else 'no'} | {row['detail']} |")
+        lines.append(
+            f"| {name} | {row['seconds']:.2f} | {row['ratio']:.3f} | "
+            f"{'yes' if row['reached'] else 'no'} | {row['detail']} |"
+        )
     lines += [""] + targets(result) + [""]
     return lines
 
@@ -228,10 +282,14 @@ def targets(result):
     best = min(nn, key=lambda k: nn[k]["ratio"])
     best32 = min((k for k in nn if k.endswith("float32")), key=lambda k: nn[k]["seconds"], default=None)
     torch32 = rows.get("torch L-BFGS, float32")
-    lines = [f"- Best nnlearn run: {best}, {nn[best]['ratio']:.3f}x the notebook's time "
-             f"(target <= 0.1: {'met' if nn[best]['ratio'] <= 0.1 else 'not met'})."]
+    lines = [
+        f"- Best nnlearn run: {best}, {nn[best]['ratio']:.3f}x the notebook's time "
+        f"(target <= 0.1: {'met' if nn[best]['ratio'] <= 0.1 else 'not met'})."
+    ]
     if best32 and torch32:
         ratio = nn[best32]["seconds"] / torch32["seconds"]
-        lines.append(f"- {best32} against PyTorch's L-BFGS in float32: {ratio:.2f}x its time "
-                     f"(target < 1: {'met' if ratio < 1 else 'not met'}).")
+        lines.append(
+            f"- {best32} against PyTorch's L-BFGS in float32: {ratio:.2f}x its time "
+            f"(target < 1: {'met' if ratio < 1 else 'not met'})."
+        )
     return lines

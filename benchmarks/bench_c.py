@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import time
 
-from threadpoolctl import threadpool_limits
-
 import common
 import peers
+from threadpoolctl import threadpool_limits
 
 N_FEATURES = 784
 EXAMPLES = (1000, 5000, 10000, 30000, 60000)
@@ -78,8 +77,7 @@ def _table(rows, key, unit, scale, labels):
             best[label] = best[label] or scaled
             cells.append(f"{seconds * 1e3:.2f} | {scaled:.2f}")
             if abs(scaled / best[label] - 1) > DEPARTURE:
-                notes.append(f"{key} = {row[key]}, {label}: {unit} is {scaled / best[label]:.2f}x "
-                             f"the smallest size's")
+                notes.append(f"{key} = {row[key]}, {label}: {unit} is {scaled / best[label]:.2f}x the smallest size's")
         fastest = min(labels, key=lambda label: row[label])
         lines.append(f"| {row[key]} | " + " | ".join(cells) + f" | {fastest} |")
     return lines, notes

@@ -30,7 +30,7 @@ def cores():
 def digits(dtype="float64"):
     """The embedded 5000 x 400 digits, their labels and one-hot targets, in ``dtype``."""
     from nnlearn import load_digits20
-    from nnlearn.datasets import one_hot
+    from nnlearn.core import one_hot
 
     X, y = load_digits20()
     Y = one_hot(y)[1]
@@ -77,7 +77,10 @@ class Worker:
         self.spec = spec
         self.process = subprocess.Popen(
             [sys.executable, str(HERE / "worker.py")],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
         )
         self.info = self.ask({"op": "setup", **spec})
 
@@ -106,7 +109,10 @@ def run_task(task, timeout=900):
     """Run one task in a fresh worker process and return its JSON answer."""
     completed = subprocess.run(
         [sys.executable, str(HERE / "worker.py"), "--task", json.dumps(task)],
-        capture_output=True, text=True, cwd=ROOT, timeout=timeout,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=timeout,
     )
     if completed.returncode != 0:
         raise RuntimeError(f"task {task} failed:\n{completed.stderr[-2000:]}")

@@ -18,7 +18,6 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-
 from common import ROOT
 
 LAM = 1.0
@@ -105,8 +104,13 @@ def torch_call(X, Y, thetas, threads):
     return call
 
 
-CALLS = {"nnlearn": nnlearn_call, "core_blas": core_blas_call, "notebook": notebook_call, "torch": torch_call,
-         "gemm": gemm_call}
+CALLS = {
+    "nnlearn": nnlearn_call,
+    "core_blas": core_blas_call,
+    "notebook": notebook_call,
+    "torch": torch_call,
+    "gemm": gemm_call,
+}
 
 
 def gemm_peak_gflops(dtype, size=2000, repeats=5):

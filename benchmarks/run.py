@@ -20,10 +20,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import bench_a  # noqa: E402
-import bench_b  # noqa: E402
-import bench_c  # noqa: E402
-import common  # noqa: E402
+import bench_a
+import bench_b
+import bench_c
+import common
 
 PARTS = {"A": bench_a, "B": bench_b, "C": bench_c}
 
@@ -32,8 +32,11 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer rounds and sizes")
     parser.add_argument("--only", action="append", choices=sorted(PARTS), help="run only this part")
-    parser.add_argument("--name", help="write RESULTS-NAME.md and results-NAME.json (default: RESULTS.md, "
-                        "results.json), to keep runs under other settings apart")
+    parser.add_argument(
+        "--name",
+        help="write RESULTS-NAME.md and results-NAME.json (default: RESULTS.md, "
+        "results.json), to keep runs under other settings apart",
+    )
     return parser.parse_args(argv)
 
 
@@ -52,13 +55,17 @@ def machine_lines(machine, seconds, quick):
     ]
     for pool in machine["blas"]:
         name = os.path.basename(pool["filepath"] or "")
-        lines.append(f"| BLAS | {pool['internal_api']} {pool['version']}, kernel {pool['architecture']}, "
-                     f"{pool['num_threads']} threads ({name}) |")
+        lines.append(
+            f"| BLAS | {pool['internal_api']} {pool['version']}, kernel {pool['architecture']}, "
+            f"{pool['num_threads']} threads ({name}) |"
+        )
     if machine["openblas_env"]:
         env = ", ".join(f"{k}={v}" for k, v in machine["openblas_env"].items())
         lines.append(f"| environment | {env} |")
-    lines.append(f"| load average | {machine['load_average_at_start']} at the start, "
-                 f"{machine['load_average_at_end']} at the end |")
+    lines.append(
+        f"| load average | {machine['load_average_at_start']} at the start, "
+        f"{machine['load_average_at_end']} at the end |"
+    )
     return lines + [""]
 
 

@@ -14,10 +14,9 @@ import importlib
 import json
 import sys
 
-from threadpoolctl import threadpool_limits
-
 import common
 import peers
+from threadpoolctl import threadpool_limits
 
 _limits = []  # keeps the BLAS thread limit of this process in force
 

@@ -1,15 +1,11 @@
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-EX4WEIGHTS = SHARED / "data" / "ex4weights.mat"
+from .helpers import EX4WEIGHTS
 
 
 @pytest.fixture(scope="session")
 def ex4weights():
-    assert EX4WEIGHTS.exists(), f"the course's weights are expected at {EX4WEIGHTS}"
     return EX4WEIGHTS
 
 

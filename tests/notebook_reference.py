@@ -29,7 +29,7 @@ def nn_cost_function_backprop(theta_params, X, y, lamda, sizes=(400, 25, 10)):
     z3 = theta2.dot(a2)
     a3 = sigmoid(z3)
 
-    J = (-1 / m) * np.trace(np.log(a3).dot(y) + np.log(1 - a3).dot((1 - y))) + (lamda / (2 * m)) * (
+    J = (-1 / m) * np.trace(np.log(a3).dot(y) + np.log(1 - a3).dot(1 - y)) + (lamda / (2 * m)) * (
         np.trace((theta1[:, 1:]).T.dot(theta1[:, 1:])) + np.trace((theta2[:, 1:]).T.dot(theta2[:, 1:]))
     )
 

@@ -47,9 +47,23 @@ def blobs():
 
 
 EVERY_PARAMETER = dict(
-    hidden_layer_sizes=(7, 5), lam=0.3, optimizer="adam", max_iter=12, tol=1e-3, epsilon_init="auto",
-    batch_size=32, learning_rate=0.02, early_stopping=True, validation_fraction=0.25, n_iter_no_change=4,
-    warm_start=True, dtype="float32", random_state=11, verbose=True,
+    hidden_layer_sizes=(7, 5),
+    lam=0.3,
+    optimizer="adam",
+    max_iter=12,
+    tol=1e-3,
+    activation="tanh",
+    output="softmax",
+    epsilon_init="auto",
+    batch_size=32,
+    learning_rate=0.02,
+    early_stopping=True,
+    validation_fraction=0.25,
+    n_iter_no_change=4,
+    warm_start=True,
+    dtype="float32",
+    random_state=11,
+    verbose=True,
 )
 
 
@@ -198,7 +212,7 @@ def test_partial_fit_runs_one_epoch_per_call(digits8):
     X, y = digits8
     clf = NeuralNetClassifier(optimizer="sgd", batch_size=100)
     for start in range(0, 900, 300):
-        clf.partial_fit(X[start:start + 300], y[start:start + 300], classes=np.arange(10))
+        clf.partial_fit(X[start : start + 300], y[start : start + 300], classes=np.arange(10))
     assert clf.n_iter_ == len(clf.loss_curve_) == 3
     for _ in range(10):
         clf.partial_fit(X, y)
@@ -238,8 +252,13 @@ def test_to_model_gives_the_same_predictions(digits8):
 
 @pytest.mark.parametrize(
     "settings, message",
-    [({"lam": -1.0}, "lambda"), ({"optimizer": "newton"}, "optimizer"), ({"batch_size": 0}, "batch_size"),
-     ({"dtype": "int8"}, "dtype"), ({"hidden_layer_sizes": (0,)}, "hidden")],
+    [
+        ({"lam": -1.0}, "lambda"),
+        ({"optimizer": "newton"}, "optimizer"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"dtype": "int8"}, "dtype"),
+        ({"hidden_layer_sizes": (0,)}, "hidden"),
+    ],
 )
 def test_bad_parameters_are_rejected_at_fit(blobs, settings, message):
     with pytest.raises(ValueError, match=message):

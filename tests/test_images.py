@@ -82,7 +82,7 @@ def test_transparent_background_reads_as_light(tmp_path):
 def test_model_size_comes_from_its_inputs(tmp_path):
     path = save(np.eye(30), tmp_path / "d.png")
     assert image_to_input(path, 64).shape == (64,)
-    with pytest.raises(ShapeError, match="65 inputs"):
+    with pytest.raises(ShapeError, match="65 features are not a square image"):
         image_to_input(path, 65)
 
 
@@ -117,8 +117,9 @@ def model():
 
 
 def test_font_digits_are_mostly_recognised(model, tmp_path):
-    # Printed digits are not handwriting (a font's 1 has a foot, its 6 and 9 are open),
-    # so "most" here is an honest 6 of 10; 7 or 8 are usual.
+    # Printed digits are not handwriting (a font's 1 has a foot, its 6 and 9 are open):
+    # this model reads 7 of the 10 here (7 or 8 in earlier measurements); a model or a
+    # preprocessing that has gone wrong reads 1 to 3.
     font = ImageFont.load_default(size=80)
     right = 0
     for digit in range(10):
@@ -126,7 +127,7 @@ def test_font_digits_are_mostly_recognised(model, tmp_path):
         ImageDraw.Draw(image).text((30, 5), str(digit), fill=0, font=font)
         image.save(tmp_path / f"{digit}.png")
         right += model.predict(image_to_input(tmp_path / f"{digit}.png"))[0] == digit
-    assert right >= 6, f"{right} of 10 font digits recognised"
+    assert right >= 7, f"{right} of 10 font digits recognised"
 
 
 def test_size_does_not_change_the_prediction(model, digits20, tmp_path):

@@ -1,4 +1,8 @@
-"""Ctrl-C, checkpoints and resuming, with the real command line in a subprocess."""
+"""Ctrl-C, checkpoints and resuming.
+
+Ctrl-C is a real SIGINT sent to the installed script in a subprocess; the rest runs the
+command line in this process.
+"""
 
 import signal
 import subprocess
@@ -9,15 +13,28 @@ import pytest
 
 import nnlearn
 
-from .test_cli import ENV, SCRIPT, nnlearn_cli
+from .helpers import ENV, SCRIPT, nnlearn_script, run_cli
+
+
+@pytest.fixture
+def cli(capsys, tmp_path, monkeypatch):
+    """``cli(*args)``: the command line in-process, in ``tmp_path``."""
+    monkeypatch.chdir(tmp_path)
+    return lambda *args: run_cli(capsys, *args)
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["fmincg", "cg"])
 def test_sigint_stops_saves_and_resume_reaches_the_uninterrupted_weights(tmp_path, optimizer):
     RUN = ["train", "--optimizer", optimizer, "--max-iter", "150", "--seed", "3", "--quiet"]
-    process = subprocess.Popen([str(SCRIPT), *RUN, "--checkpoint", "run.ckpt", "--checkpoint-every", "0",
-                                "--out", "interrupted.npz"], cwd=tmp_path, env=ENV,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [str(SCRIPT), *RUN, "--checkpoint", "run.ckpt", "--checkpoint-every", "0", "--out", "interrupted.npz"],
+        cwd=tmp_path,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while not (tmp_path / "run.ckpt").exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -29,19 +46,25 @@ def test_sigint_stops_saves_and_resume_reaches_the_uninterrupted_weights(tmp_pat
     stopped_at = interrupted.history["n_iter"]
     assert 1 <= stopped_at < 150 and interrupted.history["interrupted"]
 
-    resumed = nnlearn_cli("train", "--resume", "run.ckpt", "--out", "resumed.npz", "--quiet", cwd=tmp_path)
+    resumed = nnlearn_script("train", "--resume", "run.ckpt", "--out", "resumed.npz", "--quiet", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
-    whole = nnlearn_cli(*RUN, "--out", "whole.npz", cwd=tmp_path)
+    whole = nnlearn_script(*RUN, "--out", "whole.npz", cwd=tmp_path)
     assert whole.returncode == 0, whole.stderr
     a, b = nnlearn.load_model(tmp_path / "resumed.npz"), nnlearn.load_model(tmp_path / "whole.npz")
     assert a.history["cost"] == b.history["cost"] and len(a.history["cost"]) > stopped_at
-    for theta_a, theta_b in zip(a.thetas, b.thetas):
+    for theta_a, theta_b in zip(a.thetas, b.thetas, strict=True):
         np.testing.assert_array_equal(theta_a, theta_b)
 
 
 def test_sigint_without_out_saves_nothing_and_says_so(tmp_path):
-    process = subprocess.Popen([str(SCRIPT), "train", "--max-iter", "400"], cwd=tmp_path, env=ENV,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [str(SCRIPT), "train", "--max-iter", "400"],
+        cwd=tmp_path,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     # Wait for the progress bar: training has started, so the signal meets the handler.
     seen = ""
     while "training" not in seen and process.poll() is None:
@@ -53,35 +76,45 @@ def test_sigint_without_out_saves_nothing_and_says_so(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_resumed_run_refuses_contradicting_settings(tmp_path):
-    first = nnlearn_cli("train", "--data", "digits8", "--max-iter", "5", "--checkpoint", "c.ckpt", "--quiet",
-                        cwd=tmp_path)
+def test_a_resumed_run_refuses_contradicting_settings(cli, tmp_path):
+    first = cli("train", "--data", "digits8", "--max-iter", "5", "--checkpoint", "c.ckpt", "--quiet")
     assert first.returncode == 0, first.stderr
-    again = nnlearn_cli("train", "--resume", "c.ckpt", "--lambda", "3", "--out", "x.npz", cwd=tmp_path)
+    again = cli("train", "--resume", "c.ckpt", "--lambda", "3", "--out", "x.npz")
     assert again.returncode == 2 and "--lambda 3.0 differs from the checkpoint's 1.0" in again.stderr
     # An option given with its default value still counts as given.
-    third = nnlearn_cli("train", "--resume", "c.ckpt", "--hidden", "25", "--data", "digits20", "--out", "x.npz",
-                        cwd=tmp_path)
+    third = cli("train", "--resume", "c.ckpt", "--hidden", "25", "--data", "digits20", "--out", "x.npz")
     assert third.returncode == 2 and "--data digits20 differs from the checkpoint's digits8" in third.stderr
     assert not (tmp_path / "x.npz").exists()
 
 
-def test_a_resumed_run_can_be_extended_with_max_iter(tmp_path):
-    first = nnlearn_cli("train", "--data", "digits8", "--optimizer", "fmincg", "--max-iter", "5", "--checkpoint",
-                        "c.ckpt", "--quiet", "--out", "five.npz", cwd=tmp_path)
+def test_a_resumed_run_can_be_extended_with_max_iter(cli, tmp_path):
+    first = cli(
+        "train",
+        "--data",
+        "digits8",
+        "--optimizer",
+        "fmincg",
+        "--max-iter",
+        "5",
+        "--checkpoint",
+        "c.ckpt",
+        "--quiet",
+        "--out",
+        "five.npz",
+    )
     assert first.returncode == 0, first.stderr
-    longer = nnlearn_cli("train", "--resume", "c.ckpt", "--max-iter", "12", "--out", "twelve.npz", "--quiet",
-                         cwd=tmp_path)
+    longer = cli("train", "--resume", "c.ckpt", "--max-iter", "12", "--out", "twelve.npz", "--quiet")
     assert longer.returncode == 0, longer.stderr
-    whole = nnlearn_cli("train", "--data", "digits8", "--optimizer", "fmincg", "--max-iter", "12", "--quiet",
-                        "--out", "whole.npz", cwd=tmp_path)
+    whole = cli(
+        "train", "--data", "digits8", "--optimizer", "fmincg", "--max-iter", "12", "--quiet", "--out", "whole.npz"
+    )
     assert whole.returncode == 0, whole.stderr
     a, b = nnlearn.load_model(tmp_path / "twelve.npz"), nnlearn.load_model(tmp_path / "whole.npz")
     assert a.history["cost"] == b.history["cost"] and len(a.history["cost"]) == 12
 
 
-def test_an_existing_checkpoint_is_not_overwritten_by_a_new_run(tmp_path):
+def test_an_existing_checkpoint_is_not_overwritten_by_a_new_run(cli, tmp_path):
     (tmp_path / "c.ckpt").write_bytes(b"someone's file")
-    result = nnlearn_cli("train", "--data", "digits8", "--checkpoint", "c.ckpt", cwd=tmp_path)
+    result = cli("train", "--data", "digits8", "--checkpoint", "c.ckpt")
     assert result.returncode == 2 and "--force" in result.stderr
     assert (tmp_path / "c.ckpt").read_bytes() == b"someone's file"

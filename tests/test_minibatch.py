@@ -83,8 +83,17 @@ def test_the_batches_of_an_epoch_partition_the_examples(rng):
 @pytest.mark.parametrize("method", MINI_BATCH)
 def test_minibatch_optimizers_solve_least_squares(regression, method):
     A, b, x_true = regression
-    result = minimize_minibatch(least_squares(A, b), np.zeros(5), 300, method, max_iter=300, batch_size=32,
-                                learning_rate=0.05, seed=0, n_iter_no_change=300)
+    result = minimize_minibatch(
+        least_squares(A, b),
+        np.zeros(5),
+        300,
+        method,
+        max_iter=300,
+        batch_size=32,
+        learning_rate=0.05,
+        seed=0,
+        n_iter_no_change=300,
+    )
     np.testing.assert_allclose(result.x, x_true, atol=0.02)
     assert len(result.history) == result.n_iter == 300
     assert result.history[-1] < 0.01 * result.history[0]
@@ -94,8 +103,10 @@ def test_minibatch_optimizers_solve_least_squares(regression, method):
 @pytest.mark.parametrize("method", MINI_BATCH)
 def test_the_same_seed_gives_the_same_run(regression, method):
     A, b, _ = regression
-    runs = [minimize_minibatch(least_squares(A, b), np.zeros(5), 300, method, max_iter=5, batch_size=32, seed=s)
-            for s in (7, 7, 8)]
+    runs = [
+        minimize_minibatch(least_squares(A, b), np.zeros(5), 300, method, max_iter=5, batch_size=32, seed=s)
+        for s in (7, 7, 8)
+    ]
     np.testing.assert_array_equal(runs[0].x, runs[1].x)
     assert runs[0].history == runs[1].history
     assert not np.array_equal(runs[0].x, runs[2].x)
@@ -118,8 +129,7 @@ def test_a_callback_can_stop_after_an_epoch(regression):
 def test_training_stops_when_the_cost_stops_improving_by_tol(regression):
     A, b, _ = regression
     # A tolerance larger than any improvement: every epoch after the first is stale.
-    result = minimize_minibatch(least_squares(A, b), np.zeros(5), 300, "sgd", max_iter=100, tol=1e6,
-                                n_iter_no_change=4)
+    result = minimize_minibatch(least_squares(A, b), np.zeros(5), 300, "sgd", max_iter=100, tol=1e6, n_iter_no_change=4)
     assert result.n_iter == 5
     assert "did not improve" in result.message
 
@@ -132,8 +142,16 @@ def test_early_stopping_returns_the_best_scoring_weights(regression):
     def record(epoch, J, x):
         seen.append(x.copy())
 
-    result = minimize_minibatch(least_squares(A, b), np.zeros(5), 300, "adam", max_iter=6, callback=record,
-                                n_iter_no_change=3, validation_score=lambda x: next(scores))
+    result = minimize_minibatch(
+        least_squares(A, b),
+        np.zeros(5),
+        300,
+        "adam",
+        max_iter=6,
+        callback=record,
+        n_iter_no_change=3,
+        validation_score=lambda x: next(scores),
+    )
     assert result.validation_scores == [0.5, 0.8, 0.7, 0.6, 0.75]  # three stale epochs after 0.8
     np.testing.assert_array_equal(result.x, seen[1])
     assert result.fun == result.history[1]
@@ -212,11 +230,20 @@ def test_train_with_the_same_seed_gives_the_same_weights(small_digits, optimizer
 
 def test_train_with_early_stopping_records_validation_scores(small_digits):
     X, y, _ = small_digits
-    model = train(X, y, optimizer="adam", max_iter=60, batch_size=50, early_stopping=True,
-                  validation_fraction=0.2, n_iter_no_change=10)
+    model = train(
+        X,
+        y,
+        optimizer="adam",
+        max_iter=60,
+        batch_size=50,
+        early_stopping=True,
+        validation_fraction=0.2,
+        n_iter_no_change=10,
+    )
     scores = model.history["validation_scores"]
     assert len(scores) == model.history["n_iter"] >= 11
-    assert all(0 <= s <= 1 for s in scores) and max(scores) > 0.7
+    # measured: 0.967 at best (chance is 0.1)
+    assert all(0 <= s <= 1 for s in scores) and max(scores) > 0.94
 
 
 @pytest.mark.parametrize(

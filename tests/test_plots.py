@@ -150,8 +150,11 @@ def test_cost_history_figure(trained):
 
 def test_cost_history_overlays_labelled_runs(trained):
     model, _, _ = trained
-    for runs, labels in [({"a": model, "b": [3.0, 2.0, 1.0]}, None), ([model, model], ["x", "y"]),
-                         ([[3.0, 2.0], [4.0, 1.0, 0.5]], ["x", "y"])]:
+    for runs, labels in [
+        ({"a": model, "b": [3.0, 2.0, 1.0]}, None),
+        ([model, model], ["x", "y"]),
+        ([[3.0, 2.0], [4.0, 1.0, 0.5]], ["x", "y"]),
+    ]:
         legend = plots.plot_cost_history(runs, labels).axes[0].get_legend()
         names = [text.get_text().split(":")[0] for text in legend.get_texts()]
         assert names == (labels or list(runs))
@@ -183,8 +186,9 @@ def test_learning_and_validation_curves(digits8, depth):
         (train, valid) = fig.axes[0].get_lines()[:2]
         assert len(train.get_xdata()) == 2 and train.get_xdata()[-1] == 266  # 2/3 of 400 train
         assert np.all(valid.get_ydata() >= 0) and np.all(valid.get_ydata() <= 1)
-        fig = plots.plot_validation_curve(X, y, lams=(0.0, 0.1, 10.0), estimator=quiet_mlp(DEPTHS[depth]),
-                                          cv=3, param_name="alpha")
+        fig = plots.plot_validation_curve(
+            X, y, lams=(0.0, 0.1, 10.0), estimator=quiet_mlp(DEPTHS[depth]), cv=3, param_name="alpha"
+        )
     assert list(fig.axes[0].get_lines()[0].get_xdata()) == [0.0, 0.1, 10.0]
     assert "best lambda" in fig.axes[0].get_legend().get_texts()[-1].get_text()
     fig.canvas.draw()
@@ -192,9 +196,10 @@ def test_learning_and_validation_curves(digits8, depth):
 
 @pytest.mark.parametrize("depth", sorted(DEPTHS))
 def test_curves_with_the_default_estimator(digits8, depth):
-    estimator = pytest.importorskip("nnlearn.estimator")
+    from nnlearn import estimator
+
     X, y = digits8
-    make = lambda: estimator.NeuralNetClassifier(hidden_layer_sizes=DEPTHS[depth], max_iter=10, random_state=0)  # noqa: E731
+    make = lambda: estimator.NeuralNetClassifier(hidden_layer_sizes=DEPTHS[depth], max_iter=10, random_state=0)
     fig = plots.plot_learning_curve(X, y, estimator=make(), train_sizes=[0.5, 1.0], cv=2)
     assert len(fig.axes[0].get_lines()) == 2
     fig = plots.plot_validation_curve(X, y, lams=(0.0, 1.0), estimator=make(), cv=2)

@@ -4,22 +4,32 @@ import numpy as np
 import pytest
 
 from nnlearn import load_octave_model
+from nnlearn.modelio import load_pretrained
 
 
 @pytest.fixture(scope="module")
-def pretrained(ex4weights):
-    return load_octave_model(ex4weights)
+def pretrained():
+    return load_pretrained()
+
+
+def test_load_pretrained_is_the_shipped_file(pretrained, ex4weights):
+    from_file = load_octave_model(ex4weights)
+    np.testing.assert_array_equal(pretrained.classes, from_file.classes)
+    for a, b in zip(pretrained.thetas, from_file.thetas, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert "pretrained" in pretrained.history["source"]
 
 
 def test_output_unit_ten_stands_for_digit_zero(pretrained):
     np.testing.assert_array_equal(pretrained.classes, [1, 2, 3, 4, 5, 6, 7, 8, 9, 0])
     assert pretrained.layer_sizes == (400, 25, 10)
+    assert pretrained.network.is_course
 
 
 def test_accuracy_on_the_embedded_digits(pretrained, digits20):
     X, y = digits20
     # data/README.md: 97.60% on the bicubic 20x20 MNIST digits (the course states ~97.5%).
-    assert pretrained.score(X, y) >= 0.97
+    assert pretrained.score(X, y) == 0.976
 
 
 @pytest.mark.parametrize("lam, course_cost", [(0.0, 0.287629), (1.0, 0.383770)])

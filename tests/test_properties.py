@@ -5,11 +5,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nnlearn.core import cost_and_gradient, init_random, pack, unpack
-from nnlearn.datasets import load_csv, load_mat, load_npz, one_hot
+from nnlearn import Model
+from nnlearn.core import cost, cost_and_gradient, init_random, one_hot, pack, unpack
+from nnlearn.datasets import load_csv, load_mat, load_npz
 from nnlearn.errors import NNLearnError
 from nnlearn.gradcheck import numerical_gradient, relative_difference
-from nnlearn.core import cost
 from nnlearn.modelio import load_model, read_octave_weights
 
 layer_sizes = st.lists(st.integers(1, 6), min_size=2, max_size=5).map(tuple)
@@ -55,8 +55,27 @@ def test_extreme_weights_and_inputs_keep_cost_and_gradient_finite(sizes, scale, 
     assert all(np.all(np.isfinite(g)) for g in grads)
 
 
-LOADERS = [(load_csv, ".csv"), (load_npz, ".npz"), (load_mat, ".mat"), (load_model, ".npz"),
-           (read_octave_weights, ".mat")]
+LOADERS = [
+    (load_csv, ".csv"),
+    (load_npz, ".npz"),
+    (load_mat, ".mat"),
+    (load_model, ".npz"),
+    (read_octave_weights, ".mat"),
+]
+
+
+def check_loaded(loader, loaded):
+    """What a loader returns when it does not refuse a file is what it documents."""
+    if loader is load_model:
+        assert isinstance(loaded, Model)
+        assert all(np.all(np.isfinite(theta)) for theta in loaded.thetas)
+    elif loader is read_octave_weights:
+        assert loaded and all(theta.ndim == 2 and theta.dtype == np.float64 for theta in loaded)
+        assert all(np.all(np.isfinite(theta)) for theta in loaded)
+    else:
+        X, y = loaded
+        assert X.ndim == 2 and X.shape[0] == y.shape[0] >= 1 and X.shape[1] >= 1
+        assert X.dtype.kind == "f" and np.all(np.isfinite(X))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -66,9 +85,10 @@ def test_loaders_given_random_bytes_load_or_raise_the_documented_error(tmp_path,
     path = tmp_path / f"random{suffix}"
     path.write_bytes(data)
     try:
-        loader(path)
+        loaded = loader(path)
     except NNLearnError:
-        pass
+        return
+    check_loaded(loader, loaded)
 
 
 @pytest.fixture(scope="module")
@@ -94,9 +114,7 @@ def valid_files(tmp_path_factory, ex4weights):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(which=st.integers(0, len(LOADERS) - 1), cut=st.floats(0.0, 1.0), flip=st.integers(0, 10**6))
-def test_loaders_given_truncated_or_corrupted_files_raise_the_documented_error(
-    tmp_path, valid_files, which, cut, flip
-):
+def test_loaders_given_truncated_or_corrupted_files_raise_the_documented_error(tmp_path, valid_files, which, cut, flip):
     loader, suffix = LOADERS[which]
     data = bytearray(valid_files[loader])
     data = data[: int(len(data) * cut)]
@@ -105,6 +123,7 @@ def test_loaders_given_truncated_or_corrupted_files_raise_the_documented_error(
     path = tmp_path / f"cut{suffix}"
     path.write_bytes(bytes(data))
     try:
-        loader(path)
+        loaded = loader(path)
     except NNLearnError:
-        pass
+        return
+    check_loaded(loader, loaded)

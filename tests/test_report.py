@@ -1,9 +1,8 @@
 """nnlearn.report and the command line's pictures: pages that refer only to images that exist."""
 
 import base64
-import os
-import subprocess
-import sys
+import contextlib
+import io
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -16,7 +15,6 @@ from nnlearn.report import FIGURES, most_confidently_wrong, write_report
 
 DEPTHS = {1: (16,), 2: (16, 12), 3: (16, 12, 8)}
 PNG = b"\x89PNG\r\n\x1a\n"
-NNLEARN = Path(sys.executable).parent / "nnlearn"
 
 
 class ImageSources(HTMLParser):
@@ -59,8 +57,10 @@ def data():
 @pytest.fixture(scope="module")
 def models(data):
     X_train, _, y_train, _ = data
-    return {depth: nnlearn.train(X_train, y_train, hidden_layer_sizes=hidden, optimizer="lbfgs", max_iter=20, seed=0)
-            for depth, hidden in DEPTHS.items()}
+    return {
+        depth: nnlearn.train(X_train, y_train, hidden_layer_sizes=hidden, optimizer="lbfgs", max_iter=20, seed=0)
+        for depth, hidden in DEPTHS.items()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +72,15 @@ def model(models):
 def test_report_refers_only_to_images_that_exist(tmp_path, models, data, depth):
     X_train, X_test, y_train, y_test = data
     model = models[depth]
-    index = write_report(model, tmp_path / "report", X_test, y_test, X_train=X_train, y_train=y_train,
-                         settings={"data": "digits8", "max_iter": 20})
+    index = write_report(
+        model,
+        tmp_path / "report",
+        X_test,
+        y_test,
+        X_train=X_train,
+        y_train=y_train,
+        settings={"data": "digits8", "max_iter": 20},
+    )
     assert index == tmp_path / "report" / "index.html"
     assert sorted(assert_images_exist(index)) == sorted(FIGURES)
     page = index.read_text(encoding="utf-8")
@@ -139,19 +146,36 @@ def test_most_confidently_wrong(model, data):
 
 
 def run_cli(*args, cwd):
-    assert NNLEARN.exists(), f"the console script is expected at {NNLEARN}"
-    env = {**os.environ, "MPLBACKEND": "Agg"}
-    result = subprocess.run([str(NNLEARN), *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env,
-                            timeout=120)
-    assert result.returncode == 0, f"nnlearn {' '.join(map(str, args))} failed:\n{result.stderr}"
-    return result
+    """``nnlearn ARGS`` in this process, in ``cwd``; it must succeed."""
+    from nnlearn.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.chdir(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main([str(arg) for arg in args])
+    assert status == 0, f"nnlearn {' '.join(map(str, args))} failed:\n{err.getvalue()}"
+    return out.getvalue()
 
 
 @pytest.fixture(scope="module")
 def cli_model(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cli")
-    run_cli("train", "--data", "digits8", "--hidden", "12", "--max-iter", "10", "--optimizer", "lbfgs",
-            "--quiet", "--out", folder / "model.npz", "--report", folder / "train-report", cwd=folder)
+    run_cli(
+        "train",
+        "--data",
+        "digits8",
+        "--hidden",
+        "12",
+        "--max-iter",
+        "10",
+        "--optimizer",
+        "lbfgs",
+        "--quiet",
+        "--out",
+        folder / "model.npz",
+        "--report",
+        folder / "train-report",
+        cwd=folder,
+    )
     return folder / "model.npz"
 
 

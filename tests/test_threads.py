@@ -7,8 +7,7 @@ import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from nnlearn import threads
-from nnlearn.core import cost_and_gradient, data_term, init_random, pack
-from nnlearn.datasets import one_hot
+from nnlearn.core import cost_and_gradient, data_term, init_random, one_hot, pack
 from nnlearn.threads import ShardedDataTerm, default_threads
 from nnlearn.training import make_objective
 
@@ -136,8 +135,10 @@ def _start_both_workers(pool, workers=2):
     return seen
 
 
-@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) != 2,
-                    reason="needs Linux and exactly two processors")
+@pytest.mark.skipif(
+    not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) != 2,
+    reason="needs Linux and exactly two processors",
+)
 def test_one_worker_per_processor_is_pinned_to_a_processor_of_its_own():
     cpus = sorted(os.sched_getaffinity(0))
     seen = _start_both_workers(threads._pool(2))
@@ -148,13 +149,17 @@ def test_one_worker_per_processor_is_pinned_to_a_processor_of_its_own():
     assert set(os.sched_getaffinity(0)) == set(cpus)  # the calling thread is left alone
 
 
-@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
-                    reason="needs Linux and two processors")
+@pytest.mark.skipif(
+    not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2, reason="needs Linux and two processors"
+)
 def test_fewer_workers_than_processors_are_left_unpinned():
     cpus = frozenset(os.sched_getaffinity(0))
     workers = len(cpus) - 1
-    seen = _start_both_workers(threads._pool(workers), workers) if workers > 1 else {
-        0: threads._pool(1).submit(lambda: frozenset(os.sched_getaffinity(0))).result()}
+    seen = (
+        _start_both_workers(threads._pool(workers), workers)
+        if workers > 1
+        else {0: threads._pool(1).submit(lambda: frozenset(os.sched_getaffinity(0))).result()}
+    )
     assert all(s == cpus for s in seen.values())
 
 

@@ -119,8 +119,13 @@ def test_a_run_resumed_from_a_checkpoint_reaches_the_same_weights(optimizer, tmp
             raise StopIteration
 
     path = tmp_path / "run.ckpt.npz"
-    first = train(X, y, **settings, callback=stop_at_eight,
-                  checkpoint=lambda state: save_checkpoint(path, {"optimizer": optimizer}, state))
+    first = train(
+        X,
+        y,
+        **settings,
+        callback=stop_at_eight,
+        checkpoint=lambda state: save_checkpoint(path, {"optimizer": optimizer}, state),
+    )
     assert first.history["n_iter"] == 8
     _, state = load_checkpoint(path)
     seen = []
@@ -129,3 +134,35 @@ def test_a_run_resumed_from_a_checkpoint_reaches_the_same_weights(optimizer, tmp
     assert seen[0] == 9  # the callback sees only the iterations after the checkpoint
     for a, b in zip(resumed.thetas, full.thetas):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.fixture(scope="module")
+def digits8_small():
+    from nnlearn import load_digits8
+
+    X, y = load_digits8()
+    return X[:400], y[:400]
+
+
+def test_the_settings_name_every_optimizer_the_optimizers_implement():
+    from nnlearn import minibatch, optimize, settings
+
+    assert settings.FULL_BATCH == optimize.OPTIMIZERS
+    assert settings.MINI_BATCH == minibatch.MINI_BATCH == tuple(minibatch.STEPS)
+
+
+def test_options_hold_every_default_and_train_takes_them_whole(digits8_small):
+    from nnlearn.settings import DEFAULTS, Options
+
+    X, y = digits8_small
+    by_keywords = train(X, y, (10,), 1.0, "lbfgs", 20, seed=3, activation="tanh")
+    by_options = train(X, y, options=Options((10,), "tanh", optimizer="lbfgs", max_iter=20, seed=3))
+    np.testing.assert_array_equal(by_keywords.thetas[0], by_options.thetas[0])
+    assert by_options.network.activation == "tanh"
+    assert DEFAULTS == Options() and DEFAULTS.hidden_layer_sizes == (25,) and DEFAULTS.epsilon_init == 0.12
+
+
+def test_train_takes_its_settings_past_the_sixth_by_keyword_only(digits8_small):
+    X, y = digits8_small
+    with pytest.raises(TypeError, match="positional"):
+        train(X, y, (10,), 1.0, "lbfgs", 20, 3)

@@ -1,22 +1,24 @@
 """nnlearn: neural-network learning as the classic course teaches it.
 
-A feedforward sigmoid network, its regularised cross-entropy cost, backpropagation,
-gradient checking and full-batch training, from the course's 400-25-10 digit network
-to any number of hidden layers.
+A feedforward network, its regularised cross-entropy cost, backpropagation, gradient
+checking and full-batch training, from the course's 400-25-10 sigmoid digit network to
+any number of hidden layers of sigmoid, tanh or relu units with sigmoid or softmax outputs.
 """
 
 from .core import (
+    Network,
     cost,
     cost_and_gradient,
     forward,
     init_debug,
     init_random,
+    one_hot,
     pack,
     sigmoid,
     sigmoid_gradient,
     unpack,
 )
-from .datasets import load_data, load_digits8, load_digits20, one_hot, split
+from .datasets import load_data, load_digits8, load_digits20, split
 from .errors import (
     DataError,
     ModelFileError,
@@ -30,13 +32,14 @@ from .model import Model
 from .modelio import (
     load_model,
     load_octave_model,
+    load_pretrained,
     load_weights,
     save_model,
     write_octave_weights,
 )
 from .training import train
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 def __getattr__(name):
@@ -48,10 +51,39 @@ def __getattr__(name):
         return NeuralNetClassifier
     raise AttributeError(f"module 'nnlearn' has no attribute {name!r}")
 
+
 __all__ = [
-    "sigmoid", "sigmoid_gradient", "init_random", "init_debug", "pack", "unpack", "forward",
-    "cost", "cost_and_gradient", "check_gradients", "check_directional", "numerical_gradient",
-    "train", "NeuralNetClassifier", "Model", "save_model", "load_model", "load_octave_model", "load_weights",
-    "write_octave_weights", "load_data", "load_digits20", "load_digits8", "one_hot", "split",
-    "NNLearnError", "DataError", "ModelFileError", "ParameterError", "ShapeError", "TrainingError",
+    "Network",
+    "sigmoid",
+    "sigmoid_gradient",
+    "init_random",
+    "init_debug",
+    "pack",
+    "unpack",
+    "forward",
+    "cost",
+    "cost_and_gradient",
+    "check_gradients",
+    "check_directional",
+    "numerical_gradient",
+    "train",
+    "NeuralNetClassifier",
+    "Model",
+    "save_model",
+    "load_model",
+    "load_octave_model",
+    "load_pretrained",
+    "load_weights",
+    "write_octave_weights",
+    "load_data",
+    "load_digits20",
+    "load_digits8",
+    "one_hot",
+    "split",
+    "NNLearnError",
+    "DataError",
+    "ModelFileError",
+    "ParameterError",
+    "ShapeError",
+    "TrainingError",
 ]

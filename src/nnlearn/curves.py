@@ -7,10 +7,16 @@ Both are computed by scikit-learn's model-selection tools and drawn as error
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 from matplotlib.ticker import NullLocator
+from numpy.typing import ArrayLike
 
 from .errors import ParameterError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["plot_learning_curve", "plot_validation_curve", "COURSE_LAMBDAS", "TRAIN_SIZES"]
 
@@ -28,12 +34,20 @@ def _default_estimator(max_iter, random_state):
     )
 
 
+def figure(width: float, height: float) -> Figure:
+    """A Figure on its own Agg canvas: renders without pyplot or a display."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
 def _error_curves(x, train_scores, valid_scores, xlabel, title):
     """Training and validation error (1 - accuracy), each the mean over the folds with a
     band of one standard deviation; returns the figure, its axes and the validation means."""
-    from .plots import _figure
-
-    fig = _figure(7.0, 4.2)
+    fig = figure(7.0, 4.2)
     ax = fig.add_subplot()
     means = []
     for scores, label, marker in ((train_scores, "training error", "o"), (valid_scores, "validation error", "s")):
@@ -49,8 +63,15 @@ def _error_curves(x, train_scores, valid_scores, xlabel, title):
 
 
 def plot_learning_curve(
-    X, y, estimator=None, train_sizes=TRAIN_SIZES, cv=5, max_iter=100, random_state=0, n_jobs=None
-):
+    X: ArrayLike,
+    y: ArrayLike,
+    estimator: Any = None,
+    train_sizes: ArrayLike = TRAIN_SIZES,
+    cv: int | Any = 5,
+    max_iter: int = 100,
+    random_state: int | None = 0,
+    n_jobs: int | None = None,
+) -> Figure:
     """Training and validation error against the number of training examples.
 
     The course's diagnosis: both high and close together is high bias (underfitting);
@@ -80,8 +101,15 @@ def plot_learning_curve(
 
     estimator = _default_estimator(max_iter, random_state) if estimator is None else estimator
     sizes, train_scores, valid_scores = learning_curve(
-        estimator, X, y, train_sizes=train_sizes, cv=cv, scoring="accuracy",
-        shuffle=True, random_state=random_state, n_jobs=n_jobs,
+        estimator,
+        X,
+        y,
+        train_sizes=train_sizes,
+        cv=cv,
+        scoring="accuracy",
+        shuffle=True,
+        random_state=random_state,
+        n_jobs=n_jobs,
     )
     title = f"Learning curve ({_cv_name(cv)} cross-validation)"
     fig, ax, _ = _error_curves(sizes, train_scores, valid_scores, "number of training examples m", title)
@@ -90,8 +118,16 @@ def plot_learning_curve(
 
 
 def plot_validation_curve(
-    X, y, lams=COURSE_LAMBDAS, estimator=None, cv=5, param_name="lam", max_iter=100, random_state=0, n_jobs=None
-):
+    X: ArrayLike,
+    y: ArrayLike,
+    lams: ArrayLike = COURSE_LAMBDAS,
+    estimator: Any = None,
+    cv: int | Any = 5,
+    param_name: str = "lam",
+    max_iter: int = 100,
+    random_state: int | None = 0,
+    n_jobs: int | None = None,
+) -> Figure:
     """Training and validation error against the regularisation strength lambda.
 
     Small lambda: a low training error and a higher validation error (variance);

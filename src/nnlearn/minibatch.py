@@ -36,11 +36,14 @@ score by more than ``tol``; with early stopping the best-scoring weights are ret
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from .optimize import OptimizeResult
+from .optimize import Callback, Checkpoint, OptimizeResult
 
 __all__ = [
     "MINI_BATCH",
@@ -71,16 +74,23 @@ class MinibatchResult(OptimizeResult):
     ``state`` is the optimiser's state (moments, step count), to continue a run.
     """
 
-    validation_scores: list = field(default_factory=list)
-    state: dict = field(default_factory=dict)
+    validation_scores: list[float] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)
 
 
-def sgd_init(x):
+def sgd_init(x: np.ndarray) -> dict[str, Any]:
     """SGD state: a zero velocity, shape of ``x``."""
     return {"velocity": np.zeros_like(x)}
 
 
-def sgd_step(x, grad, state, learning_rate, momentum=0.9, nesterov=True):
+def sgd_step(
+    x: np.ndarray,
+    grad: np.ndarray,
+    state: Mapping[str, Any],
+    learning_rate: float,
+    momentum: float = 0.9,
+    nesterov: bool = True,
+) -> tuple[np.ndarray, dict[str, Any]]:
     """One SGD step with momentum mu and step size eta.
 
     v <- mu v - eta g; then x <- x + v (classical momentum), or x <- x + mu v - eta g
@@ -97,12 +107,20 @@ def sgd_step(x, grad, state, learning_rate, momentum=0.9, nesterov=True):
     return x + step, {"velocity": velocity}
 
 
-def adam_init(x):
+def adam_init(x: np.ndarray) -> dict[str, Any]:
     """Adam state: step count t = 0, zero first and second moments, shape of ``x``."""
     return {"t": 0, "m": np.zeros_like(x), "v": np.zeros_like(x)}
 
 
-def adam_step(x, grad, state, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
+def adam_step(
+    x: np.ndarray,
+    grad: np.ndarray,
+    state: Mapping[str, Any],
+    learning_rate: float,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    epsilon: float = 1e-8,
+) -> tuple[np.ndarray, dict[str, Any]]:
     """One Adam step (Kingma & Ba 2015, Algorithm 1).
 
     m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
@@ -120,17 +138,28 @@ def adam_step(x, grad, state, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1
 
 
 #: method -> (initial state, update), each a pure function.
-STEPS = {"sgd": (sgd_init, sgd_step), "adam": (adam_init, adam_step)}
+STEPS: dict[str, tuple[Callable[[np.ndarray], dict[str, Any]], Callable[..., tuple[np.ndarray, dict[str, Any]]]]] = {
+    "sgd": (sgd_init, sgd_step),
+    "adam": (adam_init, adam_step),
+}
 
 
-def epoch_batches(m, batch_size, rng):
+def epoch_batches(m: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
     """Row indices of one epoch's batches: a random permutation of range(m) cut into
     pieces of ``batch_size`` (the last may be shorter)."""
     order = rng.permutation(m)
     return [order[start : start + batch_size] for start in range(0, m, batch_size)]
 
 
-def run_epoch(fun, x, state, step, batches, learning_rate, options):
+def run_epoch(
+    fun: Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]],
+    x: np.ndarray,
+    state: dict[str, Any],
+    step: Callable[..., tuple[np.ndarray, dict[str, Any]]],
+    batches: Iterable[np.ndarray],
+    learning_rate: float,
+    options: Mapping[str, Any],
+) -> tuple[np.ndarray, dict[str, Any], float]:
     """One pass over ``batches``; returns x, state and the size-weighted mean batch cost."""
     total, count = 0.0, 0
     for rows in batches:
@@ -154,7 +183,7 @@ class Plateau:
     best: float | None = None
     stale: int = 0
 
-    def update(self, value):
+    def update(self, value: float) -> bool:
         """Record ``value``; True when it is the best so far."""
         if self.best is None:
             self.best = value
@@ -168,24 +197,24 @@ class Plateau:
 
 
 def minimize_minibatch(
-    fun,
-    x0,
-    n_examples,
-    method="adam",
-    max_iter=200,
-    tol=None,
-    callback=None,
+    fun: Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]],
+    x0: ArrayLike,
+    n_examples: int,
+    method: str = "adam",
+    max_iter: int = 200,
+    tol: float | None = None,
+    callback: Callback | None = None,
     *,
-    batch_size=200,
-    learning_rate=None,
-    n_iter_no_change=10,
-    seed=None,
-    validation_score=None,
-    state=None,
-    checkpoint=None,
-    resume=None,
-    **options,
-):
+    batch_size: int = 200,
+    learning_rate: float | None = None,
+    n_iter_no_change: int = 10,
+    seed: int | np.random.SeedSequence | np.random.Generator | None = None,
+    validation_score: Callable[[np.ndarray], float] | None = None,
+    state: dict[str, Any] | None = None,
+    checkpoint: Checkpoint | None = None,
+    resume: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> MinibatchResult:
     """Minimise the mean of batch objectives ``fun(x, rows) -> (J_B, grad_B)`` by epochs.
 
     Parameters
@@ -272,17 +301,30 @@ def minimize_minibatch(
     # scikit-learn; without, the last weights (the best cost is only a noisy estimate).
     x, J = best if validation_score is not None and scores else (x, history[-1] if history else math.nan)
     return MinibatchResult(
-        x=x, fun=float(J), n_iter=len(history), n_evals=len(history) * len(batches) if history else 0,
-        history=history, message=message, interrupted=interrupted, validation_scores=scores, state=state,
+        x=x,
+        fun=float(J),
+        n_iter=len(history),
+        n_evals=len(history) * len(batches) if history else 0,
+        history=history,
+        message=message,
+        interrupted=interrupted,
+        validation_scores=scores,
+        state=state,
     )
 
 
 def _snapshot(x, state, rng, history, scores, plateau, best):
     """Everything a run needs to go on exactly: a flat dict of arrays, numbers and lists."""
     return {
-        "x": x, "best_x": best[0], "best_cost": float(best[1]), "history": list(history),
-        "scores": list(scores), "plateau_best": plateau.best, "plateau_stale": plateau.stale,
-        "rng": rng.bit_generator.state, **{f"opt.{name}": value for name, value in state.items()},
+        "x": x,
+        "best_x": best[0],
+        "best_cost": float(best[1]),
+        "history": list(history),
+        "scores": list(scores),
+        "plateau_best": plateau.best,
+        "plateau_stale": plateau.stale,
+        "rng": rng.bit_generator.state,
+        **{f"opt.{name}": value for name, value in state.items()},
     }
 
 
@@ -293,5 +335,11 @@ def _restore(snapshot, plateau):
     plateau.best, plateau.stale = snapshot["plateau_best"], int(snapshot["plateau_stale"])
     state = {name[4:]: value for name, value in snapshot.items() if name.startswith("opt.")}
     best = (np.asarray(snapshot["best_x"]), float(snapshot["best_cost"]))
-    return (np.array(snapshot["x"], dtype=np.float64), state, rng, list(snapshot["history"]),
-            list(snapshot["scores"]), best)
+    return (
+        np.array(snapshot["x"], dtype=np.float64),
+        state,
+        rng,
+        list(snapshot["history"]),
+        list(snapshot["scores"]),
+        best,
+    )

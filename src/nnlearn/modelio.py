@@ -1,11 +1,7 @@
-"""Model files: nnlearn's own ``.npz`` format and Octave/MATLAB weight files.
+"""Weight files: Octave/MATLAB weights, the shipped pretrained network, and checkpoints.
 
-nnlearn's format is a NumPy ``.npz`` archive read with ``allow_pickle=False``:
-
-* ``theta1`` ... ``thetaN``: the weight matrices;
-* ``classes``: the label of each output unit (numbers or strings, never objects);
-* ``meta``: a JSON document with ``format`` ("nnlearn-model"), ``format_version``,
-  ``lam``, the training ``history``, and the SHA-256 of every array, checked on load.
+nnlearn's own model files are written and read by :mod:`nnlearn.model`
+(:func:`save_model`, :func:`load_model`, re-exported here).
 
 Octave/MATLAB files hold ``Theta1``, ``Theta2``, ... as in the course's
 ``ex4weights.mat``, where output unit k stands for label k and label 10 for digit 0.
@@ -18,13 +14,18 @@ in the JSON document.
 from __future__ import annotations
 
 import hashlib
-import json
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
+from .archive import FORMAT_VERSION, read_archive, write_archive
 from .errors import ModelFileError
-from .files import atomic_write, first_line, read_npz
-from .model import Model
+from .files import atomic_write, first_line
+from .model import FORMAT, Model, load_model, save_model
 
 __all__ = [
     "save_model",
@@ -33,93 +34,21 @@ __all__ = [
     "load_octave_model",
     "write_octave_weights",
     "load_weights",
+    "load_pretrained",
+    "PRETRAINED_SHA256",
     "save_checkpoint",
     "load_checkpoint",
     "FORMAT",
     "FORMAT_VERSION",
 ]
 
-FORMAT = "nnlearn-model"
 CHECKPOINT = "nnlearn-checkpoint"
-FORMAT_VERSION = 1
 COURSE_DIGIT_ORDER = np.array([1, 2, 3, 4, 5, 6, 7, 8, 9, 0])
+#: The course's pretrained ex4weights.mat, shipped as package data (see its README).
+PRETRAINED_SHA256 = "7eb93f42e50219a15de2378c7f8e4ecdd71005fc19e0e519cd52d5ce4d74e1f5"
 
 
-def _digest(array):
-    array = np.ascontiguousarray(array)
-    header = f"{array.dtype.str}{array.shape}".encode()
-    return hashlib.sha256(header + array.tobytes()).hexdigest()
-
-
-def _write_archive(path, kind, arrays, meta, overwrite):
-    """Write arrays and a JSON document (with the arrays' checksums) as one ``.npz``."""
-    meta = {"format": kind, "format_version": FORMAT_VERSION, **meta,
-            "sha256": {name: _digest(array) for name, array in arrays.items()}}
-    arrays = {**arrays, "meta": np.array(json.dumps(meta))}
-    return atomic_write(path, lambda f: np.savez_compressed(f, **arrays), overwrite=overwrite)
-
-
-def _read_archive(path, kind):
-    """Arrays and JSON document of an archive of ``kind``, checksums verified."""
-    what = kind.replace("nnlearn-", "") + " file"
-    arrays = read_npz(path, ModelFileError, what)
-    meta = _read_meta(path, arrays.pop("meta", None), kind, what)
-    expected = meta.get("sha256", {})
-    for name, array in arrays.items():
-        if expected.get(name) != _digest(array):
-            raise ModelFileError(f"{path}: array {name!r} does not match its checksum; the file was altered")
-    if set(expected) != set(arrays):
-        raise ModelFileError(f"{path}: arrays are missing from the {what}; the file was altered")
-    return arrays, meta
-
-
-def _read_meta(path, meta, kind, what):
-    if meta is None or meta.dtype.kind != "U" or meta.ndim != 0:
-        raise ModelFileError(f"{path}: not an nnlearn {what} (no metadata)")
-    try:
-        meta = json.loads(str(meta))
-    except json.JSONDecodeError:
-        raise ModelFileError(f"{path}: the {what}'s metadata is not valid JSON") from None
-    if not isinstance(meta, dict) or meta.get("format") != kind:
-        raise ModelFileError(f"{path}: not an nnlearn {what}")
-    version = meta.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ModelFileError(
-            f"{path}: {what} format version {version} is newer than this nnlearn reads "
-            f"({FORMAT_VERSION}); upgrade nnlearn"
-        )
-    return meta
-
-
-def save_model(model, path, overwrite=False):
-    """Write ``model`` to ``path`` atomically; refuse to replace a file unless ``overwrite``."""
-    if model.classes.dtype.kind not in "iufbU":
-        raise ModelFileError(f"class labels of dtype {model.classes.dtype} cannot be saved safely")
-    arrays = {f"theta{l}": theta for l, theta in enumerate(model.thetas, start=1)}
-    arrays["classes"] = model.classes
-    return _write_archive(path, FORMAT, arrays, {"lam": float(model.lam), "history": model.history}, overwrite)
-
-
-def load_model(path):
-    """Read a model written by :func:`save_model`.
-
-    Raises
-    ------
-    ModelFileError
-        The file is missing, not an nnlearn model, of a newer format version, altered
-        since it was written, or holds arrays that would need unpickling.
-    """
-    arrays, meta = _read_archive(path, FORMAT)
-    names = [f"theta{l}" for l in range(1, len(arrays))]
-    if set(arrays) != {*names, "classes"}:
-        raise ModelFileError(f"{path}: a model file holds theta1 ... thetaN and classes, not {sorted(arrays)}")
-    try:
-        return Model([arrays[n] for n in names], arrays["classes"], meta["lam"], meta["history"])
-    except (KeyError, ValueError, TypeError) as exc:
-        raise ModelFileError(f"{path}: inconsistent model file ({exc})") from None
-
-
-def save_checkpoint(path, settings, state):
+def save_checkpoint(path: str | os.PathLike, settings: dict[str, Any], state: dict[str, Any]) -> Path:
     """Write a training run's settings and optimiser state, replacing an older checkpoint.
 
     Parameters
@@ -131,12 +60,12 @@ def save_checkpoint(path, settings, state):
     """
     arrays = {name: value for name, value in state.items() if isinstance(value, np.ndarray)}
     scalars = {name: _plain(value) for name, value in state.items() if name not in arrays}
-    return _write_archive(path, CHECKPOINT, arrays, {"settings": settings, "state": scalars}, overwrite=True)
+    return write_archive(path, CHECKPOINT, arrays, {"settings": settings, "state": scalars}, overwrite=True)
 
 
-def load_checkpoint(path):
+def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any]]:
     """Read a checkpoint written by :func:`save_checkpoint`: ``(settings, state)``."""
-    arrays, meta = _read_archive(path, CHECKPOINT)
+    arrays, meta = read_archive(path, CHECKPOINT)
     if not isinstance(meta.get("settings"), dict) or not isinstance(meta.get("state"), dict):
         raise ModelFileError(f"{path}: the checkpoint has no settings or no state")
     return meta["settings"], {**meta["state"], **arrays}
@@ -153,7 +82,7 @@ def _plain(value):
     return value
 
 
-def read_octave_weights(path):
+def read_octave_weights(path: str | os.PathLike) -> list[np.ndarray]:
     """Read ``Theta1``, ``Theta2``, ... from a MATLAB/Octave ``.mat`` file.
 
     Returns
@@ -168,7 +97,7 @@ def read_octave_weights(path):
         raise ModelFileError(f"{path}: no such file") from None
     except Exception as exc:  # scipy raises several unrelated types for a bad file
         raise ModelFileError(f"{path}: not a readable .mat file ({first_line(exc)})") from None
-    thetas = []
+    thetas: list[np.ndarray] = []
     while f"Theta{len(thetas) + 1}" in data:
         name = f"Theta{len(thetas) + 1}"
         try:
@@ -185,7 +114,7 @@ def read_octave_weights(path):
     return thetas
 
 
-def load_octave_model(path, classes=None):
+def load_octave_model(path: str | os.PathLike, classes: ArrayLike | None = None) -> Model:
     """A :class:`Model` from Octave weights.
 
     ``classes`` defaults to the course's convention: output unit k stands for label k,
@@ -198,7 +127,7 @@ def load_octave_model(path, classes=None):
     return Model(thetas, np.asarray(classes), lam=0.0, history={"source": str(path)})
 
 
-def write_octave_weights(model, path, overwrite=False):
+def write_octave_weights(model: Model, path: str | os.PathLike, overwrite: bool = False) -> Path:
     """Write ``Theta1``, ``Theta2``, ... to a ``.mat`` file the course's Octave code reads.
 
     A model of the digits 0-9 has its output units reordered to the course's order
@@ -206,6 +135,11 @@ def write_octave_weights(model, path, overwrite=False):
     """
     from scipy.io import savemat
 
+    if not model.network.is_course:
+        raise ModelFileError(
+            f"{path}: the course's Octave code computes sigmoid hidden units and sigmoid outputs; this "
+            f"model has {model.network.activation}/{model.network.output}, which its weight files cannot express"
+        )
     thetas = [np.asarray(theta, dtype=np.float64) for theta in model.thetas]
     classes = model.classes
     if classes.dtype.kind in "iu" and sorted(classes.tolist()) == list(range(10)):
@@ -215,6 +149,23 @@ def write_octave_weights(model, path, overwrite=False):
     return atomic_write(path, lambda f: savemat(f, mdict), overwrite=overwrite)
 
 
-def load_weights(path):
+def load_weights(path: str | os.PathLike) -> Model:
     """A :class:`Model` from either an nnlearn model file or an Octave ``.mat`` file."""
     return load_octave_model(path) if str(path).lower().endswith(".mat") else load_model(path)
+
+
+def load_pretrained() -> Model:
+    """The course's pretrained 400-25-10 network (``ex4weights.mat``, shipped with nnlearn).
+
+    The file's SHA-256 is checked first; :class:`ModelFileError` if the installed copy
+    was altered.
+    """
+    source = resources.files("nnlearn").joinpath("data", "ex4weights.mat")
+    with resources.as_file(source) as path:
+        if hashlib.sha256(path.read_bytes()).hexdigest() != PRETRAINED_SHA256:
+            raise ModelFileError(
+                f"{path}: the shipped pretrained weights do not match their checksum; reinstall nnlearn"
+            )
+        model = load_octave_model(path)
+    model.history["source"] = "ex4weights.mat (the course's pretrained weights, shipped with nnlearn)"
+    return model

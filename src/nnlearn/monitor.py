@@ -9,9 +9,13 @@ can be resumed from its last iteration whatever ended it.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
+from typing import Any, Literal
+
+import numpy as np
 
 from .modelio import save_checkpoint
 
@@ -37,18 +41,27 @@ class Monitor:
         Seconds between checkpoint writes.
     """
 
-    def __init__(self, total, done=0, show=True, checkpoint_path=None, settings=None, every=30.0):
+    def __init__(
+        self,
+        total: int,
+        done: int = 0,
+        show: bool = True,
+        checkpoint_path: str | os.PathLike | None = None,
+        settings: dict[str, Any] | None = None,
+        every: float = 30.0,
+    ) -> None:
         self.total, self.done, self.show = total, done, show
         self.checkpoint_path, self.settings, self.every = checkpoint_path, settings or {}, every
         self.interrupted = False
-        self._bar = None
-        self._state, self._saved_at, self._unsaved = None, time.monotonic(), False
+        self._bar: Any = None  # a tqdm bar, made on the first iteration
+        self._state: dict[str, Any] | None = None
+        self._saved_at, self._unsaved = time.monotonic(), False
 
-    def __enter__(self):
+    def __enter__(self) -> Monitor:
         self._previous = signal.signal(signal.SIGINT, self._on_sigint)
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> Literal[False]:
         signal.signal(signal.SIGINT, self._previous)
         if self._bar is not None:
             self._bar.close()
@@ -62,20 +75,19 @@ class Monitor:
         self.interrupted = True
         print("\nstopping after this iteration (Ctrl-C again to abort)", file=sys.stderr, flush=True)
 
-    def callback(self, iteration, J, x):
+    def callback(self, iteration: int, J: float, x: np.ndarray) -> None:
         """For :func:`nnlearn.train`: advance the bar; stop the run after a Ctrl-C."""
         if self.show:
             if self._bar is None:  # made on the first iteration, after the data were accepted
                 from tqdm import tqdm
 
-                self._bar = tqdm(total=self.total, initial=self.done, desc="training", unit="it",
-                                 file=sys.stderr)
+                self._bar = tqdm(total=self.total, initial=self.done, desc="training", unit="it", file=sys.stderr)
             self._bar.update(iteration - self._bar.n)
             self._bar.set_postfix(cost=f"{J:.6f}", refresh=False)
         if self.interrupted:
             raise StopIteration
 
-    def checkpoint(self, state):
+    def checkpoint(self, state: dict[str, Any]) -> None:
         """For :func:`nnlearn.train`: keep the state; write it when ``every`` seconds passed."""
         if self.checkpoint_path is None:
             return

@@ -15,15 +15,25 @@ with the weights reached so far.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import scipy.optimize
+from numpy.typing import ArrayLike
 
 __all__ = ["OptimizeResult", "minimize", "fmincg", "OPTIMIZERS"]
 
 OPTIMIZERS = ("cg", "lbfgs", "fmincg")
 _SCIPY_METHODS = {"cg": "CG", "lbfgs": "L-BFGS-B"}
+
+#: ``fun(x) -> (J, grad)``: the cost and its gradient at a weight vector.
+Fun = Callable[[np.ndarray], tuple[float, np.ndarray]]
+#: ``callback(iteration, J, x)``, after each iteration; may raise StopIteration.
+Callback = Callable[[int, float, np.ndarray], object]
+#: ``checkpoint(state)``, after each iteration, with a dict of arrays and numbers.
+Checkpoint = Callable[[dict[str, Any]], object]
 
 
 @dataclass
@@ -34,12 +44,21 @@ class OptimizeResult:
     fun: float
     n_iter: int
     n_evals: int
-    history: list = field(default_factory=list)
+    history: list[float] = field(default_factory=list)
     message: str = ""
     interrupted: bool = False
 
 
-def minimize(fun, x0, method="cg", max_iter=400, tol=None, callback=None, state=None, checkpoint=None):
+def minimize(
+    fun: Fun,
+    x0: ArrayLike,
+    method: str = "cg",
+    max_iter: int = 400,
+    tol: float | None = None,
+    callback: Callback | None = None,
+    state: dict[str, Any] | None = None,
+    checkpoint: Checkpoint | None = None,
+) -> OptimizeResult:
     """Minimise ``fun(x) -> (J, grad)`` with the named optimiser.
 
     Parameters
@@ -71,7 +90,16 @@ def minimize(fun, x0, method="cg", max_iter=400, tol=None, callback=None, state=
     return _minimize_scipy(fun, x0, _SCIPY_METHODS[method], max_iter, tol, callback, state, checkpoint)
 
 
-def _minimize_scipy(fun, x0, method, max_iter, tol, callback, state=None, checkpoint=None):
+def _minimize_scipy(
+    fun: Fun,
+    x0: ArrayLike,
+    method: str,
+    max_iter: int,
+    tol: float | None,
+    callback: Callback | None,
+    state: dict[str, Any] | None = None,
+    checkpoint: Checkpoint | None = None,
+) -> OptimizeResult:
     """SciPy's optimiser with a cost history, callbacks and checkpoints.
 
     SciPy keeps an optimiser's inner state (search direction, curvature pairs) to itself,
@@ -83,7 +111,7 @@ def _minimize_scipy(fun, x0, method, max_iter, tol, callback, state=None, checkp
     start = np.array(x0 if state is None else state["x0"], dtype=np.float64)
     replay = [] if state is None else list(state["history"])
     history, evaluations = [], [0]
-    run = {"x": start, "fun": math.inf, "interrupted": False, "replay_matched": True}
+    run: dict[str, Any] = {"x": start, "fun": math.inf, "interrupted": False, "replay_matched": True}
 
     def counted(x):
         evaluations[0] += 1
@@ -96,8 +124,9 @@ def _minimize_scipy(fun, x0, method, max_iter, tol, callback, state=None, checkp
             run["replay_matched"] &= history[-1] == replay[len(history) - 1]
             return
         if checkpoint is not None:
-            checkpoint({"x0": start, "x": run["x"], "fun": run["fun"], "history": list(history),
-                        "n_evals": evaluations[0]})
+            checkpoint(
+                {"x0": start, "x": run["x"], "fun": run["fun"], "history": list(history), "n_evals": evaluations[0]}
+            )
         if callback is not None:
             try:
                 callback(len(history), history[-1], run["x"])
@@ -114,8 +143,13 @@ def _minimize_scipy(fun, x0, method, max_iter, tol, callback, state=None, checkp
     if not run["replay_matched"]:
         message += "; the replayed iterations differed from the checkpoint's (other BLAS threads?)"
     return OptimizeResult(
-        x=x, fun=J, n_iter=len(history), n_evals=evaluations[0], history=history,
-        message=message, interrupted=interrupted,
+        x=x,
+        fun=J,
+        n_iter=len(history),
+        n_evals=evaluations[0],
+        history=history,
+        message=message,
+        interrupted=interrupted,
     )
 
 
@@ -212,8 +246,16 @@ def _fmincg_start(fun, x0):
     direction = -grad
     slope = float(-direction @ direction)
     return {
-        "x": x, "fun": float(J), "grad": grad, "direction": direction, "slope": slope,
-        "step": 1.0 / (1.0 - slope), "failed_last": False, "searches": 0, "history": [], "n_evals": 1,
+        "x": x,
+        "fun": float(J),
+        "grad": grad,
+        "direction": direction,
+        "slope": slope,
+        "step": 1.0 / (1.0 - slope),
+        "failed_last": False,
+        "searches": 0,
+        "history": [],
+        "n_evals": 1,
     }
 
 
@@ -236,13 +278,27 @@ def _fmincg_advance(fun, state):
         d2 = float(-s @ s)
     z1 *= min(RATIO, d1 / (d2 - np.finfo(float).tiny))
     new.update(
-        x=x2, fun=float(f2), grad=df2, direction=s, slope=d2, step=z1, failed_last=False,
+        x=x2,
+        fun=float(f2),
+        grad=df2,
+        direction=s,
+        slope=d2,
+        step=z1,
+        failed_last=False,
         history=state["history"] + [float(f2)],
     )
     return new, True
 
 
-def fmincg(fun, x0, max_iter=400, tol=None, callback=None, state=None, checkpoint=None):
+def fmincg(
+    fun: Fun,
+    x0: ArrayLike,
+    max_iter: int = 400,
+    tol: float | None = None,
+    callback: Callback | None = None,
+    state: dict[str, Any] | None = None,
+    checkpoint: Checkpoint | None = None,
+) -> OptimizeResult:
     """Polack-Ribiere conjugate gradients with a Wolfe-Powell line search.
 
     Each iteration is one line search along the conjugate direction s: the step is
@@ -286,6 +342,11 @@ def fmincg(fun, x0, max_iter=400, tol=None, callback=None, state=None, checkpoin
             message = "cost change below tol"
             break
     return OptimizeResult(
-        x=state["x"], fun=state["fun"], n_iter=len(state["history"]), n_evals=state["n_evals"],
-        history=list(state["history"]), message=message, interrupted=interrupted,
+        x=state["x"],
+        fun=state["fun"],
+        n_iter=len(state["history"]),
+        n_evals=state["n_evals"],
+        history=list(state["history"]),
+        message=message,
+        interrupted=interrupted,
     )

@@ -12,19 +12,29 @@ unrolled column-major, so ``x.reshape(s, s, order="F")`` is upright.
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib import colormaps, patheffects
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FormatStrFormatter, FuncFormatter, MaxNLocator
+from numpy.typing import ArrayLike
 
 # The bias-variance curves live in their own module; they are part of this one's API.
+from .curves import figure as _figure
 from .curves import plot_learning_curve, plot_validation_curve
+from .datasets import image_side
 from .errors import ParameterError, ShapeError
 from .files import atomic_write
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from .model import Model
 
 __all__ = [
     "plot_digits",
@@ -34,7 +44,6 @@ __all__ = [
     "plot_learning_curve",
     "plot_validation_curve",
     "save_figure",
-    "image_side",
     "montage",
 ]
 
@@ -44,27 +53,7 @@ _LABEL = "#ffd54f"
 _GAP = "white"
 
 
-def _figure(width, height):
-    """A Figure on its own Agg canvas: renders without pyplot or a display."""
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def image_side(n_features, side=None):
-    """The side ``s`` of the square images that ``n_features = s * s`` pixels make."""
-    if side is None:
-        side = math.isqrt(int(n_features))
-    if side < 1 or side * side != n_features:
-        raise ShapeError(
-            f"{n_features} features are not a square image"
-            + (f" of side {side}" if side else "")
-            + "; use data whose rows are square images (in Python, or pass side=)"
-        )
-    return int(side)
-
-
-def montage(images, ncols, pad=1):
+def montage(images: np.ndarray, ncols: int, pad: int = 1) -> tuple[np.ma.MaskedArray, np.ndarray]:
     """Tile images into one array, as the course's ``displayData`` does.
 
     Parameters
@@ -125,13 +114,23 @@ def _pick(m, n, rng):
 def _corner_text(ax, origin, text, color, fontsize, box=None):
     """Text in a tile's top-left corner, outlined (or on a ``box`` colour) to read on any pixel."""
     r, c = origin
-    style = dict(bbox=dict(facecolor=box, edgecolor="none", pad=1.0)) if box else dict(
-        path_effects=[patheffects.withStroke(linewidth=2, foreground="black")]
+    style = (
+        dict(bbox=dict(facecolor=box, edgecolor="none", pad=1.0))
+        if box
+        else dict(path_effects=[patheffects.withStroke(linewidth=2, foreground="black")])
     )
     ax.text(c - 0.1, r - 0.1, text, color=color, fontsize=fontsize, ha="left", va="top", fontweight="bold", **style)
 
 
-def plot_digits(X, labels=None, predictions=None, n=100, rng=None, side=None, title=None):
+def plot_digits(
+    X: ArrayLike,
+    labels: ArrayLike | None = None,
+    predictions: ArrayLike | None = None,
+    n: int = 100,
+    rng: int | np.random.Generator | None = None,
+    side: int | None = None,
+    title: str | None = None,
+) -> Figure:
     """A grid of example images, like the course's ``displayData``, upright.
 
     Parameters
@@ -156,7 +155,7 @@ def plot_digits(X, labels=None, predictions=None, n=100, rng=None, side=None, ti
     matplotlib.figure.Figure
     """
     X = np.atleast_2d(np.asarray(X, dtype=np.float64))
-    s = image_side(X.shape[1], side)
+    s = image_side(X.shape[1], side, "plot_digits")
     if int(n) < 1 or len(X) == 0:
         raise ParameterError(f"nothing to show: {len(X)} examples, n={n}")
     keep = _pick(len(X), int(n), rng)
@@ -205,7 +204,7 @@ def _annotate_digits(ax, origins, s, labels, predictions, fontsize):
         ax.set_title(subtitle, fontsize=9, color=_WRONG if n_wrong else "black")
 
 
-def plot_hidden_units(model):
+def plot_hidden_units(model: Model) -> Figure:
     """What each unit of the first hidden layer looks for: its weights as an image.
 
     Each row of ``theta1[:, 1:]`` (the bias column left out) has one weight per input
@@ -223,7 +222,7 @@ def plot_hidden_units(model):
     matplotlib.figure.Figure
     """
     W = np.asarray(model.thetas[0][:, 1:], dtype=np.float64)
-    s = image_side(W.shape[1])
+    s = image_side(W.shape[1], source="the model's hidden units")
     scale = np.abs(W).max(axis=1, keepdims=True)
     W = W / np.where(scale > 0, scale, 1.0)
     images = W.reshape(len(W), s, s, order="F")
@@ -238,7 +237,7 @@ def plot_hidden_units(model):
     return fig
 
 
-def _as_runs(runs, labels):
+def _as_runs(runs, labels) -> list[tuple[str, np.ndarray]]:
     """Normalise the inputs of :func:`plot_cost_history` to [(label, costs), ...]."""
     from .model import Model
 
@@ -266,7 +265,10 @@ def _as_runs(runs, labels):
     return out
 
 
-def plot_cost_history(runs, labels=None):
+def plot_cost_history(
+    runs: Model | Sequence[Model | ArrayLike] | ArrayLike | Mapping[Any, Model | ArrayLike],
+    labels: Sequence[str] | None = None,
+) -> Figure:
     """The cost J after each iteration, one line per run, on a log scale.
 
     Parameters
@@ -281,15 +283,15 @@ def plot_cost_history(runs, labels=None):
     -------
     matplotlib.figure.Figure
     """
-    runs = _as_runs(runs, labels)
+    named_runs = _as_runs(runs, labels)
     fig = _figure(7.0, 4.2)
     ax = fig.add_subplot()
-    for label, costs in runs:
+    for label, costs in named_runs:
         iterations = np.arange(1, costs.size + 1)
         ax.plot(iterations, costs, linewidth=1.6, label=f"{label}: final J = {costs[-1]:.4f} ({costs.size} iterations)")
     # J falls fast, then slowly (3.3 to 0.5 in 50 iterations, to 0.3 in 350 more for the
     # digits); a log axis shows the late progress that a linear one flattens.
-    if all(np.all(costs > 0) for _, costs in runs):
+    if all(np.all(costs > 0) for _, costs in named_runs):
         ax.set_yscale("log")
         # Plain numbers (0.4, 1, 3) read more easily than 4 x 10^-1 on a cost axis.
         ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
@@ -309,7 +311,7 @@ def _label_2_3_5(value, _position):
     return f"{value:g}" if mantissa in (2, 3, 5) else ""
 
 
-def plot_confusion_matrix(y_true, y_pred, classes=None):
+def plot_confusion_matrix(y_true: ArrayLike, y_pred: ArrayLike, classes: ArrayLike | None = None) -> Figure:
     """Counts of true labels (rows) against predicted labels (columns).
 
     Parameters
@@ -334,7 +336,7 @@ def plot_confusion_matrix(y_true, y_pred, classes=None):
     return fig
 
 
-def save_figure(fig, path, overwrite=False):
+def save_figure(fig: Figure, path: str | os.PathLike, overwrite: bool = False) -> Path:
     """Save a figure atomically; the format follows the suffix (``.png``, ``.svg``, ``.pdf``, ...).
 
     Raises

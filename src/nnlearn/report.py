@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import datetime
 import html
+import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .datasets import check_dataset
 from .errors import ShapeError
@@ -24,6 +28,11 @@ from .plots import (
     plot_hidden_units,
     save_figure,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from .model import Model
 
 __all__ = ["write_report", "report_files", "FIGURES", "most_confidently_wrong"]
 
@@ -38,7 +47,7 @@ FIGURES = {
 N_WRONG = 25
 
 
-def most_confidently_wrong(model, X, y, k=N_WRONG):
+def most_confidently_wrong(model: Model, X: ArrayLike, y: ArrayLike, k: int = N_WRONG) -> tuple[np.ndarray, np.ndarray]:
     """The wrongly predicted examples the network was surest of, surest first.
 
     Returns
@@ -56,8 +65,12 @@ def most_confidently_wrong(model, X, y, k=N_WRONG):
     return wrong[order], confidence[order]
 
 
-def _figures(model, X, y, predicted):
+def _figures(
+    model: Model, X: np.ndarray, y: np.ndarray, predicted: np.ndarray
+) -> Iterator[tuple[str, Figure | None, str | None]]:
     """Each figure of the page as (file name, Figure or None, note shown beside or instead)."""
+    digits: Figure | None
+    hidden: Figure | None
     try:
         digits = plot_digits(X, labels=y, predictions=predicted, n=100, rng=0)
         hidden, note = plot_hidden_units(model), None
@@ -79,13 +92,16 @@ def _wrong_figure(model, X, y, predicted, images):
     if index.size == 0:
         yield "wrong.png", None, "Every test example is predicted right."
         return
-    note = "In order, surest first; predicted probability: " + ", ".join(
-        f"{p:.2f}" for p in confidence
-    ) + "."
+    note = "In order, surest first; predicted probability: " + ", ".join(f"{p:.2f}" for p in confidence) + "."
     fig = None
     if images:
-        fig = plot_digits(X[index], labels=y[index], predictions=predicted[index], n=index.size,
-                          title=f"The {index.size} most confidently wrong test examples")
+        fig = plot_digits(
+            X[index],
+            labels=y[index],
+            predictions=predicted[index],
+            n=index.size,
+            title=f"The {index.size} most confidently wrong test examples",
+        )
     yield "wrong.png", fig, note
 
 
@@ -102,6 +118,8 @@ def _numbers(model, X, y, predicted, X_train, y_train):
     costs = history.get("cost") or []
     rows = [
         ("layer sizes", " - ".join(str(s) for s in model.layer_sizes)),
+        ("hidden activation", model.network.activation),
+        ("output", model.network.output),
         ("lambda", f"{model.lam:g}"),
         ("test examples", f"{len(y)}"),
         ("test accuracy", f"{np.mean(predicted == y):.2%}"),
@@ -111,7 +129,10 @@ def _numbers(model, X, y, predicted, X_train, y_train):
     ]
     if X_train is not None and y_train is not None:
         X_train, y_train = check_dataset(X_train, y_train, "report training data")
-        rows += [("training examples", f"{len(y_train)}"), ("training accuracy", f"{model.score(X_train, y_train):.2%}")]
+        rows += [
+            ("training examples", f"{len(y_train)}"),
+            ("training accuracy", f"{model.score(X_train, y_train):.2%}"),
+        ]
     rows += [
         ("optimizer", history.get("optimizer")),
         ("final training cost J", f"{costs[-1]:.6f}" if len(costs) else None),
@@ -128,9 +149,7 @@ def _per_class(model, y, predicted):
     from sklearn.metrics import precision_recall_fscore_support
 
     labels = _labels(model, y)
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y, predicted, labels=labels, zero_division=0
-    )
+    precision, recall, f1, support = precision_recall_fscore_support(y, predicted, labels=labels, zero_division=0)
     return [(label, p, r, f, s) for label, p, r, f, s in zip(labels, precision, recall, f1, support)]
 
 
@@ -188,12 +207,22 @@ def _page(settings, numbers, per_class, figures):
 """
 
 
-def report_files(directory):
+def report_files(directory: str | os.PathLike) -> list[Path]:
     """The files :func:`write_report` writes into ``directory``: index.html and the figures."""
     return [Path(directory) / name for name in ("index.html", *FIGURES)]
 
 
-def write_report(model, directory, X, y, *, X_train=None, y_train=None, settings=None, overwrite=False):
+def write_report(
+    model: Model,
+    directory: str | os.PathLike,
+    X: ArrayLike,
+    y: ArrayLike,
+    *,
+    X_train: ArrayLike | None = None,
+    y_train: ArrayLike | None = None,
+    settings: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Write a one-page HTML report on ``model``, with its figures as PNG files beside it.
 
     Parameters
@@ -231,6 +260,10 @@ def write_report(model, directory, X, y, *, X_train=None, y_train=None, settings
         elif (directory / name).exists():
             (directory / name).unlink()  # a stale picture from an earlier report
         figures.append(_figure_html(name if fig is not None else None, FIGURES[name], note))
-    page = _page(dict(settings or {}), _numbers(model, X, y, predicted, X_train, y_train),
-                 _per_class(model, y, predicted), figures)
+    page = _page(
+        dict(settings or {}),
+        _numbers(model, X, y, predicted, X_train, y_train),
+        _per_class(model, y, predicted),
+        figures,
+    )
     return atomic_write(index, lambda f: f.write(page.encode("utf-8")), overwrite=True)

@@ -9,20 +9,41 @@ from __future__ import annotations
 
 import numbers
 import os
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from .core import theta_shapes
+from .core import ACTIVATIONS, OUTPUTS, Network, NetworkLike
 from .errors import DataError, ParameterError
-from .minibatch import MINI_BATCH
-from .optimize import OPTIMIZERS as FULL_BATCH
 
 __all__ = [
-    "OPTIMIZERS", "DTYPES", "MiniBatchSettings", "check_settings", "check_hidden", "check_lambda",
-    "check_max_iter", "check_epsilon", "check_minibatch_settings", "check_sample_weight", "check_memory",
+    "OPTIMIZERS",
+    "FULL_BATCH",
+    "MINI_BATCH",
+    "DTYPES",
+    "DEFAULTS",
+    "ESTIMATOR_OPTIMIZER",
+    "Options",
+    "MiniBatch",
+    "MiniBatchSettings",
+    "check_seed",
+    "check_settings",
+    "check_hidden",
+    "check_lambda",
+    "check_max_iter",
+    "check_epsilon",
+    "check_minibatch_settings",
+    "check_sample_weight",
+    "check_memory",
+    "check_kinds",
 ]
 DTYPES = ("float64", "float32")
+#: The full-batch optimisers (nnlearn.optimize) and the mini-batch ones (nnlearn.minibatch);
+#: a test checks that these names are the ones those modules implement.
+FULL_BATCH = ("cg", "lbfgs", "fmincg")
+MINI_BATCH = ("sgd", "adam")
 #: Every optimiser ``train`` accepts; the command line offers these.
 OPTIMIZERS = FULL_BATCH + MINI_BATCH
 
@@ -32,34 +53,51 @@ OPTIMIZERS = FULL_BATCH + MINI_BATCH
 BYTES_PER_WEIGHT, BYTES_PER_ACTIVATION = 8 * 32, 8 * 4
 
 
-def check_hidden(hidden_layer_sizes):
+def check_hidden(hidden_layer_sizes: int | Sequence[int]) -> tuple[int, ...]:
     """Hidden layer sizes as a tuple of positive ints (one int is one layer)."""
-    hidden = (hidden_layer_sizes,) if _is_int(hidden_layer_sizes, 0) else tuple(hidden_layer_sizes)
+    try:
+        hidden = (
+            (hidden_layer_sizes,) if isinstance(hidden_layer_sizes, (int, np.integer)) else tuple(hidden_layer_sizes)
+        )
+    except TypeError:
+        raise ParameterError(f"hidden layer sizes must be positive integers, got {hidden_layer_sizes!r}") from None
     if not all(_is_int(h, 1) for h in hidden):
         raise ParameterError(f"hidden layer sizes must be positive integers, got {list(hidden)}")
     return tuple(int(h) for h in hidden)
 
 
-def check_lambda(lam):
+def check_lambda(lam: float) -> float:
     """Lambda must be a finite number >= 0."""
     if not isinstance(lam, numbers.Real) or not np.isfinite(lam) or lam < 0:
         raise ParameterError(f"lambda must be a finite number >= 0, got {lam!r}")
     return float(lam)
 
 
-def check_max_iter(max_iter):
+def check_kinds(activation: str, output: str) -> tuple[str, str]:
+    """The hidden activation and output must be registered kinds (``nnlearn.core.ACTIVATIONS``,
+    ``nnlearn.core.OUTPUTS``)."""
+    if activation not in ACTIVATIONS:
+        raise ParameterError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+    if output not in OUTPUTS:
+        raise ParameterError(f"unknown output {output!r}; choose one of {', '.join(OUTPUTS)}")
+    return str(activation), str(output)
+
+
+def check_max_iter(max_iter: int) -> int:
     if not _is_int(max_iter, 1):
         raise ParameterError(f"max_iter must be an integer >= 1, got {max_iter!r}")
     return int(max_iter)
 
 
-def check_epsilon(epsilon_init):
+def check_epsilon(epsilon_init: float | str) -> None:
     """The initial weights' half-width: a number > 0, or "auto"."""
     if not (epsilon_init == "auto" or (isinstance(epsilon_init, numbers.Real) and 0 < epsilon_init < np.inf)):
         raise ParameterError(f"epsilon_init must be a number > 0 or 'auto', got {epsilon_init!r}")
 
 
-def check_settings(hidden_layer_sizes, lam, optimizer, max_iter, dtype="float64"):
+def check_settings(
+    hidden_layer_sizes: int | Sequence[int], lam: float, optimizer: str, max_iter: int, dtype: str = "float64"
+) -> tuple[int, ...]:
     """Reject out-of-range settings before any work starts (:class:`ParameterError`).
 
     Returns
@@ -76,12 +114,14 @@ def check_settings(hidden_layer_sizes, lam, optimizer, max_iter, dtype="float64"
     return hidden
 
 
-@dataclass
-class MiniBatchSettings:
+@dataclass(frozen=True)
+class MiniBatch:
     """How a mini-batch optimiser runs (the full-batch ones ignore all of it).
 
-    ``seed`` seeds the shuffling and the validation split (a Generator is used as is, to
-    continue a run); ``state`` is an earlier run's optimiser state, to continue it.
+    ``batch_size`` examples per step; ``learning_rate`` (None: the optimiser's default,
+    ``nnlearn.minibatch.LEARNING_RATES``); stop after ``n_iter_no_change`` epochs without
+    improvement; with ``early_stopping`` judge improvement on a held-out stratified
+    ``validation_fraction`` of the training data and keep the best epoch's weights.
     """
 
     batch_size: int = 200
@@ -89,16 +129,98 @@ class MiniBatchSettings:
     n_iter_no_change: int = 10
     early_stopping: bool = False
     validation_fraction: float = 0.1
-    seed: object = None
-    state: dict | None = None
+
+    def checked(self, tol: float | None = None) -> MiniBatch:
+        """These settings checked (:class:`ParameterError` naming the bad one), normalised."""
+        return check_minibatch_settings(
+            self.batch_size,
+            self.learning_rate,
+            self.n_iter_no_change,
+            self.early_stopping,
+            self.validation_fraction,
+            tol,
+        )
+
+
+#: Kept for code written against nnlearn 0.1.
+MiniBatchSettings = MiniBatch
+
+
+@dataclass(frozen=True)
+class Options:
+    """Everything about a training run but its data, with every default in one place.
+
+    The library (:func:`nnlearn.train`), the command line and the estimator take their
+    defaults from here (:data:`DEFAULTS`); the estimator's optimiser alone differs
+    (:data:`ESTIMATOR_OPTIMIZER`), as scikit-learn users expect L-BFGS.
+    """
+
+    hidden_layer_sizes: tuple[int, ...] = (25,)
+    activation: str = "sigmoid"
+    output: str = "sigmoid"
+    lam: float = 1.0
+    optimizer: str = "cg"
+    max_iter: int = 400
+    tol: float | None = None
+    seed: int = 0
+    dtype: str = "float64"
+    epsilon_init: float | str = 0.12
+    minibatch: MiniBatch = MiniBatch()
+
+    def checked(self) -> Options:
+        """These options checked (:class:`ParameterError` naming the bad one), normalised."""
+        hidden = check_settings(self.hidden_layer_sizes, self.lam, self.optimizer, self.max_iter, self.dtype)
+        activation, output = check_kinds(self.activation, self.output)
+        check_epsilon(self.epsilon_init)
+        check_seed(self.seed)
+        minibatch = self.minibatch.checked(self.tol)
+        return replace(
+            self,
+            hidden_layer_sizes=hidden,
+            activation=activation,
+            output=output,
+            lam=float(self.lam),
+            max_iter=int(self.max_iter),
+            dtype=np.dtype(self.dtype).name,
+            minibatch=minibatch,
+        )
+
+    def network(self, n_inputs: int, n_classes: int) -> Network:
+        """The network these options describe for ``n_inputs`` features and ``n_classes`` classes."""
+        return Network((n_inputs, *self.hidden_layer_sizes, n_classes), self.activation, self.output)
+
+    @property
+    def is_minibatch(self) -> bool:
+        return self.optimizer in MINI_BATCH
+
+
+#: The defaults of every surface.
+DEFAULTS = Options()
+#: The estimator's default optimiser (scikit-learn's MLPClassifier users expect L-BFGS).
+ESTIMATOR_OPTIMIZER = "lbfgs"
+
+
+def check_seed(seed: int | np.random.Generator) -> int | np.random.Generator:
+    """A seed must be an integer from 0 to 2**32 - 1 (or a NumPy Generator, used as is)."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if not (_is_int(seed, 0) and seed < 2**32):
+        raise ParameterError(f"seed must be an integer from 0 to 2**32 - 1, got {seed!r}")
+    return int(seed)
 
 
 def _is_int(value, low):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= low
 
 
-def check_minibatch_settings(batch_size=200, learning_rate=None, n_iter_no_change=10,
-                             early_stopping=False, validation_fraction=0.1, tol=None):
+def check_minibatch_settings(
+    batch_size: int,
+    learning_rate: float | None,
+    n_iter_no_change: int,
+    early_stopping: bool,
+    validation_fraction: float,
+    tol: float | None = None,
+) -> MiniBatch:
     """Reject out-of-range mini-batch settings (:class:`ParameterError`); return them."""
     if not _is_int(batch_size, 1):
         raise ParameterError(f"batch_size must be an integer >= 1, got {batch_size!r}")
@@ -110,11 +232,16 @@ def check_minibatch_settings(batch_size=200, learning_rate=None, n_iter_no_chang
         raise ParameterError(f"validation_fraction must lie strictly between 0 and 1, got {validation_fraction!r}")
     if tol is not None and not (np.isfinite(tol) and tol >= 0):
         raise ParameterError(f"tol must be a number >= 0 (or None for the default), got {tol!r}")
-    return MiniBatchSettings(int(batch_size), learning_rate, int(n_iter_no_change), bool(early_stopping),
-                             float(validation_fraction))
+    return MiniBatch(
+        int(batch_size),
+        None if learning_rate is None else float(learning_rate),
+        int(n_iter_no_change),
+        bool(early_stopping),
+        float(validation_fraction),
+    )
 
 
-def check_sample_weight(sample_weight, m, dtype=np.float64):
+def check_sample_weight(sample_weight: ArrayLike | None, m: int, dtype=np.float64) -> np.ndarray | None:
     """Validate example weights: None, or m finite numbers >= 0 with a positive sum."""
     if sample_weight is None:
         return None
@@ -128,9 +255,10 @@ def check_sample_weight(sample_weight, m, dtype=np.float64):
     return weights.astype(dtype)
 
 
-def check_memory(layer_sizes, m):
+def check_memory(network: NetworkLike, m: int) -> None:
     """Refuse a network whose training would not fit in this machine's memory."""
-    weights = sum(rows * cols for rows, cols in theta_shapes(layer_sizes))
+    network = Network.of(network)
+    layer_sizes, weights = network.layer_sizes, network.n_weights
     needed = BYTES_PER_WEIGHT * weights + BYTES_PER_ACTIVATION * m * sum(layer_sizes[1:])
     available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     if needed > available:

@@ -6,11 +6,10 @@ this process and added up. NumPy releases the GIL in matrix products and element
 loops, so the shards run side by side, each with OpenBLAS on one thread.
 
 Why not let OpenBLAS use the cores itself: it shares only the matrix products, and its
-idle threads spin, so on a 2-core machine with another busy process its 2-thread calls
-ran slower than 1 thread (8.1 against 6.2 ms on the digits here; 10-30x slower in worse
-cases), where the shards, whose threads sleep while they wait, took 6.0 ms. On the idle
-machine the shards were as fast as OpenBLAS's threads or faster (part A of
-``benchmarks/``, which times both).
+idle threads spin, so on a busy machine its threads ran slower than one thread, where
+the shards' threads sleep while they wait. The measurements behind every choice here
+are in ``docs/benchmarks.md`` (section "Threads"); part C of ``benchmarks/`` times the
+settings side by side on the machine at hand.
 
 The shards' sums are added in a fixed order, so results are reproducible for a given
 number of shards; that number depends on the threads allowed (and may change the last
@@ -19,6 +18,7 @@ bits of a result, as a different thread count does in many BLAS libraries).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import os
@@ -28,16 +28,14 @@ from contextlib import nullcontext
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from .core import data_term, theta_shapes
+from .core import Network, data_term, total_weight
 
 __all__ = ["MIN_SHARD_WORK", "ShardedDataTerm", "blas_threads", "default_threads"]
 
 # The least work a shard gets, in examples times weights (each weight is used in about
-# three multiply-adds per example). Below it a shard's fixed costs (a thread hand-off
-# and a dozen small NumPy calls, 0.1-0.15 ms) outweigh what a second core saves. Measured
-# with 2 shards against 1 thread: 200 digits a shard (2.1 million) lost and 400 (4.1
-# million) won on the 400-25-10 network; 64-25-10 lost at 719 examples a shard (1.4
-# million), 64-100-10 won at 719 (5.4 million); 784-25-10 won at 150 (3.0 million).
+# three multiply-adds per example). Below it a shard's fixed costs (a thread hand-off and
+# a dozen small NumPy calls) outweigh what another core saves: the measured break-even
+# is in docs/benchmarks.md.
 MIN_SHARD_WORK = 3_000_000
 
 
@@ -70,21 +68,17 @@ def _pool(workers):
     """``workers`` threads; one per processor, each pinned to its own, when they are as many.
 
     Linux's scheduler often woke an unpinned worker on the processor of the thread that
-    woke it, and the shards then took turns on one core for many calls. Measured on the
-    digits in float32 (medians of 10 batches, each after a 0.3 s pause): 1.95 ms with
-    two pinned workers, 2.24 ms unpinned, 3.43 ms with the calling thread doing one shard
-    (it drifted to the single-core time). The calling thread only waits. Fewer workers
-    than processors stay unpinned: pinned, every process using a few of them (say
-    scikit-learn's ``n_jobs`` workers, each allowed 2 threads) would crowd the same ones.
+    woke it, and the shards then took turns on one core for many calls
+    (docs/benchmarks.md). The calling thread only waits. Fewer workers than processors
+    stay unpinned: pinned, every process using a few of them (say scikit-learn's
+    ``n_jobs`` workers, each allowed 2 threads) would crowd the same ones.
     """
     cpus, numbers = _allowed_cpus(), itertools.count()
 
     def pin():
         if len(cpus) == workers:
-            try:
+            with contextlib.suppress(OSError):
                 os.sched_setaffinity(0, {cpus[next(numbers)]})  # this thread only
-            except OSError:
-                pass
 
     return ThreadPoolExecutor(workers, thread_name_prefix="nnlearn", initializer=pin)
 
@@ -105,8 +99,8 @@ class ShardedDataTerm:
     ----------
     X : ndarray, shape (m, n)
     Y : ndarray, shape (m, K)
-    layer_sizes : sequence of int
-        The network's, for the work per example (its number of weights).
+    network : Network or sequence of int
+        Its kinds, and its number of weights for the work per example.
     sample_weight : ndarray of shape (m,), optional
     threads : int, optional
         Threads to use; None: :func:`default_threads`. There are as many shards, or
@@ -114,15 +108,17 @@ class ShardedDataTerm:
         least one.
 
     Calling it with ``thetas`` returns ``(loss_sum, grad_sums)`` as ``data_term`` does,
-    the shards' sums added in shard order.
+    the shards' sums added in shard order: a :class:`nnlearn.objective.DataTerm`, with
+    its ``network``, ``m`` (examples or their total weight) and ``dtype``.
     """
 
-    def __init__(self, X, Y, layer_sizes, sample_weight=None, threads=None):
+    def __init__(self, X, Y, network, sample_weight=None, threads=None):
         threads = default_threads() if threads is None else int(threads)
-        m = X.shape[0]
-        weights = sum(rows * cols for rows, cols in theta_shapes(layer_sizes))
-        count = max(1, min(threads, m * weights // MIN_SHARD_WORK))
-        bounds = _shard_bounds(m, count)
+        self.network = Network.of(network)
+        self.m = total_weight(X, sample_weight)
+        self.dtype = X.dtype
+        count = max(1, min(threads, X.shape[0] * self.network.n_weights // MIN_SHARD_WORK))
+        bounds = _shard_bounds(X.shape[0], count)
         self.shards = [
             (X[i:j], Y[i:j], None if sample_weight is None else sample_weight[i:j])
             for i, j in itertools.pairwise(bounds)
@@ -131,9 +127,9 @@ class ShardedDataTerm:
     def __call__(self, thetas):
         with blas_threads(1):
             if len(self.shards) == 1:
-                return data_term(thetas, *self.shards[0])
+                return data_term(thetas, *self.shards[0], network=self.network)
             pool = _pool(len(self.shards))
-            futures = [pool.submit(data_term, thetas, *shard) for shard in self.shards]
+            futures = [pool.submit(data_term, thetas, *shard, network=self.network) for shard in self.shards]
             results = [future.result() for future in futures]
         loss_sum, grads = results[0]
         for shard_loss, shard_grads in results[1:]:

@@ -1,115 +1,83 @@
-"""Training: from data and settings to a :class:`~nnlearn.model.Model`.
+"""Training: from data and :class:`~nnlearn.settings.Options` to a :class:`~nnlearn.model.Model`.
 
-:func:`train` is the one-call route; its pieces (:func:`check_settings`,
-:func:`initial_weights`, :func:`fit_weights`) are shared with
-:class:`nnlearn.NeuralNetClassifier`. Full-batch optimisers (:mod:`nnlearn.optimize`)
-see ``fun(x) -> (J, grad)`` over all examples; mini-batch ones (:mod:`nnlearn.minibatch`)
-see ``fun(x, rows)`` over a batch, scaled so that the full objective is what they
-minimise.
+One fitting path serves every surface: :func:`fit` takes checked data and options, picks
+the starting weights, runs the optimiser on a data term (:mod:`nnlearn.objective`) and
+returns the model; :func:`train` (the library and the command line) and
+:class:`nnlearn.NeuralNetClassifier` check their inputs their own way and call it.
+
+Full-batch optimisers (:mod:`nnlearn.optimize`) see ``fun(x) -> (J, grad)`` over all
+examples; mini-batch ones (:mod:`nnlearn.minibatch`) see ``fun(x, rows)`` over a batch,
+scaled so that the full objective is what they minimise.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from .core import (
-    data_term,
-    forward,
-    from_sums,
-    init_random,
-    pack,
-    regularization,
-    theta_shapes,
-    total_weight,
-    unpack,
-)
-from .datasets import check_dataset, one_hot
+from .core import Network, NetworkLike, init_random, one_hot, pack, unpack
+from .datasets import check_dataset
 from .errors import DataError, ParameterError, ShapeError, TrainingError
-from .minibatch import MINI_BATCH, minimize_minibatch
+from .minibatch import minimize_minibatch
 from .model import Model
-from .optimize import minimize
-from .settings import (
-    MiniBatchSettings,
-    check_epsilon,
-    check_memory,
-    check_minibatch_settings,
-    check_sample_weight,
-    check_settings,
-)
+from .objective import DataTerm, Objective, accuracy, batch_objective, full_objective
+from .optimize import OptimizeResult, minimize
+from .settings import DEFAULTS, MiniBatch, Options, check_epsilon, check_memory, check_sample_weight
 from .threads import ShardedDataTerm, blas_threads, default_threads
 
-__all__ = ["train", "make_objective", "make_batch_objective", "initial_weights", "fit_weights"]
+__all__ = ["train", "fit", "Fitted", "fit_weights", "initial_weights", "make_objective", "make_batch_objective"]
+
+#: Makes the data term of a run: ``(X, Y, network, sample_weight) -> DataTerm``.
+DataTermFactory = Callable[..., DataTerm]
 
 
-def make_objective(X, Y, lam, layer_sizes, sample_weight=None, threads=None):
-    """``fun(x) -> (J, grad)`` over flat float64 weight vectors, computing in X's dtype.
+def make_objective(
+    X: np.ndarray,
+    Y: np.ndarray,
+    lam: float,
+    network: NetworkLike,
+    sample_weight: np.ndarray | None = None,
+    threads: int | None = None,
+) -> Objective:
+    """``fun(x) -> (J, grad)`` over this machine's cores (:class:`~nnlearn.threads.ShardedDataTerm`).
 
-    The examples are shared among ``threads`` threads (None: :func:`default_threads`;
-    see :mod:`nnlearn.threads`).
+    ``network`` is a :class:`~nnlearn.core.Network` (or layer sizes: the course's
+    network); ``threads`` None means :func:`~nnlearn.threads.default_threads`.
     """
-    dtype = X.dtype
-    term = ShardedDataTerm(X, Y, layer_sizes, sample_weight, threads)
-    m = total_weight(X, sample_weight)
-
-    def objective(x):
-        thetas = unpack(x.astype(dtype, copy=False), layer_sizes)
-        J, grads = from_sums(*term(thetas), thetas, lam, m)
-        return J, pack(grads).astype(np.float64, copy=False)
-
-    return objective
+    return full_objective(ShardedDataTerm(X, Y, network, sample_weight, threads), lam)
 
 
-def make_batch_objective(X, Y, lam, layer_sizes, sample_weight=None, threads=None):
-    """``fun(x, rows) -> (J_B, grad)``: a mini-batch's share of the full objective.
-
-    J_B = m/(b M) sum_{i in rows} w_i l_i + lam/(2M) sum theta^2 with b = len(rows) and
-    M = sum of all the weights (m when unweighted): the batch's mean loss, scaled so that
-    its expectation over random batches is the full data term, plus the full penalty
-    (see :mod:`nnlearn.minibatch`). Computes in X's dtype, returns a float64 gradient.
-    """
-    dtype, m = X.dtype, X.shape[0]
-    total = total_weight(X, sample_weight)
-
-    def objective(x, rows):
-        thetas = unpack(x.astype(dtype, copy=False), layer_sizes)
-        weights = None if sample_weight is None else sample_weight[rows]
-        with blas_threads(threads):
-            loss_sum, grads = data_term(thetas, X[rows], Y[rows], weights)
-        penalty, penalty_grads = regularization(thetas, lam, total)
-        scale = m / (rows.size * total)
-        for grad, penalty_grad in zip(grads, penalty_grads):
-            grad *= scale
-            grad += penalty_grad
-        return loss_sum * scale + penalty, pack(grads).astype(np.float64, copy=False)
-
-    return objective
+def make_batch_objective(
+    X: np.ndarray, Y: np.ndarray, lam: float, network: NetworkLike, sample_weight: np.ndarray | None = None
+):
+    """``fun(x, rows) -> (J_B, grad)``, see :func:`nnlearn.objective.batch_objective`."""
+    return batch_objective(X, Y, lam, Network.of(network), sample_weight)
 
 
-def make_accuracy(X, labels, layer_sizes, sample_weight=None):
-    """``score(x)``: the (weighted) fraction of ``X``'s rows whose most active output is ``labels``."""
-
-    def accuracy(x):
-        thetas = unpack(x.astype(X.dtype, copy=False), layer_sizes)
-        predicted = np.argmax(forward(thetas, X)[-1], axis=1)
-        return float(np.average(predicted == labels, weights=sample_weight))
-
-    return accuracy
-
-
-def initial_weights(layer_sizes, epsilon_init=0.12, seed=0, initial_thetas=None, m=0):
+def initial_weights(
+    network: NetworkLike,
+    epsilon_init: float | str = DEFAULTS.epsilon_init,
+    seed=DEFAULTS.seed,
+    initial_thetas: Sequence[np.ndarray] | None = None,
+    m: int = 0,
+) -> np.ndarray:
     """The starting point as a flat float64 vector: ``initial_thetas`` or random weights.
 
     ``m``, the number of examples, lets the memory check count the activations too.
     """
-    check_memory(layer_sizes, m)
+    network = Network.of(network)
+    check_memory(network, m)
     check_epsilon(epsilon_init)
     if initial_thetas is None:
-        initial_thetas = init_random(layer_sizes, epsilon_init, rng=seed)
+        initial_thetas = init_random(network, epsilon_init, rng=seed)
     shapes = [np.shape(theta) for theta in initial_thetas]
-    if shapes != theta_shapes(layer_sizes):
-        raise ShapeError(f"initial weights have shapes {shapes}; layer sizes {layer_sizes} need {theta_shapes(layer_sizes)}")
+    if shapes != network.theta_shapes:
+        raise ShapeError(
+            f"initial weights have shapes {shapes}; layer sizes {network.layer_sizes} need {network.theta_shapes}"
+        )
     return pack(initial_thetas).astype(np.float64)
 
 
@@ -145,43 +113,69 @@ def hold_out(X, Y, sample_weight, fraction, seed):
     return (X[fit_rows], Y[fit_rows], weights[0]), (X[val_rows], labels[val_rows], weights[1])
 
 
-def _fit_minibatch(X, Y, layer_sizes, x0, lam, method, max_iter, tol, callback, sample_weight, settings,
-                   checkpoint=None, resume=None):
-    shuffle_seed, split_seed = _streams(settings.seed)
+def _fit_minibatch(X, Y, network, x0, options, *, sample_weight, callback, checkpoint, resume, shuffle, state):
+    settings: MiniBatch = options.minibatch
+    shuffle_seed, split_seed = _streams(options.seed if shuffle is None else shuffle)
     validation_score = None
     if settings.early_stopping:
         (X, Y, sample_weight), validation = hold_out(X, Y, sample_weight, settings.validation_fraction, split_seed)
-        validation_score = make_accuracy(*validation[:2], layer_sizes, validation[2])
-    # Unlike the full-batch objective, a batch's products (200 x 400 by 400 x 25 on the
-    # digits) are too small to share: with 2 BLAS threads on a busy 2-core machine 20
-    # epochs of Adam took 19 s, single-threaded 0.38 s. So batches stay on the
-    # optimiser's one thread.
-    fun = make_batch_objective(X, Y, lam, layer_sizes, sample_weight)
+        validation_score = accuracy(*validation[:2], network, validation[2])
+    # Unlike the full-batch objective, a batch's products are too small to share between
+    # threads (docs/benchmarks.md), so batches stay on the optimiser's one thread.
+    fun = batch_objective(X, Y, options.lam, network, sample_weight)
     return minimize_minibatch(
-        fun, x0, X.shape[0], method, max_iter, tol, callback,
-        batch_size=settings.batch_size, learning_rate=settings.learning_rate,
-        n_iter_no_change=settings.n_iter_no_change, seed=shuffle_seed,
-        validation_score=validation_score, state=settings.state, checkpoint=checkpoint, resume=resume,
+        fun,
+        x0,
+        X.shape[0],
+        options.optimizer,
+        options.max_iter,
+        options.tol,
+        callback,
+        batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate,
+        n_iter_no_change=settings.n_iter_no_change,
+        seed=shuffle_seed,
+        validation_score=validation_score,
+        state=state,
+        checkpoint=checkpoint,
+        resume=resume,
     )
 
 
-def fit_weights(X, Y, layer_sizes, x0, lam, optimizer, max_iter, tol=None, callback=None,
-                sample_weight=None, minibatch=None, checkpoint=None, resume=None):
-    """Run the named optimiser from ``x0`` on checked, converted data.
+def fit_weights(
+    X: np.ndarray,
+    Y: np.ndarray,
+    network: Network,
+    x0: np.ndarray,
+    options: Options,
+    *,
+    sample_weight=None,
+    callback=None,
+    checkpoint=None,
+    resume=None,
+    shuffle=None,
+    state=None,
+    data_term: DataTermFactory = ShardedDataTerm,
+) -> OptimizeResult:
+    """Run the optimiser ``options`` name from ``x0`` on checked, converted data.
 
     Parameters
     ----------
     X : ndarray, shape (m, n), float64 or float32
     Y : ndarray, shape (m, K), one-hot, X's dtype
-    layer_sizes : tuple of int
+    network : Network
     x0 : ndarray, shape (p,), float64
-    lam, optimizer, max_iter, tol, callback
+    options : Options
+        Checked options; its optimiser, lambda, iterations, tolerance and mini-batch settings.
+    sample_weight, callback, checkpoint, resume
         As for :func:`train`.
-    sample_weight : ndarray, shape (m,), optional
-    minibatch : MiniBatchSettings, optional
-        For ``"sgd"`` and ``"adam"`` (default settings when None).
-    checkpoint, resume
-        As for :func:`train`.
+    shuffle : numpy.random.Generator, optional
+        Mini-batch optimisers: shuffle with it instead of ``options.seed`` (to continue a run).
+    state : dict, optional
+        Mini-batch optimisers: an earlier run's optimiser state, to continue it.
+    data_term : callable
+        ``data_term(X, Y, network, sample_weight)`` makes the full-batch optimisers' data
+        term (:class:`nnlearn.objective.DataTerm`); this machine's cores by default.
 
     Returns
     -------
@@ -193,51 +187,157 @@ def fit_weights(X, Y, layer_sizes, x0, lam, optimizer, max_iter, tol=None, callb
     TrainingError
         When the cost or the weights end non-finite.
     """
-    # The cost and gradient share the examples among the threads (nnlearn.threads); the
+    # The data term shares the examples among the threads (nnlearn.threads); the
     # optimiser's own small vector work runs single-threaded: OpenBLAS threads fighting
-    # over it made L-BFGS-B 4-6x slower on 2 cores (15 s against 2.3 s for 400
-    # iterations on the digits).
+    # over it made L-BFGS-B several times slower (docs/benchmarks.md).
     threads = default_threads()
     with blas_threads(1):
-        if optimizer in MINI_BATCH:
-            settings = minibatch or MiniBatchSettings()
-            result = _fit_minibatch(X, Y, layer_sizes, x0, lam, optimizer, max_iter, tol, callback,
-                                    sample_weight, settings, checkpoint, resume)
+        if options.is_minibatch:
+            result = _fit_minibatch(
+                X,
+                Y,
+                network,
+                x0,
+                options,
+                sample_weight=sample_weight,
+                callback=callback,
+                checkpoint=checkpoint,
+                resume=resume,
+                shuffle=shuffle,
+                state=state,
+            )
         else:
-            objective = make_objective(X, Y, lam, layer_sizes, sample_weight, threads=threads)
-            result = minimize(objective, x0, optimizer, max_iter, tol, callback, resume, checkpoint)
+            term = data_term(X, Y, network, sample_weight, threads=threads)
+            result = minimize(
+                full_objective(term, options.lam),
+                x0,
+                options.optimizer,
+                options.max_iter,
+                options.tol,
+                callback,
+                resume,
+                checkpoint,
+            )
     if not np.all(np.isfinite(result.x)) or not np.isfinite(result.fun):
         raise TrainingError(
             f"training diverged: non-finite cost or weights after iteration {result.n_iter}"
-            + ("; try a smaller learning_rate" if optimizer in MINI_BATCH else "")
+            + ("; try a smaller learning_rate" if options.is_minibatch else "")
         )
     return result
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """What :func:`fit` returns: the model and the optimiser's result (its trail and state)."""
+
+    model: Model
+    result: OptimizeResult
+
+
+def fit(
+    X: np.ndarray,
+    y: np.ndarray,
+    options: Options,
+    *,
+    classes=None,
+    sample_weight=None,
+    initial_thetas=None,
+    callback=None,
+    checkpoint=None,
+    resume=None,
+    shuffle=None,
+    state=None,
+    data_term: DataTermFactory = ShardedDataTerm,
+) -> Fitted:
+    """The one fitting path: checked data and checked options to a trained model.
+
+    Parameters
+    ----------
+    X : ndarray, shape (m, n), in ``options.dtype``
+    y : ndarray, shape (m,)
+    options : Options
+        Checked (:meth:`~nnlearn.settings.Options.checked`).
+    classes : ndarray, optional
+        The labels of the output units (default: ``np.unique(y)``).
+    sample_weight : ndarray, shape (m,), optional
+    initial_thetas : list of ndarray, optional
+        Start here instead of at random weights drawn with ``options.seed``.
+    callback, checkpoint, resume, shuffle, state, data_term
+        As for :func:`fit_weights`.
+    """
+    classes, Y = one_hot(y, classes)
+    network = options.network(X.shape[1], classes.size)
+    x0 = initial_weights(network, options.epsilon_init, options.seed, initial_thetas, m=X.shape[0])
+    start = time.perf_counter()
+    result = fit_weights(
+        X,
+        Y.astype(X.dtype),
+        network,
+        x0,
+        options,
+        sample_weight=sample_weight,
+        callback=callback,
+        checkpoint=checkpoint,
+        resume=resume,
+        shuffle=shuffle,
+        state=state,
+        data_term=data_term,
+    )
+    seconds = time.perf_counter() - start
+    thetas = [theta.astype(X.dtype) for theta in unpack(result.x, network)]
+    return Fitted(Model(thetas, classes, options.lam, _history(options, result, seconds), network=network), result)
+
+
+def _history(options, result, seconds):
+    history = {
+        "cost": result.history,
+        "optimizer": options.optimizer,
+        "max_iter": options.max_iter,
+        "n_iter": result.n_iter,
+        "n_evals": result.n_evals,
+        "message": result.message,
+        "interrupted": result.interrupted,
+        "seed": options.seed if isinstance(options.seed, int) else None,
+        "dtype": options.dtype,
+        "epsilon_init": options.epsilon_init,
+        "seconds": seconds,
+    }
+    if options.is_minibatch:
+        history.update(
+            batch_size=options.minibatch.batch_size,
+            learning_rate=options.minibatch.learning_rate,
+            validation_scores=getattr(result, "validation_scores", []),
+        )
+    return history
 
 
 def train(
     X,
     y,
-    hidden_layer_sizes=(25,),
-    lam=1.0,
-    optimizer="cg",
-    max_iter=400,
-    seed=0,
-    dtype="float64",
-    epsilon_init=0.12,
-    tol=None,
+    hidden_layer_sizes=DEFAULTS.hidden_layer_sizes,
+    lam=DEFAULTS.lam,
+    optimizer=DEFAULTS.optimizer,
+    max_iter=DEFAULTS.max_iter,
+    *,
+    seed=DEFAULTS.seed,
+    dtype=DEFAULTS.dtype,
+    activation=DEFAULTS.activation,
+    output=DEFAULTS.output,
+    epsilon_init=DEFAULTS.epsilon_init,
+    tol=DEFAULTS.tol,
     callback=None,
     initial_thetas=None,
-    *,
     sample_weight=None,
-    batch_size=200,
-    learning_rate=None,
-    early_stopping=False,
-    validation_fraction=0.1,
-    n_iter_no_change=10,
+    batch_size=DEFAULTS.minibatch.batch_size,
+    learning_rate=DEFAULTS.minibatch.learning_rate,
+    early_stopping=DEFAULTS.minibatch.early_stopping,
+    validation_fraction=DEFAULTS.minibatch.validation_fraction,
+    n_iter_no_change=DEFAULTS.minibatch.n_iter_no_change,
     checkpoint=None,
     resume=None,
-):
-    """Train a sigmoid network by backpropagation and a full-batch or mini-batch optimiser.
+    options: Options | None = None,
+) -> Model:
+    """Train a network by backpropagation and a full-batch or mini-batch optimiser.
 
     Parameters
     ----------
@@ -256,8 +356,16 @@ def train(
         shuffling and validation split): the same seed gives the same model.
     dtype : {"float64", "float32"}
         Precision of the cost and gradient computation.
+    activation : {"sigmoid", "tanh", "relu"}
+        The hidden units' activation (any key of :data:`nnlearn.core.ACTIVATIONS`); the
+        course's is the sigmoid.
+    output : {"sigmoid", "softmax"}
+        The output layer and its loss (any key of :data:`nnlearn.core.OUTPUTS`): the
+        course's independent sigmoid units with per-unit cross-entropy, or a softmax
+        with multinomial cross-entropy.
     epsilon_init : float or "auto"
-        Half-width of the uniform initial weights (see :func:`nnlearn.core.init_random`).
+        Half-width of the uniform initial weights (see :func:`nnlearn.core.init_random`;
+        ``"auto"`` scales it to each layer, He's scale for relu).
     tol : float, optional
         Optimiser tolerance (see :func:`nnlearn.optimize.minimize` and
         :func:`nnlearn.minibatch.minimize_minibatch`).
@@ -279,6 +387,9 @@ def train(
         settings: continue that run to the weights the uninterrupted run reaches. fmincg,
         sgd and adam go on where they were; SciPy's cg and lbfgs keep their inner state
         to themselves and replay the saved iterations first.
+    options : Options, optional
+        All the settings above as one :class:`~nnlearn.settings.Options`; given, it
+        replaces them.
 
     Returns
     -------
@@ -286,37 +397,24 @@ def train(
         Its ``history`` adds, for mini-batch runs, ``batch_size``, ``learning_rate`` and
         ``validation_scores``.
     """
-    hidden = check_settings(hidden_layer_sizes, lam, optimizer, max_iter, dtype)
-    settings = check_minibatch_settings(batch_size, learning_rate, n_iter_no_change, early_stopping,
-                                        validation_fraction, tol)
-    settings.seed = seed
+    if options is None:
+        minibatch = MiniBatch(batch_size, learning_rate, n_iter_no_change, early_stopping, validation_fraction)
+        options = Options(
+            hidden_layer_sizes, activation, output, lam, optimizer, max_iter, tol, seed, dtype, epsilon_init, minibatch
+        )
+    options = options.checked()
     X, y = check_dataset(X, y, "training data")
-    classes, Y = one_hot(y)
-    if classes.size < 2:
-        raise DataError(f"training data: need at least two classes, got {classes.tolist()}")
-    sample_weight = check_sample_weight(sample_weight, X.shape[0], dtype)
-    X, Y = X.astype(dtype), Y.astype(dtype)
-    layer_sizes = (X.shape[1], *hidden, classes.size)
-    x0 = initial_weights(layer_sizes, epsilon_init, seed, initial_thetas, m=X.shape[0])
-    start = time.perf_counter()
-    result = fit_weights(X, Y, layer_sizes, x0, lam, optimizer, max_iter, tol, callback, sample_weight, settings,
-                         checkpoint, resume)
-    seconds = time.perf_counter() - start
-    thetas = [theta.astype(dtype) for theta in unpack(result.x, layer_sizes)]
-    history = {
-        "cost": result.history,
-        "optimizer": optimizer,
-        "max_iter": int(max_iter),
-        "n_iter": result.n_iter,
-        "n_evals": result.n_evals,
-        "message": result.message,
-        "interrupted": result.interrupted,
-        "seed": seed,
-        "dtype": np.dtype(dtype).name,
-        "epsilon_init": epsilon_init,
-        "seconds": seconds,
-    }
-    if optimizer in MINI_BATCH:
-        history.update(batch_size=settings.batch_size, learning_rate=settings.learning_rate,
-                       validation_scores=result.validation_scores)
-    return Model(thetas, classes, float(lam), history)
+    if np.unique(y).size < 2:
+        raise DataError(f"training data: need at least two classes, got {np.unique(y).tolist()}")
+    sample_weight = check_sample_weight(sample_weight, X.shape[0], options.dtype)
+    fitted = fit(
+        X.astype(options.dtype),
+        y,
+        options,
+        sample_weight=sample_weight,
+        initial_thetas=initial_thetas,
+        callback=callback,
+        checkpoint=checkpoint,
+        resume=resume,
+    )
+    return fitted.model

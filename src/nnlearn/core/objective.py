@@ -1,0 +1,108 @@
+"""The objective J and its gradient, from the fast kernel's sums.
+
+J = (1/M) sum_i w_i loss_i + lam/(2M) sum_l sum_{j, k>=1} theta_l[j, k]^2, with M the
+number of examples (or their total weight); the bias columns are not regularised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from .kernels import data_term, loss_sum
+from .network import Network
+
+__all__ = ["regularization", "total_weight", "from_sums", "cost", "cost_and_gradient"]
+
+
+def _sum_of_squares(thetas):
+    return sum(float(np.sum(np.square(theta[:, 1:]))) for theta in thetas)
+
+
+def regularization(thetas: Sequence[np.ndarray], lam: float, m: float) -> tuple[float, list[np.ndarray]]:
+    """The penalty lam/(2m) sum theta^2 over non-bias weights, and its gradient.
+
+    Returns
+    -------
+    penalty : float
+    grads : list of ndarray, shapes of ``thetas``; lam/m theta with column 0 zeroed
+    """
+    scale = lam / m
+    grads = []
+    for theta in thetas:
+        grad = theta * scale
+        grad[:, 0] = 0
+        grads.append(grad)
+    return 0.5 * scale * _sum_of_squares(thetas), grads
+
+
+def total_weight(X: np.ndarray, sample_weight: ArrayLike | None = None) -> float:
+    """m, the number of examples, or the sum of their weights when weighted."""
+    return X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
+
+
+def cost(
+    thetas: Sequence[np.ndarray],
+    X: np.ndarray,
+    Y: np.ndarray,
+    lam: float = 0.0,
+    sample_weight: np.ndarray | None = None,
+    *,
+    network: Network | None = None,
+) -> float:
+    """Regularised cost J(theta) by feedforward alone (no gradient).
+
+    Parameters as for :func:`cost_and_gradient`; returns J, a float.
+    """
+    m = total_weight(X, sample_weight)
+    return loss_sum(thetas, X, Y, sample_weight, network=network) / m + 0.5 * lam / m * _sum_of_squares(thetas)
+
+
+def cost_and_gradient(
+    thetas: Sequence[np.ndarray],
+    X: np.ndarray,
+    Y: np.ndarray,
+    lam: float = 0.0,
+    sample_weight: np.ndarray | None = None,
+    *,
+    network: Network | None = None,
+) -> tuple[float, list[np.ndarray]]:
+    """Regularised cost J and its gradient by backpropagation (the fast kernel).
+
+    Parameters
+    ----------
+    thetas : list of ndarray, shapes (s_{l+1}, s_l + 1)
+    X : ndarray, shape (m, n)
+    Y : ndarray, shape (m, K), one-hot
+    lam : float
+        Regularisation strength lambda (bias columns are not regularised).
+    sample_weight : ndarray of shape (m,), optional
+        m becomes the sum of the weights.
+    network : Network, optional
+        Its activation and output (None: the course's sigmoid network).
+
+    Returns
+    -------
+    J : float
+    grads : list of ndarray, shapes of ``thetas``, in the dtype of the inputs
+    """
+    loss, grads = data_term(thetas, X, Y, sample_weight, network=network)
+    return from_sums(loss, grads, thetas, lam, total_weight(X, sample_weight))
+
+
+def from_sums(
+    loss_sum: float, grad_sums: list[np.ndarray], thetas: Sequence[np.ndarray], lam: float, m: float
+) -> tuple[float, list[np.ndarray]]:
+    """J and its gradient from the data term's sums over all m examples (or total weight).
+
+    ``grad_sums`` (as :func:`~nnlearn.core.kernels.data_term` returns them, summed over
+    shards) are divided by m and the penalty's gradient added, in place; returns
+    ``(J, grads)``.
+    """
+    penalty, penalty_grads = regularization(thetas, lam, m)
+    for grad, penalty_grad in zip(grad_sums, penalty_grads):
+        grad /= m
+        grad += penalty_grad
+    return loss_sum / m + penalty, grad_sums

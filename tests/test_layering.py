@@ -1,0 +1,113 @@
+"""Imports inside nnlearn run one way: no cycles, and the maths imports nothing else.
+
+Every ``import`` statement counts, those inside functions too: a lazy import hides a
+cycle from Python, not from a reader.
+"""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SOURCE = Path(__file__).resolve().parents[1] / "src" / "nnlearn"
+
+
+def module_name(path):
+    parts = path.relative_to(SOURCE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(path): path for path in SOURCE.rglob("*.py")}
+
+
+def imports_of(name, path):
+    """The nnlearn modules ``name`` imports, at any depth of its code."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = ".".join(base[: len(base) - node.level + 1])
+                target = f"{base}.{node.module}" if node.module else base
+            else:
+                target = node.module
+            # `from package import submodule` imports the submodule
+            found.update(f"{target}.{alias.name}" for alias in node.names if f"{target}.{alias.name}" in MODULES)
+            found.add(target)
+    return {module for module in found if module in MODULES and module != name}
+
+
+GRAPH = {name: imports_of(name, path) for name, path in MODULES.items()}
+
+
+def cycles(graph):
+    """Every strongly connected group of two or more modules (Tarjan's algorithm)."""
+    index, low, stack, on_stack, groups, counter = {}, {}, [], set(), [], [0]
+
+    def visit(node):
+        index[node] = low[node] = counter[0]
+        counter[0] += 1
+        stack.append(node)
+        on_stack.add(node)
+        for target in graph[node]:
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group = set()
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.add(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for node in graph:
+        if node not in index:
+            visit(node)
+    return groups
+
+
+def test_the_import_graph_has_no_cycle():
+    assert cycles(GRAPH) == []
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycles(graph) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+@pytest.mark.parametrize("name", sorted(name for name in MODULES if name.startswith("nnlearn.core")))
+def test_the_core_imports_nothing_of_the_rest(name):
+    outside = {module for module in GRAPH[name] if not module.startswith("nnlearn.core")}
+    assert not outside, f"{name} imports {sorted(outside)}"
+
+
+def test_the_graph_sees_the_imports_it_should():
+    # a check that the parser above can fail: known edges are found
+    assert "nnlearn.core" in GRAPH["nnlearn.training"]
+    assert "nnlearn.core.activations" in GRAPH["nnlearn.core.network"]
+    assert "nnlearn.estimator" in GRAPH["nnlearn"]  # a lazy import, inside a function
+
+
+@pytest.mark.parametrize(
+    ("lower", "upper"),
+    [
+        ("nnlearn.settings", "nnlearn.optimize"),
+        ("nnlearn.settings", "nnlearn.minibatch"),
+        ("nnlearn.model", "nnlearn.modelio"),
+        ("nnlearn.curves", "nnlearn.plots"),
+        ("nnlearn.training", "nnlearn.cli"),
+        ("nnlearn.training", "nnlearn.estimator"),
+    ],
+)
+def test_lower_layers_do_not_import_upper_ones(lower, upper):
+    assert upper not in GRAPH[lower]
