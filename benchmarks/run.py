@@ -1,8 +1,8 @@
 """Run the benchmark suite and write ``benchmarks/RESULTS.md``.
 
-    python benchmarks/run.py            # A, B and C (a few minutes on 2 quiet cores)
+    python benchmarks/run.py            # A to D (several minutes on 2 quiet cores)
     python benchmarks/run.py --quick    # fewer rounds and sizes
-    python benchmarks/run.py --only A   # one part (A, B or C; may be repeated)
+    python benchmarks/run.py --only A   # one part (A, B, C or D; may be repeated)
     python benchmarks/run.py --name x   # write RESULTS-x.md and results-x.json instead
 
 Every peer is timed in a process of its own (see ``common.Worker``); the table is
@@ -23,9 +23,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_a
 import bench_b
 import bench_c
+import bench_d
 import common
 
-PARTS = {"A": bench_a, "B": bench_b, "C": bench_c}
+PARTS = {"A": bench_a, "B": bench_b, "C": bench_c, "D": bench_d}
 
 
 def parse_args(argv=None):

@@ -87,6 +87,7 @@ def test_python_m_nnlearn(tmp_path):
     assert result.returncode == 0 and result.stdout == f"nnlearn {nnlearn.__version__}\n"
 
 
+@pytest.mark.slow
 def test_script_trains_with_a_progress_bar(tmp_path):
     result = nnlearn_script(
         "train", "--data", "digits8", "--optimizer", "lbfgs", "--max-iter", "5", "--out", "s.npz", cwd=tmp_path
@@ -159,7 +160,7 @@ BAD_INPUT = {
     "evaluate-malformed-model-mat": (["evaluate", "bad.mat"], "bad.mat"),
     "evaluate-model-not-npz-or-mat": (["evaluate", "bad.csv"], ".npz"),
     "evaluate-missing-data": (["evaluate", "small.npz", "--data", "nosuch.npz"], "no such file"),
-    "evaluate-unknown-dataset": (["evaluate", "small.npz", "--data", "mnist"], "unknown dataset"),
+    "evaluate-unknown-dataset": (["evaluate", "small.npz", "--data", "digits99"], "unknown dataset"),
     "evaluate-weights-do-not-fit": (["evaluate", EX4WEIGHTS, "--data", "digits8"], "25x401"),
     "predict-missing-model": (["predict", "nosuch.npz", "few.npz"], "no such file"),
     "predict-missing-input": (["predict", "small.npz", "nosuch.png"], "no such file"),
@@ -480,3 +481,242 @@ def test_report(cli, in_work, tmp_path):
     pytest.importorskip("nnlearn.report")
     out = ok_json(cli("report", "small.npz", "--data", "few.npz", tmp_path / "rep", "--json"))
     assert Path(out["report"]).exists() and out["m"] == 5
+
+
+# --------------------------------------------------------- honest and complete messages
+
+
+def test_argparse_errors_name_the_verb(cli, in_tmp):
+    for args in (["cost", "--weigths", "x.mat"], ["train", "--lambda", "one"], ["evaluate"]):
+        result = cli(*args)
+        assert_one_line_error(result)
+        assert result.stderr.startswith(f"nnlearn {args[0]}: error: "), result.stderr
+
+
+def test_train_says_why_it_stopped(cli, in_tmp):
+    from nnlearn.optimize import REASONS
+
+    run = ok_json(cli("train", "--data", "digits8", "--optimizer", "lbfgs", "--max-iter", "5", "--json"))
+    assert run["stop_reason"] == "max_iter" and run["stop_reason"] in REASONS and run["stop_message"]
+    text = cli("train", "--data", "digits8", "--optimizer", "lbfgs", "--max-iter", "5", "--out", "t.npz")
+    assert re.search(r"^stopped\s+--max-iter reached \(.+\)$", text.stdout, re.M), text.stdout
+    assert "stop=max_iter" in text.stderr.splitlines()[-1]  # the progress bar's last state
+    # A run that ends before --max-iter says why (fmincg's tolerance is not reached in 2000).
+    converged = ok_json(
+        cli(
+            "train",
+            "--data",
+            "digits8",
+            "--hidden",
+            "5",
+            "--optimizer",
+            "lbfgs",
+            "--json",
+            "--max-iter",
+            "2000",
+            "--out",
+            "c.npz",
+        )
+    )
+    assert converged["n_iter"] < 2000 and converged["stop_reason"] in ("converged", "line_search_failed")
+
+
+def test_train_mini_batch_options(cli, in_tmp):
+    from nnlearn.settings import DEFAULTS
+
+    run = ok_json(
+        cli(
+            *("train", "--data", "digits8", "--optimizer", "adam", "--batch-size", "50", "--learning-rate", "0.01"),
+            *("--early-stopping", "--validation-fraction", "0.2", "--n-iter-no-change", "3", "--max-iter", "30"),
+            "--json",
+        )
+    )
+    s = run["settings"]
+    assert (s["batch_size"], s["learning_rate"], s["early_stopping"]) == (50, 0.01, True)
+    assert (s["validation_fraction"], s["n_iter_no_change"]) == (0.2, 3)
+    model = nnlearn.load_model(in_tmp / "nnlearn-model.npz")
+    assert model.history["batch_size"] == 50 and model.history["learning_rate"] == 0.01
+    assert len(model.history["validation_scores"]) == model.history["n_iter"]  # early stopping was on
+    plain = ok_json(
+        cli("train", "--data", "digits8", "--optimizer", "sgd", "--max-iter", "2", "--out", "s.npz", "--json")
+    )
+    assert plain["settings"]["batch_size"] == DEFAULTS.minibatch.batch_size
+    assert plain["settings"]["learning_rate"] is None  # the optimizer's own default
+    assert (
+        "batch_size"
+        not in ok_json(cli("train", "--data", "digits8", "--max-iter", "2", "--out", "c.npz", "--json"))["settings"]
+    )
+
+
+def test_train_records_the_framing(cli, in_tmp):
+    digits8 = ok_json(cli("train", "--data", "digits8", "--max-iter", "2", "--out", "a.npz", "--json"))
+    assert digits8["settings"]["framing"] == "fill"
+    assert nnlearn.load_model(in_tmp / "a.npz").history["framing"] == "fill"
+    X, y = nnlearn.load_digits8()
+    np.savez(in_tmp / "d.npz", X=X, y=y)
+    default = ok_json(cli("train", "--data", "d.npz", "--max-iter", "2", "--out", "b.npz", "--json"))
+    stated = ok_json(
+        cli("train", "--data", "d.npz", "--framing", "fill", "--max-iter", "2", "--out", "c.npz", "--json")
+    )
+    assert default["settings"]["framing"] == "mnist" and stated["settings"]["framing"] == "fill"
+    assert nnlearn.load_model(in_tmp / "c.npz").history["framing"] == "fill"
+
+
+def test_a_long_run_is_announced_with_an_estimate(cli, in_tmp, monkeypatch):
+    from nnlearn.cli import train
+
+    quick = cli("train", "--data", "digits8", "--max-iter", "2", "--out", "a.npz", "--quiet")
+    assert "notice" not in quick.stderr
+    monkeypatch.setattr(train, "ASSUMED_RATE", 1e4)  # a very slow machine
+    result = cli("train", "--data", "digits8", "--max-iter", "2", "--out", "b.npz", "--json")
+    run = ok_json(result)  # stdout stays one JSON object
+    [notice] = [line for line in result.stderr.splitlines() if "notice" in line]
+    assert notice.startswith("nnlearn train: notice: 2 iterations of a 64-25-10 network (1,885 weights) on 1,437")
+    assert "may take about" in notice and run["n_iter"] == 2
+
+
+def test_training_data_are_not_called_test_data(cli, in_tmp):
+    pytest.importorskip("nnlearn.report")
+    run = ok_json(
+        cli("train", "--data", "digits8", "--test-size", "0", "--max-iter", "10", "--report", "rep", "--json")
+    )
+    assert run["test_accuracy"] is None and run["m_test"] == 0
+    page = (in_tmp / "rep" / "index.html").read_text()
+    assert "training examples (no held-out part)" in page and "test accuracy" not in page
+    assert "Confusion matrix on the training data" in page and "test data" not in page
+    text = cli("evaluate", "nnlearn-model.npz")
+    assert "the model's own training data" in text.stdout and "test" not in text.stdout.split("\n")[1]
+    assert ok_json(cli("evaluate", "nnlearn-model.npz", "--json"))["data_role"] == "training"
+    text = cli("train", "--data", "digits8", "--test-size", "0", "--max-iter", "2", "--out", "t.npz").stdout
+    assert "1797 training examples (no held-out part)" in text
+
+
+def test_held_out_data_are_test_data(cli, in_tmp):
+    ok_json(cli("train", "--data", "digits8", "--max-iter", "10", "--json"))
+    assert ok_json(cli("evaluate", "nnlearn-model.npz", "--json"))["data_role"] == "test"
+    assert "360 test examples" in cli("evaluate", "nnlearn-model.npz").stdout
+    whole = cli("evaluate", "nnlearn-model.npz", "--data", "digits8")
+    assert "includes the model's training examples" in whole.stdout
+
+
+# ------------------------------------------------------------------- never lose a file
+
+
+def test_a_failed_model_write_saves_the_weights_to_a_fallback(cli, in_tmp, monkeypatch):
+    monkeypatch.setenv("NNLEARN_CACHE_DIR", str(in_tmp / "cache"))
+    real = nnlearn.Model.save
+
+    def disk_full(self, path, overwrite=False):
+        if Path(path).name == "m.npz":
+            raise OSError(28, "No space left on device", str(path))
+        return real(self, path, overwrite)
+
+    monkeypatch.setattr(nnlearn.Model, "save", disk_full)
+    result = cli("train", "--data", "digits8", "--max-iter", "3", "--out", "m.npz", "--json")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    [rescued] = (in_tmp / "cache" / "rescued").iterdir()
+    line = result.stderr.strip().splitlines()[-1]
+    assert line == (
+        f"nnlearn train: error: cannot write m.npz (No space left on device); the trained weights were saved "
+        f"to {rescued} instead"
+    )
+    run = json.loads(result.stdout)
+    assert run["model"] == str(rescued) and run["errors"] == [line.split("error: ", 1)[1]]
+    assert nnlearn.load_model(rescued).history["n_iter"] == 3 and not (in_tmp / "m.npz").exists()
+
+
+def test_an_out_file_that_appears_while_training_is_not_replaced(cli, in_tmp, monkeypatch):
+    import nnlearn.monitor
+
+    monkeypatch.setenv("NNLEARN_CACHE_DIR", str(in_tmp / "cache"))
+    real = nnlearn.monitor.Monitor.callback
+
+    def another_run_finishes_first(self, iteration, J, x):
+        if iteration == 1:
+            (in_tmp / "m.npz").write_bytes(b"the other run's model")
+        return real(self, iteration, J, x)
+
+    monkeypatch.setattr(nnlearn.monitor.Monitor, "callback", another_run_finishes_first)
+    result = cli("train", "--data", "digits8", "--max-iter", "3", "--out", "m.npz")
+    assert result.returncode == 1 and "created by someone else while this run trained" in result.stderr
+    assert (in_tmp / "m.npz").read_bytes() == b"the other run's model"
+    [rescued] = (in_tmp / "cache" / "rescued").iterdir()
+    assert f"model saved to   {rescued}" in result.stdout
+
+
+@pytest.mark.slow
+def test_a_half_written_report_does_not_block_a_rerun(cli, in_tmp, monkeypatch):
+    report = pytest.importorskip("nnlearn.report")
+    real = report.save_figure
+
+    def fails_at_the_cost_figure(fig, path, overwrite=False):
+        if Path(path).name == "cost.png":
+            raise OSError(28, "No space left on device", str(path))
+        return real(fig, path, overwrite)
+
+    monkeypatch.setattr(report, "save_figure", fails_at_the_cost_figure)
+    result = cli("train", "--data", "digits8", "--max-iter", "5", "--report", "rep", "--out", "m.npz")
+    assert result.returncode == 1 and "model saved to   m.npz" in result.stdout
+    assert "cannot write the report rep (No space left on device); the model was saved to m.npz" in result.stderr
+    assert (in_tmp / "rep" / "digits.png").exists() and not (in_tmp / "rep" / "index.html").exists()
+    monkeypatch.setattr(report, "save_figure", real)
+    again = cli("report", "m.npz", "rep")  # no --force needed for the leftovers
+    assert again.returncode == 0, again.stderr
+    assert sorted(p.name for p in (in_tmp / "rep").iterdir()) == sorted(["index.html", *report.FIGURES])
+    refused = cli("report", "m.npz", "rep")  # a finished report is the user's
+    assert refused.returncode == 2 and "--force" in refused.stderr
+
+
+@pytest.mark.slow
+def test_closed_stdout_and_stderr_do_not_stop_a_run(tmp_path):
+    result = subprocess.run(
+        ["sh", "-c", 'exec "$0" "$@" >&- 2>&-', str(SCRIPT), "train", "--data", "digits8", "--max-iter", "5"],
+        cwd=tmp_path,
+        env=ENV,
+        timeout=120,
+    )
+    assert result.returncode == 0
+    assert nnlearn.load_model(tmp_path / "nnlearn-model.npz").history["n_iter"] == 5
+
+
+@pytest.mark.slow
+def test_broken_pipes_do_not_lose_the_model(tmp_path):
+    # Both readers went away before the run began: the bar, the result and the messages
+    # meet broken pipes; the model is still written.
+    process = subprocess.Popen(
+        [str(SCRIPT), "train", "--data", "digits8", "--max-iter", "5", "--out", "m.npz"],
+        cwd=tmp_path,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    process.stdout.close()
+    process.stderr.close()
+    assert process.wait(timeout=120) == 1  # the result could not be printed
+    assert nnlearn.load_model(tmp_path / "m.npz").history["n_iter"] == 5
+
+
+@pytest.mark.slow  # a real process for a real limit; test_interrupt fakes the failure in-process
+def test_a_checkpoint_too_large_to_write_warns_and_the_model_is_written(tmp_path):
+    import resource
+
+    def limit_file_size():
+        # The model (about 16 kB) fits; fmincg's checkpoint (about 45 kB) does not.
+        resource.setrlimit(resource.RLIMIT_FSIZE, (30_000, 30_000))
+
+    result = subprocess.run(
+        [str(SCRIPT), "train", "--data", "digits8", "--optimizer", "fmincg", "--max-iter", "5", "--quiet"]
+        + ["--checkpoint", "c.ckpt", "--checkpoint-every", "0", "--out", "m.npz"],
+        cwd=tmp_path,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=limit_file_size,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == (
+        "nnlearn train: warning: cannot write the checkpoint c.ckpt (File too large); the run goes on and "
+        "tries again at the next checkpoint\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]  # no partial file, no temporary

@@ -1,11 +1,16 @@
+import os
+import re
+import threading
+
 import numpy as np
 import pytest
 from scipy.io import savemat
 from scipy.ndimage import zoom
 
+from nnlearn import datasets
 from nnlearn.core import one_hot
-from nnlearn.datasets import load_csv, load_data, load_digits8, load_mat, load_npz, split
-from nnlearn.errors import DataError
+from nnlearn.datasets import check_dataset, load_csv, load_data, load_digits8, load_mat, load_npz, split
+from nnlearn.errors import DataError, ShapeError
 
 
 def test_digits20_shape_labels_and_balance(digits20):
@@ -110,3 +115,169 @@ def test_csv_errors_name_the_line_of_the_file(tmp_path):
     (tmp_path / "bad.csv").write_text("a,b,label\n\n1,2,0\n1,2,cat\n")
     with pytest.raises(DataError, match="line 4 has a non-numeric cell"):
         load_csv(tmp_path / "bad.csv")
+
+
+# ------------------------------------------------------------- special and huge files
+
+
+def raises_quickly(call, error, match):
+    """``call()`` raises ``error`` matching ``match`` within 10 s (a FIFO must not hang it)."""
+    outcome = {}
+
+    def target():
+        try:
+            call()
+        except error as exc:
+            outcome["error"] = str(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive(), "the reader hangs"
+    assert re.search(match, outcome.get("error", "")), outcome
+
+
+@pytest.mark.parametrize(
+    "name, loader",
+    [
+        ("d.csv", load_csv),
+        ("d.npz", load_npz),
+        ("d.mat", load_mat),
+        ("d.csv", load_data),
+        ("d.npz", load_data),
+        ("d.mat", load_data),
+        ("d.txt", load_data),
+        ("data", load_data),
+    ],
+)
+def test_a_fifo_is_refused_before_reading(tmp_path, name, loader):
+    os.mkfifo(tmp_path / name)
+    raises_quickly(lambda: loader(tmp_path / name), DataError, f"{name}: is a FIFO, device .*; refused")
+
+
+@pytest.mark.parametrize("loader", [load_csv, load_npz, load_mat, load_data])
+def test_dev_zero_and_directories_are_refused(tmp_path, loader):
+    raises_quickly(lambda: loader("/dev/zero"), DataError, "/dev/zero: is a FIFO, device or other special file")
+    (tmp_path / "d.csv").mkdir()
+    raises_quickly(lambda: loader(tmp_path / "d.csv"), DataError, "is a directory")
+
+
+def test_files_larger_than_their_kind_are_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets, "MAX_CSV_BYTES", 10)
+    monkeypatch.setattr(datasets, "MAX_DATA_BYTES", 10)
+    (tmp_path / "d.csv").write_text("1,2,0\n3,4,1\n")
+    np.savez(tmp_path / "d.npz", X=np.eye(2), y=[0, 1])
+    savemat(tmp_path / "d.mat", {"X": np.eye(2), "y": [[0], [1]]})
+    for name in ("d.csv", "d.npz", "d.mat"):
+        with pytest.raises(DataError, match=rf"{name}: [0-9,]+ bytes is more than .* \(10 bytes at most\); refused"):
+            load_data(tmp_path / name)
+
+
+# ------------------------------------------------------------------------------ labels
+
+
+@pytest.mark.parametrize("label, reason", [("1e30", "does not fit a 64-bit integer"), ("2.5", "is not a whole number")])
+def test_csv_labels_that_are_not_integers_are_named(tmp_path, label, reason):
+    (tmp_path / "d.csv").write_text(f"a,b,label\n0.5,1,1\n\n2,-1,{label}\n")
+    with pytest.raises(DataError, match=rf"d.csv: label {re.escape(f'{float(label):.10g}')} \(line 4\) {reason}"):
+        load_csv(tmp_path / "d.csv")
+
+
+def test_mat_and_npz_labels_that_are_not_integers_are_named(tmp_path):
+    X = np.eye(3)
+    savemat(tmp_path / "d.mat", {"X": X, "y": np.array([[1.0], [2.5], [3.0]])})
+    with pytest.raises(DataError, match=r"d.mat: label 2.5 \(example 2\) is not a whole number"):
+        load_mat(tmp_path / "d.mat")
+    np.savez(tmp_path / "d.npz", X=X, y=np.array([0.0, 1.0, -1e300]))
+    with pytest.raises(DataError, match=r"d.npz: label -1e\+300 \(example 3\) does not fit a 64-bit integer"):
+        load_npz(tmp_path / "d.npz")
+    np.savez(tmp_path / "text.npz", X=X, y=np.array(["cat", "dog", "cat"]))
+    assert load_npz(tmp_path / "text.npz")[1].tolist() == ["cat", "dog", "cat"]  # text labels stay
+
+
+def test_whole_float_labels_become_integers_and_never_wrap():
+    _, y = check_dataset(np.eye(3), [1.0, 2.0, 9.0e15])
+    assert y.dtype == np.int64 and y.tolist() == [1, 2, 9_000_000_000_000_000]
+    # Arrays given to train() may have labels of any kind: beyond int64 they stay floats,
+    # never INT64_MIN; in a data file they are an error (above).
+    _, y = check_dataset(np.eye(2), [1e30, 2e30])
+    assert y.dtype == np.float64 and y.tolist() == [1e30, 2e30]
+    _, y = check_dataset(np.eye(2), [0.5, 1.5])
+    assert y.tolist() == [0.5, 1.5]
+    with pytest.raises(DataError, match="file.npz: label 0.5 \\(example 1\\)"):
+        check_dataset(np.eye(2), [0.5, 1.5], "file.npz", whole_labels=True)
+
+
+# ---------------------------------------------------------------- data without labels
+
+
+def test_csv_with_or_without_a_label_column(tmp_path):
+    (tmp_path / "four.csv").write_text("p1,p2,p3,p4\n0.1,0.2,0.3,0.4\n0.5,0.6,0.7,0.8\n")
+    X, y = load_csv(tmp_path / "four.csv", labels=None, n_features=4)
+    assert X.shape == (2, 4) and y is None  # as many columns as the model has inputs: no label
+    X, y = load_csv(tmp_path / "four.csv", labels=False)
+    assert X.shape == (2, 4) and y is None
+    (tmp_path / "five.csv").write_text("0.1,0.2,0.3,0.4,7\n0.5,0.6,0.7,0.8,1\n")
+    X, y = load_csv(tmp_path / "five.csv", labels=None, n_features=4)
+    assert X.shape == (2, 4) and y.tolist() == [7, 1]  # one more: the last is the label
+    with pytest.raises(ShapeError, match="five.csv: 5 columns are neither 3 features nor 3 features and a label"):
+        load_csv(tmp_path / "five.csv", labels=None, n_features=3)
+    X, y = load_csv(tmp_path / "five.csv", labels=None)  # no input count known: label last, as documented
+    assert X.shape == (2, 4) and y.tolist() == [7, 1]
+    X, y = load_data(tmp_path / "four.csv", labels=None, n_features=4)
+    assert X.shape == (2, 4) and y is None
+
+
+def test_npz_and_mat_without_y(tmp_path):
+    np.savez(tmp_path / "x.npz", X=np.eye(3))
+    savemat(tmp_path / "x.mat", {"X": np.eye(3)})
+    for name in ("x.npz", "x.mat"):
+        X, y = load_data(tmp_path / name, labels=None)
+        assert X.shape == (3, 3) and y is None
+        with pytest.raises(DataError, match=" y"):
+            load_data(tmp_path / name)  # labels are required unless said otherwise
+    np.savez(tmp_path / "xy.npz", X=np.eye(3), y=[0, 1, 2])
+    assert load_data(tmp_path / "xy.npz", labels=False)[1] is None
+    assert load_data(tmp_path / "xy.npz", labels=None)[1].tolist() == [0, 1, 2]
+    assert load_data("digits8", labels=False)[1] is None
+
+
+def test_csv_blank_and_whitespace_lines_are_skipped(tmp_path):
+    (tmp_path / "d.csv").write_text("\n  \n1, 2,0\n\t\n3,4 ,1\r\n\n")
+    X, y = load_csv(tmp_path / "d.csv")
+    assert X.tolist() == [[1, 2], [3, 4]] and y.tolist() == [0, 1]
+
+
+def test_csv_header_only_has_no_examples(tmp_path):
+    (tmp_path / "d.csv").write_text("a,b,label\n\n")
+    with pytest.raises(DataError, match="no examples"):
+        load_csv(tmp_path / "d.csv")
+
+
+# ----------------------------------------------------------------------------- progress
+
+
+def big_csv(path, rows=200):
+    rng = np.random.default_rng(0)
+    np.savetxt(path, np.c_[rng.random((rows, 5)), np.arange(rows) % 3], delimiter=",", fmt="%.6f")
+    return path
+
+
+def test_a_big_csv_shows_progress_on_a_terminal(tmp_path, monkeypatch, capsys):
+    path = big_csv(tmp_path / "big.csv")
+    monkeypatch.setattr(datasets, "PROGRESS_BYTES", 100)
+    monkeypatch.setattr(datasets, "_stderr_is_terminal", lambda: False)
+    X, _ = load_csv(path)
+    assert capsys.readouterr().err == ""  # not a terminal: quiet unless asked
+    monkeypatch.setattr(datasets, "_stderr_is_terminal", lambda: True)
+    X2, _ = load_csv(path)
+    captured = capsys.readouterr()
+    assert "reading big.csv" in captured.err and captured.out == ""
+    np.testing.assert_array_equal(X, X2)
+    load_csv(path, progress=False)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(datasets, "PROGRESS_BYTES", 10**9)
+    load_csv(path)  # small file: no bar
+    assert capsys.readouterr().err == ""
+    load_csv(path, progress=True)  # asked for
+    assert "reading big.csv" in capsys.readouterr().err

@@ -64,6 +64,7 @@ EVERY_PARAMETER = dict(
     dtype="float32",
     random_state=11,
     verbose=True,
+    cluster=3,
 )
 
 
@@ -74,6 +75,7 @@ def test_init_stores_every_parameter_unchanged_and_clone_keeps_them():
     assert set(NeuralNetClassifier().get_params()) == set(EVERY_PARAMETER)
 
 
+@pytest.mark.slow
 def test_grid_search_over_lambda_and_hidden_layers_in_a_pipeline(digits8):
     X, y = digits8
     pipeline = Pipeline([("scale", StandardScaler()), ("net", NeuralNetClassifier(max_iter=40))])
@@ -279,3 +281,17 @@ def test_minmax_pipeline_scores(digits8):
     X, y = digits8
     pipeline = Pipeline([("scale", MinMaxScaler()), ("net", NeuralNetClassifier(max_iter=50))])
     assert pipeline.fit(X[::2], y[::2]).score(X[1::2], y[1::2]) > 0.9
+
+
+def test_max_iter_reached_warns_as_scikit_learn_does():
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y = load_digits8()
+    with pytest.warns(ConvergenceWarning, match="stopped at max_iter=5"):
+        NeuralNetClassifier(max_iter=5).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        converged = NeuralNetClassifier(tol=1e-2).fit(X[:300], y[:300])  # L-BFGS meets the tolerance early
+    assert converged.n_iter_ < 400

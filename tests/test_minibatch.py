@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 
@@ -5,6 +7,7 @@ from nnlearn import load_digits8, train
 from nnlearn.core import init_random, pack
 from nnlearn.minibatch import (
     LEARNING_RATES,
+    MinibatchResult,
     Plateau,
     adam_init,
     adam_step,
@@ -98,6 +101,7 @@ def test_minibatch_optimizers_solve_least_squares(regression, method):
     assert len(result.history) == result.n_iter == 300
     assert result.history[-1] < 0.01 * result.history[0]
     assert result.n_evals == 300 * 10
+    assert result.reason == "max_iter"
 
 
 @pytest.mark.parametrize("method", MINI_BATCH)
@@ -123,7 +127,7 @@ def test_a_callback_can_stop_after_an_epoch(regression):
 
     result = minimize_minibatch(least_squares(A, b), np.zeros(5), 300, "adam", max_iter=50, callback=stop_after_three)
     assert result.n_iter == 3 and result.interrupted and result.history == seen
-    assert result.message == "stopped by callback"
+    assert result.message == "stopped by callback" and result.reason == "interrupted"
 
 
 def test_training_stops_when_the_cost_stops_improving_by_tol(regression):
@@ -131,7 +135,7 @@ def test_training_stops_when_the_cost_stops_improving_by_tol(regression):
     # A tolerance larger than any improvement: every epoch after the first is stale.
     result = minimize_minibatch(least_squares(A, b), np.zeros(5), 300, "sgd", max_iter=100, tol=1e6, n_iter_no_change=4)
     assert result.n_iter == 5
-    assert "did not improve" in result.message
+    assert "did not improve" in result.message and result.reason == "converged"
 
 
 def test_early_stopping_returns_the_best_scoring_weights(regression):
@@ -270,3 +274,79 @@ def test_a_diverging_learning_rate_is_reported(small_digits):
     X, y, _ = small_digits
     with pytest.raises(TrainingError, match=r"after iteration \d+; try a smaller learning_rate"):
         train(X * 1e6, y, optimizer="sgd", learning_rate=1e200, max_iter=3)
+
+
+def test_early_stopping_reports_converged(regression):
+    A, b, _ = regression
+    scores = iter([0.5, 0.8, 0.7, 0.6, 0.75, 0.9])
+    result = minimize_minibatch(
+        least_squares(A, b),
+        np.zeros(5),
+        300,
+        "adam",
+        max_iter=6,
+        n_iter_no_change=3,
+        validation_score=lambda x: next(scores),
+    )
+    assert result.reason == "converged" and result.n_iter == 5
+
+
+def huge(x, rows):
+    """Legal but huge: 1e300 x.x, whose gradient overflows Adam's second moment at once
+    and whose SGD step lands where the cost overflows."""
+    return 1e300 * (x @ x), 2e300 * x
+
+
+def infinite(x, rows):
+    return math.inf, 2 * x
+
+
+def nan_gradient(x, rows):
+    return float(x @ x), np.full_like(x, math.nan)
+
+
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")
+@pytest.mark.parametrize("fun", [huge, infinite, nan_gradient])
+@pytest.mark.parametrize("method", MINI_BATCH)
+def test_a_batch_objective_that_is_not_finite_ends_the_run_cleanly(method, fun):
+    result = minimize_minibatch(fun, np.ones(3), 10, method, max_iter=5, batch_size=5, seed=0)
+    assert isinstance(result, MinibatchResult)
+    assert result.reason == "not_finite" and "not finite" in result.message and not result.interrupted
+    assert result.n_iter == len(result.history) == 1 and np.all(np.isfinite(result.x))
+
+
+def test_an_overflowing_step_stops_before_it_is_taken():
+    # Adam's second moment, g^2 = 4e600, overflows on the first batch: the weights stay
+    # where they were and the epoch's cost is that batch's.
+    result = minimize_minibatch(huge, np.ones(3), 10, "adam", max_iter=5, batch_size=5, seed=0)
+    assert result.message == "the step from batch 1 of epoch 1 is not finite" and result.reason == "not_finite"
+    np.testing.assert_array_equal(result.x, np.ones(3))
+    assert result.history == [3e300] and result.n_evals == 1
+
+
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")
+def test_a_cost_that_overflows_stops_the_epoch_at_that_batch():
+    # SGD's first step from x = 1 lands near -3.8e299, where 1e300 x.x is infinite.
+    result = minimize_minibatch(huge, np.ones(3), 10, "sgd", max_iter=5, batch_size=5, seed=0)
+    assert result.message == "the cost or gradient at batch 2 of epoch 1 is not finite"
+    assert result.history == [math.inf] and result.fun == math.inf and result.n_evals == 2
+
+
+def test_a_resumed_run_counts_the_evaluations_of_the_epochs_before_it(regression):
+    A, b, _ = regression
+    saved = {}
+    full = minimize_minibatch(
+        least_squares(A, b),
+        np.zeros(5),
+        300,
+        "sgd",
+        max_iter=6,
+        batch_size=32,
+        seed=0,
+        n_iter_no_change=99,
+        checkpoint=lambda snapshot: saved.setdefault(len(snapshot["history"]), snapshot),
+    )
+    resumed = minimize_minibatch(
+        least_squares(A, b), None, 300, "sgd", max_iter=6, batch_size=32, n_iter_no_change=99, resume=saved[4]
+    )
+    assert resumed.n_evals == full.n_evals == 6 * 10 and resumed.history == full.history

@@ -148,3 +148,187 @@ def test_saturated_networks_still_give_probabilities():
 def test_a_model_refuses_weights_that_are_not_a_network(thetas, classes, message):
     with pytest.raises(ShapeError, match=message):
         Model(thetas, np.array(classes))
+
+
+# ------------------------------------------------------------------------ checkpoints
+
+
+@pytest.fixture(scope="module")
+def states():
+    """The last state each optimiser family hands to ``checkpoint`` in a short run."""
+    from nnlearn import load_digits8, train
+
+    X, y = load_digits8()
+    found = {}
+    for optimizer in ("cg", "fmincg", "sgd", "adam"):
+        kept = []
+        train(X[:200], y[:200], hidden_layer_sizes=(4,), optimizer=optimizer, max_iter=3, checkpoint=kept.append)
+        found[optimizer] = kept[-1]
+    return found
+
+
+def checkpoint_meta(path):
+    with np.load(path) as data:
+        arrays = dict(data)
+    return arrays, json.loads(str(arrays.pop("meta")))
+
+
+def save_raw(path, arrays, content):
+    """``arrays`` and the JSON text ``content`` as ``path`` (np.savez would add .npz to its name)."""
+    with open(path, "wb") as f:
+        np.savez(f, **arrays, meta=np.array(content))
+
+
+def rewrite_checkpoint(path, arrays, meta):
+    """Write ``arrays`` and ``meta`` with every checksum recomputed (as anyone could)."""
+    from nnlearn.archive import write_archive
+
+    meta = {key: value for key, value in meta.items() if key not in ("format", "format_version", "sha256")}
+    write_archive(path, "nnlearn-checkpoint", arrays, meta, overwrite=True)
+
+
+@pytest.mark.parametrize("optimizer", ["cg", "fmincg", "sgd", "adam"])
+def test_a_checkpoint_round_trips_with_its_layout(states, tmp_path, optimizer):
+    from nnlearn.modelio import STATE_LAYOUT, load_checkpoint, save_checkpoint
+
+    state = states[optimizer]
+    path = save_checkpoint(tmp_path / "c.ckpt", {"optimizer": optimizer, "data": "digits8"}, state)
+    _, meta = checkpoint_meta(path)
+    kind = "scipy" if optimizer == "cg" else optimizer
+    assert meta["state_layout"] == {"version": STATE_LAYOUT, "kind": kind}
+    settings, loaded = load_checkpoint(path)
+    assert settings == {"optimizer": optimizer, "data": "digits8"} and set(loaded) == set(state)
+    for name, value in state.items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(loaded[name], value)
+        else:
+            assert loaded[name] == value, name
+
+
+@pytest.mark.parametrize("optimizer", ["cg", "fmincg", "sgd", "adam"])
+@pytest.mark.parametrize("marker", ["none", "version-1", "format-1"])
+def test_a_checkpoint_of_an_older_state_layout_is_refused(states, tmp_path, optimizer, marker):
+    from nnlearn.modelio import load_checkpoint, save_checkpoint
+
+    path = save_checkpoint(tmp_path / "c.ckpt", {"optimizer": optimizer}, states[optimizer])
+    arrays, meta = checkpoint_meta(path)
+    if marker == "none":
+        del meta["state_layout"]
+        rewrite_checkpoint(path, arrays, meta)
+    elif marker == "version-1":
+        meta["state_layout"]["version"] = 1
+        rewrite_checkpoint(path, arrays, meta)
+    else:  # as nnlearn 0.1 wrote it: format 1, no marker, no checksum of the metadata
+        del meta["state_layout"]
+        del meta["sha256"]["meta"]
+        meta["format_version"] = 1
+        save_raw(path, arrays, json.dumps(meta))
+    with pytest.raises(ModelFileError) as error:
+        load_checkpoint(path)
+    message = str(error.value)
+    assert "older layout" in message and "restart the run with this nnlearn version" in message
+    assert len(message.splitlines()) == 1
+
+
+def test_a_checkpoint_of_a_newer_state_layout_is_refused(states, tmp_path):
+    from nnlearn.modelio import STATE_LAYOUT, load_checkpoint, save_checkpoint
+
+    path = save_checkpoint(tmp_path / "c.ckpt", {}, states["fmincg"])
+    arrays, meta = checkpoint_meta(path)
+    meta["state_layout"]["version"] = STATE_LAYOUT + 1
+    rewrite_checkpoint(path, arrays, meta)
+    with pytest.raises(ModelFileError, match="newer layout"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "change", "words"),
+    [
+        ("adam", lambda arrays, state: arrays.pop("opt.m"), ["lacks opt.m"]),
+        ("sgd", lambda arrays, state: state.pop("rng"), ["lacks rng"]),
+        ("cg", lambda arrays, state: arrays.pop("x0"), ["lacks x0"]),
+        ("fmincg", lambda arrays, state: state.update(momentum=0.9), ["unknown momentum"]),
+        ("fmincg", lambda arrays, state: state.update(searches="3"), ["state.searches"]),
+        ("fmincg", lambda arrays, state: state.update(history=[1.0, "x"]), ["state.history[1]"]),
+        ("sgd", lambda arrays, state: state["rng"].update(bit_generator="MT19937"), ["state.rng.bit_generator"]),
+        ("adam", lambda arrays, state: state.update({"opt.t": -1}), ["state.opt.t"]),
+        ("adam", lambda arrays, state: arrays.update({"opt.v": arrays["opt.v"][:-1]}), ["one length"]),
+        ("fmincg", lambda arrays, state: arrays.update(grad=arrays["grad"].astype(int)), ["float vectors"]),
+    ],
+)
+def test_a_checkpoint_whose_state_is_not_what_its_optimiser_needs_is_refused(
+    states, tmp_path, optimizer, change, words
+):
+    from nnlearn.modelio import load_checkpoint, save_checkpoint
+
+    path = save_checkpoint(tmp_path / "c.ckpt", {"optimizer": optimizer}, states[optimizer])
+    arrays, meta = checkpoint_meta(path)
+    change(arrays, meta["state"])
+    rewrite_checkpoint(path, arrays, meta)
+    with pytest.raises(ModelFileError) as error:
+        load_checkpoint(path)
+    message = str(error.value)
+    assert "restart the run with this nnlearn version" in message
+    for word in words:
+        assert word in message
+
+
+def test_a_checkpoint_whose_settings_name_another_optimiser_is_refused(states, tmp_path):
+    from nnlearn.modelio import load_checkpoint, save_checkpoint
+
+    path = save_checkpoint(tmp_path / "c.ckpt", {"optimizer": "adam"}, states["sgd"])
+    with pytest.raises(ModelFileError, match="state is sgd's, not adam's"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize(
+    ("settings", "word"),
+    [
+        ({"seed": "0"}, "settings.seed"),
+        ({"hidden": [25, 0]}, "settings.hidden[1]"),
+        ({"lambda": -1}, "settings.lambda"),
+        ({"data": "a\nb"}, "settings.data"),
+        ({"test_size": 1.5}, "settings.test_size"),
+        ({"extra": {"nested": True}}, "settings.extra"),
+    ],
+)
+def test_checkpoint_settings_outside_the_schema_are_refused(states, tmp_path, settings, word):
+    from nnlearn.modelio import load_checkpoint, save_checkpoint
+
+    with pytest.raises(ModelFileError, match="cannot be saved"):
+        save_checkpoint(tmp_path / "c.ckpt", settings, states["fmincg"])
+    path = save_checkpoint(tmp_path / "c.ckpt", {}, states["fmincg"])
+    arrays, meta = checkpoint_meta(path)
+    meta["settings"] = settings
+    with np.load(path) as data:
+        original = dict(data)
+    meta["sha256"] = json.loads(str(original["meta"]))["sha256"]
+    save_raw(path, arrays, json.dumps(reseal_checkpoint(meta)))
+    with pytest.raises(ModelFileError, match="refused") as error:
+        load_checkpoint(path)
+    assert word in str(error.value)
+
+
+def reseal_checkpoint(meta):
+    import hashlib
+
+    digests = {name: value for name, value in meta["sha256"].items() if name != "meta"}
+    canonical = json.dumps({**meta, "sha256": digests}, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    meta["sha256"]["meta"] = hashlib.sha256(canonical.encode("ascii")).hexdigest()
+    return meta
+
+
+def test_a_state_in_no_known_layout_is_not_saved(tmp_path):
+    from nnlearn.modelio import save_checkpoint
+
+    with pytest.raises(ModelFileError, match="not an optimiser state"):
+        save_checkpoint(tmp_path / "c.ckpt", {}, {"x": np.zeros(3), "fun": 1.0})
+    assert not (tmp_path / "c.ckpt").exists()
+
+
+def test_every_optimiser_has_a_state_layout():
+    from nnlearn import settings
+    from nnlearn.modelio import KIND_OF, LAYOUTS
+
+    assert set(KIND_OF) == set(settings.FULL_BATCH) | set(settings.MINI_BATCH)
+    assert set(KIND_OF.values()) == set(LAYOUTS)

@@ -1,8 +1,16 @@
 """Property tests: the maths and the loaders hold over random shapes, values and bytes."""
 
+import builtins
+import copy
+import hashlib
+import io
+import json
+import os
+from contextlib import contextmanager
+
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from nnlearn import Model
@@ -10,6 +18,7 @@ from nnlearn.core import cost, cost_and_gradient, init_random, one_hot, pack, un
 from nnlearn.datasets import load_csv, load_mat, load_npz
 from nnlearn.errors import NNLearnError
 from nnlearn.gradcheck import numerical_gradient, relative_difference
+from nnlearn.model import HISTORY_FIELDS
 from nnlearn.modelio import load_model, read_octave_weights
 
 layer_sizes = st.lists(st.integers(1, 6), min_size=2, max_size=5).map(tuple)
@@ -127,3 +136,256 @@ def test_loaders_given_truncated_or_corrupted_files_raise_the_documented_error(t
     except NNLearnError:
         return
     check_loaded(loader, loaded)
+
+
+# ------------------------------------------------ random edits of a model file's metadata
+#
+# Anyone can edit a model file's metadata and recompute its unkeyed checksums; the schema
+# is what must hold. Random edits (values anywhere, deleted keys, deep nesting, numbers
+# beyond any float, NaN as raw text, strings naming /dev/zero or a FIFO) must give a model
+# or ModelFileError, nothing else, and loading (and then choosing the evaluation data the
+# way `nnlearn evaluate` does) must open no file but the model file itself.
+
+
+def resealed(meta):
+    """``meta`` with ``sha256["meta"]`` recomputed as docs/network.md describes."""
+    digests = meta.get("sha256")
+    if isinstance(digests, dict):
+        body = {**meta, "sha256": {name: value for name, value in digests.items() if name != "meta"}}
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        digests["meta"] = hashlib.sha256(canonical.encode("ascii")).hexdigest()
+    return meta
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    """A model file whose history names a FIFO, and the paths edits may name."""
+    # The split used once now: its first call imports modules and looks up plugins'
+    # entry points, files the test's guard against opening would count though the
+    # metadata named none of them.
+    from nnlearn.datasets import split
+
+    split(np.zeros((8, 2)), np.arange(8) % 2, test_size=0.5, seed=0)
+    folder = tmp_path_factory.mktemp("planted")
+    fifo = folder / "fifo.npz"
+    os.mkfifo(fifo)
+    (folder / "sentinel.npz").write_bytes(b"never to be read")
+    history = {
+        "cost": [1.5, 1.0],
+        "optimizer": "sgd",
+        "max_iter": 2,
+        "n_iter": 2,
+        "n_evals": 8,
+        "message": "maximum number of epochs (2) reached",
+        "stop_reason": "max_iter",
+        "interrupted": False,
+        "seed": 0,
+        "dtype": "float64",
+        "epsilon_init": 0.12,
+        "seconds": 0.01,
+        "batch_size": 10,
+        "learning_rate": None,
+        "validation_scores": [],
+        "data": str(fifo),
+        "test_size": 0.25,
+        "split_seed": 0,
+    }
+    model = Model(init_random((4, 3, 3), rng=0), np.array([0, 1, 2]), lam=1.0, history=history)
+    path = model.save(folder / "model.npz")
+    with np.load(path) as data:
+        arrays = dict(data)
+    # Mixed, as hypothesis draws the first ones more often.
+    names = ["digits8", str(fifo), "/dev/zero", str(folder / "sentinel.npz"), "digits20", "/dev/urandom"]
+    return {"arrays": arrays, "meta": json.loads(str(arrays["meta"])), "names": names}
+
+
+KNOWN_PATHS = [
+    ("lam",),
+    ("format_version",),
+    ("network",),
+    ("network", "activation"),
+    ("network", "output"),
+    ("history",),
+    ("sha256",),
+    ("sha256", "theta1"),
+    *[("history", key) for key in ("cost", "data", "test_size", "split_seed", "seed", "seconds", "n_iter", "message")],
+]
+# Raw JSON the json module would never write from Python values (or not at these sizes).
+RAW_TOKENS = [
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "1e999",
+    "9" * 5000,  # more digits than Python converts to an int
+    "9" * 400,  # an integer beyond any float
+    "[" * 50_000 + "]" * 50_000,  # beyond the parser's recursion limit
+    "[" * 12 + "]" * 12,
+    '{"a": {"b": {"c": {"d": {"e": [[[1]]]}}}}}',
+    '"' + "x" * 5000 + '"',
+    '"\\u0000\\u001b[2J"',
+    '"\\ud800"',
+]
+RAW = "\x00raw\x00"  # a placeholder string, replaced in the JSON text by a raw token
+
+
+def json_values(names):
+    """Any JSON value, weighted towards values a field might plausibly hold."""
+    scalars = st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.integers(-(2**70), 2**140),
+        st.floats(),  # NaN and the infinities too, written as raw NaN/Infinity
+        st.text(max_size=12),
+        st.sampled_from(names),
+        st.just(RAW),
+    )
+    plausible = st.sampled_from([0, 1, 2, -1, 0.5, 1e-9, 0.999, 2**32, 2**53 + 1, 1e300, "", "auto", [], [1.0, 0.5]])
+    containers = st.recursive(
+        scalars,
+        lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
+        max_leaves=12,
+    )
+    return st.one_of(plausible, scalars, st.sampled_from(names), containers)
+
+
+HISTORY_KEYS = [*HISTORY_FIELDS, "note", "extra"]
+# Values near the edges of what the history's fields allow, on both sides.
+EDGES = {
+    "test_size": [0, 0.25, 0.5, 0.95, 1e-9, 1, -0.1, float("nan")],
+    "split_seed": [0, 7, 2**32 - 1, 2**32, -1, 1.0],
+    "seed": [None, 0, 2**64 - 1, 2**64],
+    "seconds": [0, 1.5, 1e10, 1e11, -1e-9],
+    "cost": [[], [1.0], [float("nan"), float("inf")], [1, 2], [10**400]],
+    "n_iter": [0, 5, 2**53, 2**53 + 1, True],
+}
+
+
+def random_edit(data, meta, names):
+    """Change ``meta`` in place once: set what evaluation_data reads, a known field, a
+    history key or a value anywhere, or delete a key."""
+    kind = data.draw(st.sampled_from(["evaluation", "known", "history", "anywhere", "delete"]))
+    if kind == "evaluation":  # what evaluation_data reads, near the edges of the schema
+        key = data.draw(st.sampled_from(["data", "test_size", "split_seed"]))
+        if isinstance(meta.get("history"), dict):
+            meta["history"][key] = data.draw(st.sampled_from(EDGES.get(key, names)))
+        return
+    if kind == "known":
+        *parents, key = data.draw(st.sampled_from(KNOWN_PATHS))
+    elif kind == "history":
+        parents, key = ["history"], data.draw(st.sampled_from(HISTORY_KEYS) | st.text(max_size=8))
+        if isinstance(meta.get("history"), dict) and key in EDGES:
+            meta["history"][key] = data.draw(st.sampled_from(EDGES[key]) | json_values(names))
+            return
+    else:
+        parents, key = [], None
+        node = meta
+        # Walk down a random number of levels, through whatever containers are there.
+        while isinstance(node, (dict, list)) and node and data.draw(st.booleans()):
+            key = data.draw(st.sampled_from(list(node) if isinstance(node, dict) else range(len(node))))
+            parents.append(key)
+            node = node[key]
+        if not parents:
+            key = data.draw(st.sampled_from([*meta, "extra", "data"]))
+        else:
+            *parents, key = parents
+    node = meta
+    for step in parents:
+        if not isinstance(node, (dict, list)):
+            return
+        try:
+            node = node[step]
+        except (KeyError, IndexError, TypeError):
+            return
+    if kind == "delete":
+        if isinstance(node, dict):
+            node.pop(key, None)
+        return
+    value = data.draw(json_values(names))
+    if isinstance(node, dict) or (isinstance(node, list) and isinstance(key, int) and key < len(node)):
+        node[key] = value
+
+
+@contextmanager
+def no_file_opened_but(allowed):
+    """Record (and refuse) every open of a path other than ``allowed``: built-in open,
+    io.open (pathlib, zipfile) and os.open."""
+    opened = []
+    allowed = os.path.realpath(allowed)
+
+    def guard(real):
+        def guarded(file, *args, **kwargs):
+            if not isinstance(file, int) and os.path.realpath(os.fspath(file)) != allowed:
+                opened.append(os.fspath(file))
+                raise PermissionError(f"the test refuses to open {file}")
+            return real(file, *args, **kwargs)
+
+        return guarded
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(builtins, "open", guard(builtins.open))
+        patch.setattr(io, "open", guard(io.open))
+        patch.setattr(os, "open", guard(os.open))
+        yield opened
+
+
+def read_like_nnlearn(model):
+    """What report, evaluate and plots read of a history, read the way they read it."""
+    history = model.history
+    shown = [str(value).encode("utf-8") for value in history.values()]  # printable: no lone surrogates
+    costs = history.get("cost") or []
+    if len(costs):
+        shown.append(f"{costs[-1]:.6f}".encode())
+        np.asarray(costs, dtype=np.float64)
+    if "seconds" in history:
+        shown.append(f"{history['seconds']:.2f} s".encode())
+    shown.append(f"{history.get('test_size', 0) or 0:.0%}".encode())
+    json.dumps(history).encode("utf-8")
+    return shown
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_random_edits_of_model_metadata_load_or_raise_model_file_error_and_open_nothing(tmp_path, planted, data):
+    from types import SimpleNamespace
+
+    from nnlearn.cli import common
+    from nnlearn.errors import ModelFileError, ParameterError
+
+    meta = copy.deepcopy(planted["meta"])
+    for _ in range(data.draw(st.integers(1, 2))):
+        random_edit(data, meta, planted["names"])
+    if data.draw(st.integers(0, 4)):  # mostly as an editor would: checksum recomputed
+        resealed(meta)
+    try:
+        content = json.dumps(meta)
+    except ValueError:  # an integer beyond the digits Python prints
+        return
+    while json.dumps(RAW) in content:
+        content = content.replace(json.dumps(RAW), data.draw(st.sampled_from(RAW_TOKENS)), 1)
+    path = tmp_path / "edited.npz"
+    np.savez(path, **{**planted["arrays"], "meta": np.array(content)})
+
+    def load_data(source):  # nnlearn.cli.common's, for built-in names only
+        assert source in ("digits8", "digits20"), f"evaluation_data would open {source!r}"
+        rng = np.random.default_rng(0)
+        return rng.normal(size=(60, 4)), np.arange(60) % 3
+
+    with no_file_opened_but(path) as opened, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(common, "load_data", load_data)
+        try:
+            model = load_model(path)
+        except ModelFileError as exc:
+            assert len(str(exc).splitlines()) == 1
+            event("refused: " + ("schema" if "refused:" in str(exc) else str(exc).split(": ", 1)[1][:30]))
+            model = None
+        if model is not None:
+            read_like_nnlearn(model)
+            try:
+                common.evaluation_data(SimpleNamespace(data=None, model=str(path)), model)
+                event("loaded, evaluated on a built-in dataset")
+            except ParameterError as exc:
+                assert len(str(exc).splitlines()) == 1
+                event("loaded, --data asked for" if "--data FILE" in str(exc) else "loaded, split refused")
+    assert opened == []

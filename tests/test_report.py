@@ -68,7 +68,7 @@ def model(models):
     return models[1]
 
 
-@pytest.mark.parametrize("depth", sorted(DEPTHS))
+@pytest.mark.parametrize("depth", [1, pytest.param(2, marks=pytest.mark.slow), pytest.param(3, marks=pytest.mark.slow)])
 def test_report_refers_only_to_images_that_exist(tmp_path, models, data, depth):
     X_train, X_test, y_train, y_test = data
     model = models[depth]
@@ -90,6 +90,7 @@ def test_report_refers_only_to_images_that_exist(tmp_path, models, data, depth):
     assert "<th>precision</th>" in page and "digits8" in page
 
 
+@pytest.mark.slow
 def test_report_refuses_to_overwrite_and_leaves_no_temporary_files(tmp_path, model, data):
     _, X_test, _, y_test = data
     index = write_report(model, tmp_path, X_test, y_test)
@@ -121,6 +122,7 @@ def test_report_on_features_that_are_not_images(tmp_path):
     assert "not a square image" in index.read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_a_stale_image_is_removed_with_overwrite(tmp_path, data):
     X_train, X_test, y_train, y_test = data
     thetas = nnlearn.init_random((64, 5, 10), rng=0)
@@ -194,3 +196,58 @@ def test_cli_show_digits_and_hidden_units(cli_model, tmp_path):
     run_cli("show", cli_model, "--out", tmp_path / "hidden.png", cwd=tmp_path)
     for name in ("digits.png", "hidden.png"):
         assert (tmp_path / name).read_bytes().startswith(PNG)
+
+
+def test_training_data_are_named_as_such(tmp_path, model, data):
+    from nnlearn.report import _numbers
+
+    X_train, _, y_train, _ = data
+    index = write_report(model, tmp_path, X_train, y_train, X_train=X_train, y_train=y_train, data_role="training")
+    page = index.read_text(encoding="utf-8")
+    assert "<td>training examples (no held-out part)</td>" in page and "test" not in page.lower()
+    assert page.count("training accuracy") == 1  # not listed twice
+    assert "Per class (training data)" in page and "100 training digits" in page
+    rows = dict(_numbers(model, X_train, y_train, model.predict(X_train), None, None, "other"))
+    assert "evaluation accuracy" in rows and not any("test" in name for name in rows)
+    with pytest.raises(ValueError, match="data_role"):
+        write_report(model, tmp_path / "bad", X_train, y_train, data_role="held-out")
+
+
+@pytest.mark.slow
+def test_an_unfinished_report_is_replaced_without_overwrite(tmp_path, model, data, monkeypatch):
+    import nnlearn.report
+
+    _, X_test, _, y_test = data
+    real = nnlearn.report.save_figure
+
+    def killed_at_the_third(fig, path, overwrite=False):
+        if Path(path).name == "cost.png":
+            raise KeyboardInterrupt  # as if the process were stopped there
+        return real(fig, path, overwrite)
+
+    monkeypatch.setattr(nnlearn.report, "save_figure", killed_at_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        write_report(model, tmp_path, X_test, y_test)
+    assert (tmp_path / "digits.png").exists() and not (tmp_path / "index.html").exists()
+    assert nnlearn.report.report_clashes(tmp_path) == []
+    monkeypatch.setattr(nnlearn.report, "save_figure", real)
+    index = write_report(model, tmp_path, X_test, y_test)  # no overwrite needed
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["index.html", *FIGURES])
+    assert_images_exist(index)
+    # Files of the report's names that no unfinished report left are the user's.
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "cost.png").write_bytes(b"mine")
+    with pytest.raises(OutputExistsError, match="cost.png"):
+        write_report(model, tmp_path / "elsewhere", X_test, y_test)
+
+
+def test_a_special_file_is_never_replaced_by_a_report(tmp_path, model, data):
+    import os
+
+    from nnlearn.files import SpecialFileError
+
+    _, X_test, _, y_test = data
+    os.mkfifo(tmp_path / "wrong.png")
+    with pytest.raises(SpecialFileError, match="wrong.png"):
+        write_report(model, tmp_path, X_test, y_test, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wrong.png"]

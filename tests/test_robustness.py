@@ -7,7 +7,9 @@ directory exactly as it was (no file written, changed or removed).
 
 import hashlib
 import json
+import os
 import pickle
+import stat
 
 import numpy as np
 import pytest
@@ -67,6 +69,29 @@ def write_inputs(work):
     Image.new("L", (20000, 10000), 255).save(work / "bomb.png")
     (work / "a-directory").mkdir()
     (work / "a-file").write_text("not a directory")
+    # A FIFO stands in for /dev/null and other special files: --force must not replace it.
+    os.mkfifo(work / "a-fifo")
+    (work / "rep").mkdir()
+    os.mkfifo(work / "rep" / "digits.png")
+    from nnlearn.cli import main
+
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                "digits8",
+                "--max-iter",
+                "3",
+                "--quiet",
+                "--checkpoint",
+                str(work / "run.ckpt"),
+                "--out",
+                str(work / "run-model.npz"),
+            ]
+        )
+        == 0
+    )
 
 
 def write_crafted_models(work, good):
@@ -159,14 +184,67 @@ BAD = {
     "out-is-a-directory": (["train", "--data", "digits8", "--out", "a-directory"], ["a-directory", "directory"]),
     "out-under-a-file": (["train", "--data", "digits8", "--out", "a-file/m.npz"], ["a-file", "not a directory"]),
     "report-is-a-file": (["train", "--data", "digits8", "--report", "a-file"], ["a-file", "directory"]),
+    # Special files are replaced by nothing, --force or not.
+    "out-is-a-fifo": (["train", "--data", "digits8", "--out", "a-fifo", "--force"], ["a-fifo", "regular files only"]),
+    "checkpoint-is-a-fifo": (
+        ["train", "--data", "digits8", "--checkpoint", "a-fifo", "--force"],
+        ["--checkpoint", "regular files only"],
+    ),
+    "report-file-is-a-fifo": (
+        ["train", "--data", "digits8", "--report", "rep", "--force"],
+        ["digits.png", "regular files only"],
+    ),
+    "report-verb-file-is-a-fifo": (["report", "model.npz", "--data", "digits8", "rep", "--force"], ["digits.png"]),
+    "show-out-is-a-fifo": (["show", "--data", "digits8", "--out", "a-fifo", "--force"], ["regular files only"]),
+    "out-name-too-long": (["train", "--data", "digits8", "--out", "m" * 300 + ".npz"], ["too long"]),
+    # Options and inputs are checked before the outputs: the message is about them, not --force.
+    "data-before-existing-out": (["train", "--data", "nope.csv", "--out", "existing.npz"], ["nope.csv", "no such"]),
+    "option-before-existing-out": (
+        ["train", "--data", "digits8", "--checkpoint-every", "-1", "--out", "existing.npz"],
+        ["--checkpoint-every"],
+    ),
+    "resume-before-existing-out": (["train", "--resume", "nope.ckpt", "--out", "existing.npz"], ["nope.ckpt"]),
+    # Resuming: every output is checked, and a lower --max-iter is refused.
+    "resume-onto-an-existing-checkpoint": (
+        ["train", "--resume", "run.ckpt", "--checkpoint", "existing.npz", "--out", "new.npz"],
+        ["existing.npz", "--force"],
+    ),
+    "resume-with-lower-max-iter": (["train", "--resume", "run.ckpt", "--max-iter", "2", "--out", "new.npz"], ["3"]),
+    # Mini-batch settings and framing.
+    "batch-size-0": (["train", "--data", "digits8", "--optimizer", "sgd", "--batch-size", "0"], ["--batch-size"]),
+    "learning-rate-negative": (
+        ["train", "--data", "digits8", "--optimizer", "adam", "--learning-rate", "-0.1"],
+        ["--learning-rate"],
+    ),
+    "validation-fraction-1": (
+        ["train", "--data", "digits8", "--optimizer", "adam", "--validation-fraction", "1"],
+        ["--validation-fraction"],
+    ),
+    "n-iter-no-change-0": (
+        ["train", "--data", "digits8", "--optimizer", "sgd", "--n-iter-no-change", "0"],
+        ["--n-iter-no-change"],
+    ),
+    "mini-batch-option-for-cg": (["train", "--data", "digits8", "--batch-size", "50"], ["--batch-size", "cg"]),
+    "framing-unknown": (["train", "--data", "digits8", "--framing", "square"], ["--framing"]),
+    "framing-contradicts-dataset": (["train", "--data", "digits8", "--framing", "mnist"], ["contradicts", "fill"]),
+    # argparse's own errors name the verb too.
+    "unknown-train-option": (["train", "--bogus"], ["nnlearn train: error:", "--bogus"]),
+    "not-a-number": (["train", "--batch-size", "many"], ["nnlearn train: error:", "--batch-size"]),
 }
 
 
 def snapshot(folder):
-    return {
-        p.name: hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else sorted(p.iterdir())
-        for p in folder.iterdir()
-    }
+    """Every entry under ``folder``: a file's checksum, a folder's entries, a special file's kind."""
+    entries = {}
+    for p in folder.iterdir():
+        mode = os.lstat(p).st_mode
+        if stat.S_ISREG(mode):
+            entries[p.name] = hashlib.sha256(p.read_bytes()).hexdigest()
+        elif stat.S_ISDIR(mode):
+            entries[p.name] = snapshot(p)
+        else:
+            entries[p.name] = stat.S_IFMT(mode)  # never read: a FIFO would block
+    return entries
 
 
 @pytest.fixture(scope="module")

@@ -166,3 +166,16 @@ def test_train_takes_its_settings_past_the_sixth_by_keyword_only(digits8_small):
     X, y = digits8_small
     with pytest.raises(TypeError, match="positional"):
         train(X, y, (10,), 1.0, "lbfgs", 20, 3)
+
+
+@pytest.mark.parametrize("optimizer", ["cg", "lbfgs", "fmincg", "sgd", "adam"])
+def test_a_huge_but_legal_lambda_is_one_clear_error(digits8_small, optimizer):
+    import warnings
+
+    from nnlearn.errors import TrainingError
+
+    X, y = digits8_small
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and no NumPy overflow warnings on the way
+        with pytest.raises(TrainingError, match="lambda 1e\\+300 makes the penalty overflow"):
+            train(X, y, (10,), 1e300, optimizer, 5)

@@ -27,3 +27,13 @@ class ParameterError(NNLearnError, ValueError):
 
 class TrainingError(NNLearnError, RuntimeError):
     """Training diverged (non-finite cost or weights)."""
+
+
+class ExamplesLost(TrainingError):
+    """The examples cannot be reached any more (a cluster's scheduler went away).
+
+    ``model`` holds the weights reached before, when training had started: nothing is
+    lost but the iterations still to come.
+    """
+
+    model = None

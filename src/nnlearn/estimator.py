@@ -8,10 +8,13 @@ its own. Fitted state ends in ``_``, as scikit-learn's conventions ask.
 from __future__ import annotations
 
 import numbers
+import warnings
+from contextlib import nullcontext
 from dataclasses import replace
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
@@ -22,7 +25,8 @@ from sklearn.utils.validation import (
 )
 
 from .model import Model
-from .settings import DEFAULTS, ESTIMATOR_OPTIMIZER, MINI_BATCH, MiniBatch, Options
+from .settings import DEFAULTS, ESTIMATOR_OPTIMIZER, MINI_BATCH, MiniBatch, Options, check_cluster_parameter
+from .threads import ShardedDataTerm
 from .training import fit
 
 __all__ = ["NeuralNetClassifier"]
@@ -92,6 +96,12 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         is a fixed seed, as in :func:`nnlearn.train`: fitting twice gives the same model,
         and ``random_state=s`` gives the weights of ``nnlearn.train(..., seed=s)``.
         None draws a seed from NumPy's global random state.
+    cluster : str or int, default=None
+        Train on a Dask cluster (``pip install "nnlearn[cluster]"``): a scheduler address
+        (``"tcp://host:8786"``) or a number of local worker processes; full-batch
+        optimisers only. A live ``distributed.Client`` is not accepted here, since
+        scikit-learn's ``clone`` copies parameters and a client cannot be copied: give its
+        scheduler address (``client.scheduler.address``).
     verbose : bool, default=False
         Print the cost after every iteration.
 
@@ -161,6 +171,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         dtype=DEFAULTS.dtype,
         random_state=DEFAULTS.seed,
         verbose=False,
+        cluster=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.lam = lam
@@ -179,6 +190,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         self.dtype = dtype
         self.random_state = random_state
         self.verbose = verbose
+        self.cluster = cluster
 
     # -- fitting -----------------------------------------------------------------------
 
@@ -215,6 +227,13 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         self.best_validation_score_ = max(scores) if scores else None
         self._optimizer_state = (self.optimizer, getattr(result, "state", None))
         self._rng = None
+        if result.reason == "max_iter":
+            warnings.warn(
+                f"{self.optimizer} stopped at max_iter={self.max_iter} iterations before converging "
+                "(its tolerance was not met); raise max_iter to train further",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
         return self
 
     @available_if(_mini_batch_optimizer)
@@ -268,6 +287,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
 
     def _options(self):
         """The estimator's parameters as checked :class:`~nnlearn.settings.Options`."""
+        if self.cluster is not None:
+            check_cluster_parameter(self.cluster, self.optimizer)
         minibatch = MiniBatch(
             self.batch_size, self.learning_rate, self.n_iter_no_change, self.early_stopping, self.validation_fraction
         )
@@ -308,9 +329,24 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
     def _fit(self, X, y, options, sample_weight, **kwargs):
-        fitted = fit(
-            X, y, options, classes=self.classes_, sample_weight=sample_weight, callback=self._progress(), **kwargs
-        )
+        if self.cluster is None:
+            terms = nullcontext(ShardedDataTerm)
+        else:
+            from .cluster import data_term_on
+
+            terms = data_term_on(self.cluster)
+        with terms as data_term:
+            fitted = fit(
+                X,
+                y,
+                options,
+                classes=self.classes_,
+                sample_weight=sample_weight,
+                callback=self._progress(),
+                data_term=data_term,
+                local=self.cluster is None,
+                **kwargs,
+            )
         self.thetas_, self.network_ = fitted.model.thetas, fitted.model.network
         return fitted.result
 

@@ -151,6 +151,24 @@ def epoch_batches(m: int, batch_size: int, rng: np.random.Generator) -> list[np.
     return [order[start : start + batch_size] for start in range(0, m, batch_size)]
 
 
+@dataclass
+class Epoch:
+    """What one pass over the batches did.
+
+    ``x`` and ``state`` are the weights and optimiser state reached; ``cost`` the
+    size-weighted mean of the batch costs evaluated; ``evaluations`` the batches
+    evaluated; ``problem`` is empty when the pass went through, else what was not
+    finite, the pass having stopped at that batch (``x`` and ``state`` are then those
+    before its step).
+    """
+
+    x: np.ndarray
+    state: dict[str, Any]
+    cost: float
+    evaluations: int
+    problem: str = ""
+
+
 def run_epoch(
     fun: Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]],
     x: np.ndarray,
@@ -159,15 +177,44 @@ def run_epoch(
     batches: Iterable[np.ndarray],
     learning_rate: float,
     options: Mapping[str, Any],
-) -> tuple[np.ndarray, dict[str, Any], float]:
-    """One pass over ``batches``; returns x, state and the size-weighted mean batch cost."""
-    total, count = 0.0, 0
-    for rows in batches:
+) -> Epoch:
+    """One pass over ``batches``, stopping at the first cost, gradient or step that is not finite.
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(x, rows) -> (J_B, grad_B)``, grad_B of shape (p,).
+    x : ndarray, shape (p,)
+    state : dict
+        The optimiser's state (arrays of shape (p,) and numbers).
+    step : callable
+        The update, ``step(x, grad, state, learning_rate, **options) -> (x, state)``.
+    batches : iterable of int ndarray
+    learning_rate : float
+    options : mapping
+        Passed to ``step``.
+    """
+    total, count, evaluations = 0.0, 0, 0
+    for index, rows in enumerate(batches, start=1):
         J, grad = fun(x, rows)
+        J = float(J)
         total += J * rows.size
         count += rows.size
-        x, state = step(x, grad, state, learning_rate, **options)
-    return x, state, total / count
+        evaluations += 1
+        if not (math.isfinite(J) and bool(np.all(np.isfinite(grad)))):
+            return Epoch(x, state, total / count, evaluations, f"the cost or gradient at batch {index}")
+        # An overflowing step is reported below, as a step that is not finite.
+        with np.errstate(over="ignore", invalid="ignore"):
+            new_x, new_state = step(x, grad, state, learning_rate, **options)
+        if not (bool(np.all(np.isfinite(new_x))) and _finite_state(new_state)):
+            return Epoch(x, state, total / count, evaluations, f"the step from batch {index}")
+        x, state = new_x, new_state
+    return Epoch(x, state, total / count, evaluations)
+
+
+def _finite_state(state: Mapping[str, Any]) -> bool:
+    """Whether every number and array in an optimiser's state is finite."""
+    return all(bool(np.all(np.isfinite(value))) for value in state.values())
 
 
 @dataclass
@@ -258,6 +305,12 @@ def minimize_minibatch(
     -------
     MinibatchResult
         ``history`` holds the mean batch cost per epoch; ``n_iter`` the epochs run.
+        ``reason`` (see :data:`nnlearn.optimize.REASONS`) is "converged" when the
+        ``n_iter_no_change`` rule stopped the run, "max_iter" after ``max_iter`` epochs,
+        "interrupted" when the callback raised StopIteration, and "not_finite" when a
+        batch's cost or gradient, or a step, was not finite: the run then stops at that
+        batch, before its step, and its last ``history`` entry is the mean of the batch
+        costs of that epoch so far.
     """
     if method not in STEPS:
         raise ValueError(f"unknown mini-batch optimizer {method!r}; choose one of {', '.join(MINI_BATCH)}")
@@ -272,13 +325,17 @@ def minimize_minibatch(
         history, scores, best = [], [], (x, math.inf)
     else:
         x, state, rng, history, scores, best = _restore(resume, plateau)
-    message, interrupted, batches = f"maximum number of epochs ({max_iter}) reached", False, []
+    # The epochs a resumed run starts with all went through, each in ceil(m / b) batches.
+    evaluations = len(history) * -(-n_examples // batch_size)
+    message, reason = f"maximum number of epochs ({max_iter}) reached", "max_iter"
     for epoch in range(len(history) + 1, max_iter + 1):
         batches = epoch_batches(n_examples, batch_size, rng)
-        x, state, J = run_epoch(fun, x, state, step, batches, learning_rate, options)
-        history.append(float(J))
-        if not math.isfinite(J):
-            message = f"the cost is not finite after epoch {epoch}"
+        done = run_epoch(fun, x, state, step, batches, learning_rate, options)
+        x, state, J = done.x, done.state, done.cost
+        evaluations += done.evaluations
+        history.append(J)
+        if done.problem or not math.isfinite(J):
+            message, reason = f"{done.problem or 'the cost'} of epoch {epoch} is not finite", "not_finite"
             break
         monitored = J if validation_score is None else validation_score(x)
         if validation_score is not None:
@@ -291,11 +348,12 @@ def minimize_minibatch(
             try:
                 callback(epoch, J, x)
             except StopIteration:
-                message, interrupted = "stopped by callback", True
+                message, reason = "stopped by callback", "interrupted"
                 break
         if plateau.stale >= n_iter_no_change:
             what = "validation score" if validation_score is not None else "training cost"
             message = f"{what} did not improve by more than tol={plateau.tol} for {n_iter_no_change} epochs"
+            reason = "converged"
             break
     # With early stopping the weights of the best validation score are the result, as in
     # scikit-learn; without, the last weights (the best cost is only a noisy estimate).
@@ -304,10 +362,11 @@ def minimize_minibatch(
         x=x,
         fun=float(J),
         n_iter=len(history),
-        n_evals=len(history) * len(batches) if history else 0,
+        n_evals=evaluations,
         history=history,
         message=message,
-        interrupted=interrupted,
+        interrupted=reason == "interrupted",
+        reason=reason,
         validation_scores=scores,
         state=state,
     )

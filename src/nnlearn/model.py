@@ -9,11 +9,20 @@ nnlearn's model file is an archive (:mod:`nnlearn.archive`) of kind "nnlearn-mod
 
 Format 1 files (nnlearn 0.1) have no ``network``: they are the course's sigmoid network
 and load as such. A kind of activation or output this nnlearn does not know is refused.
+
+The document is checked against :data:`SCHEMAS` (one per format version) before anything
+is read from it, so that a loaded model's ``history`` holds what :data:`HISTORY_FIELDS`
+says, which every reader of it may rely on: known keys have their types and ranges;
+other keys (a newer nnlearn's, a user's) hold a JSON scalar (null, true/false, a finite
+number, a string without control characters) or a list of them, nothing nested. A
+recorded data file (``history["data"]``) is a string to show: nothing in nnlearn opens a
+file because a model file names it.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,13 +30,113 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .archive import read_archive, write_archive
+from .archive import (
+    MAX_NAME,
+    Check,
+    SchemaError,
+    array,
+    boolean,
+    document,
+    either,
+    integer,
+    nullable,
+    number,
+    read_archive,
+    record,
+    text,
+    write_archive,
+)
 from .core import ACTIVATIONS, OUTPUTS, Network, cost, forward, layer_sizes_of, one_hot, output_preactivation
 from .errors import DataError, ModelFileError, ShapeError
 
-__all__ = ["Model", "save_model", "load_model", "FORMAT"]
+__all__ = ["Model", "save_model", "load_model", "FORMAT", "HISTORY_FIELDS", "SCHEMAS"]
 
 FORMAT = "nnlearn-model"
+
+_COUNT = integer(0, 2**53)  # iterations, evaluations: exact in any JSON reader
+_NAME = text(MAX_NAME)  # optimizer, dtype, kinds: one short line
+_SCALAR = either(
+    nullable(boolean()),
+    number(),
+    text(free=True),
+    wanted="null, true, false, a finite number or a string without control characters",
+)
+
+#: What a model's ``history`` may hold under each key nnlearn writes (all optional).
+HISTORY_FIELDS: dict[str, Check] = {
+    # A diverged mini-batch epoch is recorded as it was (inf or NaN); the model may still
+    # be the best epoch's, so its history keeps it. Readers format or plot these as floats.
+    "cost": array(number(finite=False)),
+    "optimizer": _NAME,
+    "max_iter": integer(1, 2**53),
+    "n_iter": _COUNT,
+    "n_evals": _COUNT,
+    "message": text(free=True),
+    "stop_reason": nullable(text()),
+    "interrupted": boolean(),
+    "seed": nullable(integer(0, 2**64 - 1)),
+    "dtype": _NAME,
+    "epsilon_init": either(number(0, open_low=True), _NAME, wanted='a number > 0 or a name such as "auto"'),
+    "seconds": number(0, 1e10),
+    "batch_size": integer(1, 2**53),
+    "learning_rate": nullable(number(0, open_low=True)),
+    "validation_scores": array(number()),
+    # Shown, never opened: see nnlearn.cli.common.evaluation_data.
+    "data": text(),
+    "test_size": number(0, 1, open_high=True),
+    "split_seed": integer(0, 2**32 - 1),  # scikit-learn's random_state takes no more
+    "framing": nullable(_NAME),
+    "source": text(),
+}
+# Keys a newer nnlearn (or a user) adds: scalars or flat lists of them, so that whatever
+# prints a history prints short, plain values, and the document stays shallow.
+HISTORY = record(
+    HISTORY_FIELDS,
+    optional=HISTORY_FIELDS,
+    extra=either(_SCALAR, array(_SCALAR), wanted="a JSON scalar or a list of them"),
+)
+
+
+def _kind(registry: Mapping[str, object], what: str) -> Check:
+    """A kind of layer this nnlearn knows; another may be a newer nnlearn's."""
+    name = text(MAX_NAME)
+
+    def check(value: Any, where: str) -> None:
+        name(value, where)  # a short one-line string, safe to quote
+        if value not in registry:
+            raise SchemaError(
+                f"unknown {what} {value!r} (this nnlearn knows {', '.join(registry)}); a newer nnlearn may read it"
+            )
+
+    return check
+
+
+_KINDS = record({"activation": _kind(ACTIVATIONS, "activation"), "output": _kind(OUTPUTS, "output")})
+
+
+def _network(value: Any, where: str) -> None:
+    """``{"activation": NAME, "output": NAME}``, both kinds this nnlearn knows."""
+    if not (
+        isinstance(value, dict)
+        and set(value) == {"activation", "output"}
+        and all(isinstance(kind, str) for kind in value.values())
+    ):
+        raise SchemaError(
+            f"the file does not say its network's activation and output ({where} must be an object of "
+            "two names, activation and output)"
+        )
+    _KINDS(value, where)
+
+
+_FIELDS = {"lam": number(0), "history": HISTORY}
+#: The model document of each format version: format 1 (nnlearn 0.1) has no network.
+SCHEMAS: dict[int, Check] = {
+    1: document(_FIELDS),
+    2: document(
+        {**_FIELDS, "network": _network},
+        about={"network": "its network's activation and output", "history": "how it was trained"},
+    ),
+}
 
 
 @dataclass(eq=False)
@@ -148,14 +257,23 @@ class Model:
 
 
 def save_model(model: Model, path: str | os.PathLike, overwrite: bool = False) -> Path:
-    """Write ``model`` to ``path`` atomically; refuse to replace a file unless ``overwrite``."""
+    """Write ``model`` to ``path`` atomically; refuse to replace a file unless ``overwrite``.
+
+    Raises
+    ------
+    OutputExistsError
+        ``path`` exists and ``overwrite`` is False.
+    ModelFileError
+        The class labels are objects, or the history holds what the model file's schema
+        refuses (:data:`HISTORY_FIELDS`): nnlearn writes no file it would not read back.
+    """
     if model.classes.dtype.kind not in "iufbU":
         raise ModelFileError(f"class labels of dtype {model.classes.dtype} cannot be saved safely")
     arrays = {f"theta{l}": theta for l, theta in enumerate(model.thetas, start=1)}
     arrays["classes"] = model.classes
     network = {"activation": model.network.activation, "output": model.network.output}
     meta = {"lam": float(model.lam), "network": network, "history": model.history}
-    return write_archive(path, FORMAT, arrays, meta, overwrite)
+    return write_archive(path, FORMAT, arrays, meta, overwrite, schema=SCHEMAS[max(SCHEMAS)])
 
 
 def load_model(path: str | os.PathLike) -> Model:
@@ -164,10 +282,11 @@ def load_model(path: str | os.PathLike) -> Model:
     Raises
     ------
     ModelFileError
-        The file is missing, not an nnlearn model, of a newer format version, altered
-        since it was written, or holds arrays that would need unpickling.
+        The file is missing, not a regular file, not an nnlearn model, of a newer format
+        version, altered since it was written (a checksum fails), holds metadata its
+        format's schema (:data:`SCHEMAS`) refuses, or arrays that would need unpickling.
     """
-    arrays, meta = read_archive(path, FORMAT)
+    arrays, meta = read_archive(path, FORMAT, SCHEMAS)
     names = [f"theta{l}" for l in range(1, len(arrays))]
     if set(arrays) != {*names, "classes"}:
         raise ModelFileError(f"{path}: a model file holds theta1 ... thetaN and classes, not {sorted(arrays)}")
@@ -180,20 +299,10 @@ def load_model(path: str | os.PathLike) -> Model:
 
 
 def _read_network(path, meta, thetas):
-    """The network a model file describes: format 1 is the course's sigmoid network."""
+    """The network a model file describes: format 1 is the course's sigmoid network.
+
+    Its kinds are ones this nnlearn knows: the schema checked them.
+    """
     if meta["format_version"] < 2:
         return Network(layer_sizes_of(thetas))
-    kinds = meta.get("network")
-    if not isinstance(kinds, dict) or not all(isinstance(kinds.get(k), str) for k in ("activation", "output")):
-        raise ModelFileError(f"{path}: the model file does not say its network's activation and output")
-    activation, output = kinds["activation"], kinds["output"]
-    if activation not in ACTIVATIONS:
-        raise ModelFileError(
-            f"{path}: unknown activation {activation!r} (this nnlearn knows {', '.join(ACTIVATIONS)}); "
-            "a newer nnlearn may read it"
-        )
-    if output not in OUTPUTS:
-        raise ModelFileError(
-            f"{path}: unknown output {output!r} (this nnlearn knows {', '.join(OUTPUTS)}); a newer nnlearn may read it"
-        )
-    return Network(layer_sizes_of(thetas), activation, output)
+    return Network(layer_sizes_of(thetas), meta["network"]["activation"], meta["network"]["output"])

@@ -3,7 +3,13 @@
 :func:`write_report` writes ``DIR/index.html`` and, beside it, one PNG file per figure;
 the page refers only to those files, so the folder can be moved or zipped as a whole.
 Every file is written atomically and ``index.html`` last, so a page that exists has
-all its images.
+all its images. While a report is being written, a marker file (:data:`UNFINISHED`)
+says so: the pictures a failed or killed write left behind are then known to be its own,
+and the next report replaces them without being told to overwrite.
+
+The report names its data for what they are to the model (``data_role``): its held-out
+test data, its own training data (a model trained without a held-out part), or other
+data; it never calls training data test data.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from numpy.typing import ArrayLike
 
 from .datasets import check_dataset
 from .errors import ShapeError
-from .files import OutputExistsError, atomic_write
+from .files import OutputExistsError, atomic_write, check_replaceable
 from .plots import (
     plot_confusion_matrix,
     plot_cost_history,
@@ -34,16 +40,33 @@ if TYPE_CHECKING:
 
     from .model import Model
 
-__all__ = ["write_report", "report_files", "FIGURES", "most_confidently_wrong"]
+__all__ = [
+    "write_report",
+    "report_files",
+    "report_clashes",
+    "FIGURES",
+    "DATA_ROLES",
+    "UNFINISHED",
+    "most_confidently_wrong",
+]
 
-#: The report's figure files, in page order, with their captions.
-FIGURES = {
-    "digits.png": "100 test digits at random with the network's predictions",
+#: What the evaluation data are to the model, and the word the page uses for them:
+#: "test", its held-out part; "training", the data it was trained on (it has no
+#: held-out part); "other", data not known to be either (they may include its training
+#: examples).
+DATA_ROLES = {"test": "test", "training": "training", "other": "evaluation"}
+# The captions, with {data} for the word of the data's role.
+_CAPTIONS = {
+    "digits.png": "100 {data} digits at random with the network's predictions",
     "hidden-units.png": "What each unit of the first hidden layer learned (its input weights)",
     "cost.png": "Training cost J per iteration",
-    "confusion.png": "Confusion matrix on the test data",
-    "wrong.png": "The most confidently wrong test examples",
+    "confusion.png": "Confusion matrix on the {data} data",
+    "wrong.png": "The most confidently wrong {data} examples",
 }
+#: The report's figure files, in page order, with their captions (for test data).
+FIGURES = {name: caption.format(data="test") for name, caption in _CAPTIONS.items()}
+#: Present in a report's folder while the report is being written.
+UNFINISHED = ".nnlearn-report-unfinished"
 N_WRONG = 25
 
 
@@ -66,7 +89,7 @@ def most_confidently_wrong(model: Model, X: ArrayLike, y: ArrayLike, k: int = N_
 
 
 def _figures(
-    model: Model, X: np.ndarray, y: np.ndarray, predicted: np.ndarray
+    model: Model, X: np.ndarray, y: np.ndarray, predicted: np.ndarray, noun: str
 ) -> Iterator[tuple[str, Figure | None, str | None]]:
     """Each figure of the page as (file name, Figure or None, note shown beside or instead)."""
     digits: Figure | None
@@ -84,13 +107,13 @@ def _figures(
     else:
         yield "cost.png", None, "No cost history: the model was not trained by nnlearn.train."
     yield "confusion.png", plot_confusion_matrix(y, predicted, classes=_labels(model, y)), None
-    yield from _wrong_figure(model, X, y, predicted, images=digits is not None)
+    yield from _wrong_figure(model, X, y, predicted, images=digits is not None, noun=noun)
 
 
-def _wrong_figure(model, X, y, predicted, images):
+def _wrong_figure(model, X, y, predicted, images, noun):
     index, confidence = most_confidently_wrong(model, X, y)
     if index.size == 0:
-        yield "wrong.png", None, "Every test example is predicted right."
+        yield "wrong.png", None, f"Every {noun} example is predicted right."
         return
     note = "In order, surest first; predicted probability: " + ", ".join(f"{p:.2f}" for p in confidence) + "."
     fig = None
@@ -100,7 +123,7 @@ def _wrong_figure(model, X, y, predicted, images):
             labels=y[index],
             predictions=predicted[index],
             n=index.size,
-            title=f"The {index.size} most confidently wrong test examples",
+            title=f"The {index.size} most confidently wrong {noun} examples",
         )
     yield "wrong.png", fig, note
 
@@ -112,22 +135,24 @@ def _labels(model, y):
         return model.classes
 
 
-def _numbers(model, X, y, predicted, X_train, y_train):
+def _numbers(model, X, y, predicted, X_train, y_train, role):
     """(name, value) rows of the numbers table, values already formatted."""
     history = model.history
     costs = history.get("cost") or []
+    noun = DATA_ROLES[role]
     rows = [
         ("layer sizes", " - ".join(str(s) for s in model.layer_sizes)),
         ("hidden activation", model.network.activation),
         ("output", model.network.output),
         ("lambda", f"{model.lam:g}"),
-        ("test examples", f"{len(y)}"),
-        ("test accuracy", f"{np.mean(predicted == y):.2%}"),
+        (f"{noun} examples" + (" (no held-out part)" if role == "training" else ""), f"{len(y)}"),
+        (f"{noun} accuracy", f"{np.mean(predicted == y):.2%}"),
         # Unregularised: the penalty lam/(2m) sum(theta^2) grows as the test set shrinks,
         # which would make a small test set look worse than the model is.
-        ("test cost J (lambda 0)", f"{model.cost(X, y, lam=0.0):.6f}"),
+        (f"{noun} cost J (lambda 0)", f"{model.cost(X, y, lam=0.0):.6f}"),
     ]
-    if X_train is not None and y_train is not None:
+    # Training data evaluated as such are not listed twice.
+    if X_train is not None and y_train is not None and role != "training":
         X_train, y_train = check_dataset(X_train, y_train, "report training data")
         rows += [
             ("training examples", f"{len(y_train)}"),
@@ -179,7 +204,7 @@ def _figure_html(name, caption, note):
     return f"<figure><figcaption>{html.escape(caption)}</figcaption>{img}{note}</figure>"
 
 
-def _page(settings, numbers, per_class, figures):
+def _page(settings, numbers, per_class, figures, noun):
     when = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     from . import __version__
 
@@ -196,7 +221,7 @@ def _page(settings, numbers, per_class, figures):
 {settings_html}</section>
 <section><h2>Numbers</h2>
 {_table(numbers)}</section>
-<section><h2>Per class (test data)</h2>
+<section><h2>Per class ({html.escape(noun)} data)</h2>
 {_table(per_class_rows, ("class", "precision", "recall", "F1", "examples"))}</section>
 </div>
 <section><h2>Figures</h2>
@@ -212,6 +237,20 @@ def report_files(directory: str | os.PathLike) -> list[Path]:
     return [Path(directory) / name for name in ("index.html", *FIGURES)]
 
 
+def report_clashes(directory: str | os.PathLike) -> list[Path]:
+    """The files of ``directory`` that a report would replace and that are not its own leftovers.
+
+    Pictures left by a report whose writing did not finish (:data:`UNFINISHED` is there)
+    are that report's, and are replaced without asking; a finished report's
+    ``index.html``, or files of the report's names made by anything else, are clashes.
+    """
+    directory = Path(directory)
+    existing = [path for path in report_files(directory) if os.path.lexists(path)]
+    if os.path.lexists(directory / UNFINISHED):
+        return [path for path in existing if path.name == "index.html"]
+    return existing
+
+
 def write_report(
     model: Model,
     directory: str | os.PathLike,
@@ -222,6 +261,7 @@ def write_report(
     y_train: ArrayLike | None = None,
     settings: Mapping[str, Any] | None = None,
     overwrite: bool = False,
+    data_role: str = "test",
 ) -> Path:
     """Write a one-page HTML report on ``model``, with its figures as PNG files beside it.
 
@@ -232,38 +272,52 @@ def write_report(
         Created if needed; receives ``index.html`` and the files in :data:`FIGURES`.
     X : array-like, shape (m, n)
     y : array-like, shape (m,)
-        The evaluation (test) data.
+        The evaluation data (see ``data_role``).
     X_train, y_train : array-like, optional
         The training data, for the training accuracy.
     settings : dict, optional
         Shown as given (e.g. the command line's options); every value is escaped.
     overwrite : bool
-        Replace an existing report; otherwise raise :class:`OutputExistsError`.
+        Replace an existing report; otherwise raise :class:`OutputExistsError` (the
+        leftovers of a report whose writing did not finish are replaced regardless).
+    data_role : {"test", "training", "other"}
+        What ``X, y`` are to the model (:data:`DATA_ROLES`), for the page's words.
 
     Returns
     -------
     pathlib.Path
         ``directory / "index.html"``.
     """
+    if data_role not in DATA_ROLES:
+        raise ValueError(f"data_role must be one of {', '.join(DATA_ROLES)}, got {data_role!r}")
+    noun = DATA_ROLES[data_role]
     directory = Path(directory)
     index = directory / "index.html"
-    # Checked before any work, so a refused report leaves the folder as it was.
-    clashes = [path for path in report_files(directory) if path.exists()]
+    # Checked before any work, so a refused report leaves the folder as it was. A device
+    # or FIFO under a report's file name is never replaced, whatever overwrite says.
+    for path in report_files(directory):
+        check_replaceable(path, overwrite=True)
+    clashes = report_clashes(directory)
     if clashes and not overwrite:
         raise OutputExistsError(f"{clashes[0]}: file exists; choose another folder or allow overwriting")
     X, y = check_dataset(X, y, "report data")
     predicted = model.predict(X)
+    marker = directory / UNFINISHED
+    atomic_write(marker, lambda f: f.write(f"nnlearn report being written by process {os.getpid()}\n".encode()), True)
     figures = []
-    for name, fig, note in _figures(model, X, y, predicted):
+    for name, fig, note in _figures(model, X, y, predicted, noun):
         if fig is not None:
             save_figure(fig, directory / name, overwrite=True)
-        elif (directory / name).exists():
+        elif (directory / name).is_file():
             (directory / name).unlink()  # a stale picture from an earlier report
-        figures.append(_figure_html(name if fig is not None else None, FIGURES[name], note))
+        figures.append(_figure_html(name if fig is not None else None, _CAPTIONS[name].format(data=noun), note))
     page = _page(
         dict(settings or {}),
-        _numbers(model, X, y, predicted, X_train, y_train),
+        _numbers(model, X, y, predicted, X_train, y_train, data_role),
         _per_class(model, y, predicted),
         figures,
+        noun,
     )
-    return atomic_write(index, lambda f: f.write(page.encode("utf-8")), overwrite=True)
+    atomic_write(index, lambda f: f.write(page.encode("utf-8")), overwrite=True)
+    marker.unlink()
+    return index

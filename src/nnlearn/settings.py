@@ -38,6 +38,8 @@ __all__ = [
     "check_sample_weight",
     "check_memory",
     "check_kinds",
+    "check_cluster_parameter",
+    "check_cluster_optimizer",
 ]
 DTYPES = ("float64", "float32")
 #: The full-batch optimisers (nnlearn.optimize) and the mini-batch ones (nnlearn.minibatch);
@@ -198,6 +200,26 @@ class Options:
 DEFAULTS = Options()
 #: The estimator's default optimiser (scikit-learn's MLPClassifier users expect L-BFGS).
 ESTIMATOR_OPTIMIZER = "lbfgs"
+
+
+def check_cluster_optimizer(optimizer: str) -> None:
+    """Only the full-batch optimisers train on a cluster: their data term distributes exactly."""
+    if optimizer in MINI_BATCH:
+        raise ParameterError(
+            f"the mini-batch optimiser {optimizer!r} runs on one machine; on a cluster use a full-batch one "
+            "(cg, lbfgs or fmincg), whose data term distributes exactly"
+        )
+
+
+def check_cluster_parameter(cluster: object, optimizer: str) -> None:
+    """The estimator's cluster: a scheduler address or a local worker count, with a
+    full-batch optimiser."""
+    address = isinstance(cluster, str) and cluster.strip() != ""
+    if not (address or _is_int(cluster, 1)):
+        raise ParameterError(
+            f"cluster must be a Dask scheduler address or a number of local worker processes >= 1, got {cluster!r}"
+        )
+    check_cluster_optimizer(optimizer)
 
 
 def check_seed(seed: int | np.random.Generator) -> int | np.random.Generator:

@@ -30,7 +30,7 @@ from threadpoolctl import ThreadpoolController
 
 from .core import Network, data_term, total_weight
 
-__all__ = ["MIN_SHARD_WORK", "ShardedDataTerm", "blas_threads", "default_threads"]
+__all__ = ["MIN_SHARD_WORK", "ShardedDataTerm", "blas_threads", "default_threads", "shard_bounds"]
 
 # The least work a shard gets, in examples times weights (each weight is used in about
 # three multiply-adds per example). Below it a shard's fixed costs (a thread hand-off and
@@ -88,7 +88,8 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_pool.cache_clear)
 
 
-def _shard_bounds(m, shards):
+def shard_bounds(m: int, shards: int) -> np.ndarray:
+    """Boundaries of ``shards`` contiguous slices of ``m`` examples, as even as can be: shape (shards + 1,)."""
     return np.linspace(0, m, shards + 1).round().astype(int)
 
 
@@ -118,7 +119,7 @@ class ShardedDataTerm:
         self.m = total_weight(X, sample_weight)
         self.dtype = X.dtype
         count = max(1, min(threads, X.shape[0] * self.network.n_weights // MIN_SHARD_WORK))
-        bounds = _shard_bounds(X.shape[0], count)
+        bounds = shard_bounds(X.shape[0], count)
         self.shards = [
             (X[i:j], Y[i:j], None if sample_weight is None else sample_weight[i:j])
             for i, j in itertools.pairwise(bounds)

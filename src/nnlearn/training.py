@@ -14,18 +14,27 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
 
 from .core import Network, NetworkLike, init_random, one_hot, pack, unpack
 from .datasets import check_dataset
-from .errors import DataError, ParameterError, ShapeError, TrainingError
+from .errors import DataError, ExamplesLost, ParameterError, ShapeError, TrainingError
 from .minibatch import minimize_minibatch
 from .model import Model
 from .objective import DataTerm, Objective, accuracy, batch_objective, full_objective
 from .optimize import OptimizeResult, minimize
-from .settings import DEFAULTS, MiniBatch, Options, check_epsilon, check_memory, check_sample_weight
+from .settings import (
+    DEFAULTS,
+    MiniBatch,
+    Options,
+    check_cluster_optimizer,
+    check_epsilon,
+    check_memory,
+    check_sample_weight,
+)
 from .threads import ShardedDataTerm, blas_threads, default_threads
 
 __all__ = ["train", "fit", "Fitted", "fit_weights", "initial_weights", "make_objective", "make_batch_objective"]
@@ -191,7 +200,10 @@ def fit_weights(
     # optimiser's own small vector work runs single-threaded: OpenBLAS threads fighting
     # over it made L-BFGS-B several times slower (docs/benchmarks.md).
     threads = default_threads()
-    with blas_threads(1):
+    trail = _Trail(callback)
+    # Overflow on the way to a non-finite cost is reported once, as a TrainingError below,
+    # not as NumPy's warnings on the way.
+    with blas_threads(1), np.errstate(over="ignore", invalid="ignore"):
         if options.is_minibatch:
             result = _fit_minibatch(
                 X,
@@ -208,22 +220,57 @@ def fit_weights(
             )
         else:
             term = data_term(X, Y, network, sample_weight, threads=threads)
-            result = minimize(
-                full_objective(term, options.lam),
-                x0,
-                options.optimizer,
-                options.max_iter,
-                options.tol,
-                callback,
-                resume,
-                checkpoint,
-            )
-    if not np.all(np.isfinite(result.x)) or not np.isfinite(result.fun):
+            try:
+                result = minimize(
+                    full_objective(term, options.lam),
+                    x0,
+                    options.optimizer,
+                    options.max_iter,
+                    options.tol,
+                    trail,
+                    resume,
+                    checkpoint,
+                )
+            except ExamplesLost as exc:
+                exc.result = trail.result(x0, str(exc))  # type: ignore[attr-defined]
+                raise
+    if result.reason == "not_finite" or not np.all(np.isfinite(result.x)) or not np.isfinite(result.fun):
+        hint = "; try a smaller learning_rate" if options.is_minibatch else ""
+        if options.lam > 1e100:
+            hint = f"; lambda {options.lam:g} makes the penalty overflow, use a smaller one"
         raise TrainingError(
-            f"training diverged: non-finite cost or weights after iteration {result.n_iter}"
-            + ("; try a smaller learning_rate" if options.is_minibatch else "")
+            f"training diverged: the cost or its gradient stopped being finite after iteration {result.n_iter}{hint}"
         )
     return result
+
+
+class _Trail:
+    """A callback that remembers the last iteration's weights before calling ``callback``:
+    what is kept when the examples are lost mid-run."""
+
+    def __init__(self, callback):
+        self.callback, self.x, self.costs = callback, None, []
+
+    def __call__(self, iteration, J, x):
+        self.x = np.array(x, copy=True)
+        self.costs.append(float(J))
+        if self.callback is not None:
+            self.callback(iteration, J, x)
+
+    def result(self, x0, message):
+        x = x0 if self.x is None else self.x
+        fun = self.costs[-1] if self.costs else float("nan")
+        n = len(self.costs)
+        return OptimizeResult(
+            x=x,
+            fun=fun,
+            n_iter=n,
+            n_evals=0,
+            history=list(self.costs),
+            message=message,
+            interrupted=True,
+            reason="interrupted",
+        )
 
 
 @dataclass(frozen=True)
@@ -248,6 +295,7 @@ def fit(
     shuffle=None,
     state=None,
     data_term: DataTermFactory = ShardedDataTerm,
+    local: bool = True,
 ) -> Fitted:
     """The one fitting path: checked data and checked options to a trained model.
 
@@ -264,28 +312,45 @@ def fit(
         Start here instead of at random weights drawn with ``options.seed``.
     callback, checkpoint, resume, shuffle, state, data_term
         As for :func:`fit_weights`.
+    local : bool
+        The examples are computed on this machine; False (a cluster's data term) leaves
+        their activations out of this machine's memory check.
+
+    Raises
+    ------
+    ExamplesLost
+        When the data term's examples could not be reached any more; its ``model`` holds
+        the weights reached before.
     """
     classes, Y = one_hot(y, classes)
     network = options.network(X.shape[1], classes.size)
-    x0 = initial_weights(network, options.epsilon_init, options.seed, initial_thetas, m=X.shape[0])
+    x0 = initial_weights(network, options.epsilon_init, options.seed, initial_thetas, m=X.shape[0] if local else 0)
     start = time.perf_counter()
-    result = fit_weights(
-        X,
-        Y.astype(X.dtype),
-        network,
-        x0,
-        options,
-        sample_weight=sample_weight,
-        callback=callback,
-        checkpoint=checkpoint,
-        resume=resume,
-        shuffle=shuffle,
-        state=state,
-        data_term=data_term,
-    )
-    seconds = time.perf_counter() - start
-    thetas = [theta.astype(X.dtype) for theta in unpack(result.x, network)]
-    return Fitted(Model(thetas, classes, options.lam, _history(options, result, seconds), network=network), result)
+
+    def model_of(result):
+        thetas = [theta.astype(X.dtype) for theta in unpack(result.x, network)]
+        history = _history(options, result, time.perf_counter() - start)
+        return Model(thetas, classes, options.lam, history, network=network)
+
+    try:
+        result = fit_weights(
+            X,
+            Y.astype(X.dtype),
+            network,
+            x0,
+            options,
+            sample_weight=sample_weight,
+            callback=callback,
+            checkpoint=checkpoint,
+            resume=resume,
+            shuffle=shuffle,
+            state=state,
+            data_term=data_term,
+        )
+    except ExamplesLost as exc:
+        exc.model = model_of(exc.result)  # type: ignore[attr-defined]
+        raise
+    return Fitted(model_of(result), result)
 
 
 def _history(options, result, seconds):
@@ -296,6 +361,7 @@ def _history(options, result, seconds):
         "n_iter": result.n_iter,
         "n_evals": result.n_evals,
         "message": result.message,
+        "stop_reason": result.reason,
         "interrupted": result.interrupted,
         "seed": options.seed if isinstance(options.seed, int) else None,
         "dtype": options.dtype,
@@ -336,6 +402,7 @@ def train(
     checkpoint=None,
     resume=None,
     options: Options | None = None,
+    cluster=None,
 ) -> Model:
     """Train a network by backpropagation and a full-batch or mini-batch optimiser.
 
@@ -390,6 +457,11 @@ def train(
     options : Options, optional
         All the settings above as one :class:`~nnlearn.settings.Options`; given, it
         replaces them.
+    cluster : distributed.Client, str or int, optional
+        Train on a Dask cluster (:mod:`nnlearn.cluster`, ``pip install "nnlearn[cluster]"``):
+        a client, a scheduler address, or a number of local worker processes. ``X`` may
+        then be a Dask array (e.g. :func:`nnlearn.datasets.load_shards`), whose chunks stay
+        on the workers. Full-batch optimisers only.
 
     Returns
     -------
@@ -403,18 +475,30 @@ def train(
             hidden_layer_sizes, activation, output, lam, optimizer, max_iter, tol, seed, dtype, epsilon_init, minibatch
         )
     options = options.checked()
-    X, y = check_dataset(X, y, "training data")
+    terms: AbstractContextManager[DataTermFactory]
+    if cluster is not None:
+        check_cluster_optimizer(options.optimizer)
+        from .cluster import check_cluster_dataset, data_term_on
+
+        X, y = check_cluster_dataset(X, y, "training data")
+        terms = data_term_on(cluster)
+    else:
+        X, y = check_dataset(X, y, "training data")
+        terms = nullcontext(ShardedDataTerm)
     if np.unique(y).size < 2:
         raise DataError(f"training data: need at least two classes, got {np.unique(y).tolist()}")
     sample_weight = check_sample_weight(sample_weight, X.shape[0], options.dtype)
-    fitted = fit(
-        X.astype(options.dtype),
-        y,
-        options,
-        sample_weight=sample_weight,
-        initial_thetas=initial_thetas,
-        callback=callback,
-        checkpoint=checkpoint,
-        resume=resume,
-    )
+    with terms as data_term:
+        fitted = fit(
+            X.astype(options.dtype),
+            y,
+            options,
+            sample_weight=sample_weight,
+            initial_thetas=initial_thetas,
+            callback=callback,
+            checkpoint=checkpoint,
+            resume=resume,
+            data_term=data_term,
+            local=cluster is None,
+        )
     return fitted.model

@@ -5,8 +5,10 @@ One module per verb (:data:`VERBS`, in the order ``nnlearn --help`` lists them),
 ``run(args) -> int``, the exit status. Every mistake a user can make (a missing or
 malformed file, weights that do not fit the data, an option out of range) surfaces as an
 :class:`~nnlearn.errors.NNLearnError` or OSError, which :func:`main` prints as one line on
-stderr with exit status 2, never a traceback. With ``--json`` a verb prints exactly one
-JSON object on stdout and nothing else there.
+stderr with exit status 2, never a traceback; argparse's own usage errors read the same,
+``nnlearn VERB: error: ...``. With ``--json`` a verb prints exactly one JSON object on
+stdout and nothing else there. A closed or broken stderr or stdout ends no verb early:
+messages to a stream that is gone are dropped (:func:`nnlearn.monitor.say`).
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ import sys
 from .. import __version__
 from ..errors import NNLearnError
 from ..files import OutputExistsError
-from . import cost, evaluate, gradcheck, predict, report, reproduce, show, train
+from ..monitor import say
+from . import cost, evaluate, gradcheck, predict, report, reproduce, shard, show, train
 
 __all__ = ["main", "build_parser", "VERBS"]
 
 #: The verbs' modules; a verb is named after its module.
-VERBS = (train, evaluate, predict, cost, gradcheck, reproduce, report, show)
+VERBS = (train, evaluate, predict, cost, gradcheck, reproduce, report, show, shard)
 
 
 def verb_name(module):
@@ -38,6 +41,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser():
+    """The parser of the whole command line; ``parser.verbs`` maps each verb to its own parser."""
     parser = _Parser(
         prog="nnlearn",
         description="Neural-network learning as the classic course teaches it.",
@@ -46,6 +50,7 @@ def build_parser():
     )
     parser.add_argument("--version", action="version", version=f"nnlearn {__version__}")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    parser.verbs = {}
     for module in VERBS:
         summary = module.SUMMARY
         p = verbs.add_parser(
@@ -58,6 +63,7 @@ def build_parser():
         module.add_arguments(p)
         p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
         p.set_defaults(run=module.run)
+        parser.verbs[verb_name(module)] = p
     return parser
 
 
@@ -78,19 +84,51 @@ def main(argv=None):
     argparse's own errors (an unknown verb or option, a value that is not a number) and
     ``--help`` / ``--version`` end in ``SystemExit``, with status 2 and 0.
     """
-    args = build_parser().parse_args(argv)
+    _reserve_standard_descriptors()
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        # Left over by the verb's parser: its error, so that it reads "nnlearn VERB: error:".
+        parser.verbs[args.verb].error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return args.run(args)
     except BrokenPipeError:
         # The reader went away (`nnlearn predict ... | head`); say nothing more to it.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _silence_stdout()
         return 1
     except (NNLearnError, OSError) as exc:
-        print(f"nnlearn {args.verb}: error: {_message(exc)}", file=sys.stderr)
+        say(f"nnlearn {args.verb}: error: {_message(exc)}")
         return 2
     except MemoryError:
-        print(f"nnlearn {args.verb}: error: not enough memory for this network and data", file=sys.stderr)
+        say(f"nnlearn {args.verb}: error: not enough memory for this network and data")
         return 2
     except KeyboardInterrupt:
-        print(f"nnlearn {args.verb}: interrupted", file=sys.stderr)
+        say(f"nnlearn {args.verb}: interrupted")
         return 130
+
+
+def _reserve_standard_descriptors():
+    """Open the null device on a closed stdin, stdout or stderr (``nnlearn train 2>&-``).
+
+    Otherwise the next file opened (a model being saved) would get that descriptor, and
+    whatever a library writes to "stderr" would land inside it.
+    """
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            opened = os.open(os.devnull, os.O_RDWR)
+            if opened != fd:  # a lower descriptor was free too: it gets its own in turn
+                os.dup2(opened, fd)
+                os.close(opened)
+
+
+def _silence_stdout():
+    """Send what is still buffered for stdout, and all later output, nowhere."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # no stdout, or one without a descriptor
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)

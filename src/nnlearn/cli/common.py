@@ -11,7 +11,7 @@ import numpy as np
 from ..core import ACTIVATIONS, OUTPUTS
 from ..datasets import DATASETS, load_data, split
 from ..errors import NNLearnError, ParameterError, ShapeError
-from ..files import OutputExistsError
+from ..files import OutputExistsError, SpecialFileError, check_replaceable, probe_directory
 from ..settings import DEFAULTS
 
 DEFAULT_MODEL = "nnlearn-model.npz"
@@ -76,15 +76,39 @@ def jsonable(value):
 
 
 def refuse_existing(path, force, option="--out"):
-    """Refuse an output that cannot be written, or exists, before any work is done."""
+    """Refuse an output that cannot or must not be written, before any work is done.
+
+    Checked in turn: the path is no directory and lies under no file; it is no device,
+    FIFO or socket (never replaced, even with ``--force``); it does not exist unless
+    ``force``; and its directory takes a file (:func:`nnlearn.files.probe_directory`:
+    permissions, a read-only file system, a name too long).
+    """
     path = Path(path)
-    if path.is_dir():
+    try:
+        is_dir = path.is_dir()
+        parent = next((p for p in path.parents if p.exists()), None)
+    except OSError as exc:  # a name too long for the system, a loop of links
+        raise ParameterError(f"{option} {path}: cannot write there ({exc.strerror or exc})") from None
+    if is_dir:
         raise ParameterError(f"{option} {path} is a directory; give a file name")
-    parent = next((p for p in path.parents if p.exists()), None)
     if parent is not None and not parent.is_dir():
         raise ParameterError(f"{option} {path}: {parent} is a file, not a directory")
-    if path.exists() and not force:
-        raise OutputExistsError(f"{path} already exists; pass --force to overwrite it or {option} to choose another")
+    try:
+        check_replaceable(path, force)
+    except SpecialFileError:
+        raise ParameterError(
+            f"{option} {path} is a FIFO, device or other special file; nnlearn replaces regular files only, "
+            "even with --force"
+        ) from None
+    except OutputExistsError:
+        raise OutputExistsError(
+            f"{path} already exists; pass --force to overwrite it or {option} to choose another"
+        ) from None
+    try:
+        probe_directory(path)
+    except OSError as exc:
+        where = exc.filename or path
+        raise ParameterError(f"{option} {path}: cannot write there ({where}: {exc.strerror or exc})") from None
 
 
 def load_model_file(path):
@@ -151,6 +175,10 @@ def split_data(X, y, test_size, seed):
     if test_size == 0:
         return X, None, y, None
     try:
+        if type(X).__module__.startswith("dask."):  # rows of a cluster's data: masks, made from the labels
+            from ..cluster import split_rows
+
+            return split_rows(X, y, test_size, seed)
         return split(X, y, test_size=test_size, seed=seed)
     except ValueError as exc:  # scikit-learn: too few examples per class for the split
         raise ParameterError(f"--test-size {test_size} cannot split these data: {exc}") from None
@@ -159,20 +187,94 @@ def split_data(X, y, test_size, seed):
 def evaluation_data(args, model):
     """The data a model is judged on, and a description of them.
 
-    ``--data`` gives all of a dataset; without it, the held-out part of the split the
-    model was trained on, when ``nnlearn train`` recorded it, else the embedded digits.
+    Without ``--data``: the held-out part of the split the model was trained on, when
+    ``nnlearn train`` recorded it on a built-in dataset (``DATASETS``), else all of the
+    embedded digits. A recorded data *file* is shown, never opened: the model file is not
+    the user's word (anyone can edit it and recompute its checksums), and what it names
+    could be a FIFO (a hang), a device or someone else's file. Re-evaluating on it takes
+    ``--data FILE``; when FILE is the recorded file (the same resolved path), the recorded
+    split applies, so the model is judged on its held-out part again.
+
+    ``--data NAME`` gives all of a built-in dataset (leave it out for the held-out part),
+    ``--data FILE`` all of any other file.
+
+    Raises
+    ------
+    ParameterError
+        The model records a data file and ``--data`` was not given, or the recorded split
+        cannot be made of the data given.
     """
-    history = model.history
-    if args.data is not None:
-        X, y = load_data(args.data)
-        return X, y, args.data
-    source = history.get("data", "digits20")
+    history = model.history  # checked against the model file's schema when it was loaded
+    recorded = history.get("data")
+    recorded_file = recorded is not None and recorded not in DATASETS
+    if args.data is None:
+        if recorded_file:
+            raise ParameterError(
+                f"{args.model} records its training data as the file {recorded}, which nnlearn does not open on "
+                "a model file's word; pass --data FILE to evaluate on it (the recorded split applies when FILE "
+                "is that file)"
+            )
+        source = recorded or "digits20"
+    else:
+        source = args.data
     X, y = load_data(source)
+    if args.data is not None:
+        same = False
+        if recorded_file and args.data not in DATASETS:
+            try:  # resolving reads directory entries and links, never the file itself
+                same = Path(args.data).resolve() == Path(recorded).resolve()
+            except (OSError, RuntimeError, ValueError):  # a link loop, a name the system refuses
+                same = False
+        if not same:
+            return X, y, source
     test_size = history.get("test_size", 0) or 0
     if test_size > 0 and "split_seed" in history:
-        _, X, _, y = split(X, y, test_size=test_size, seed=history["split_seed"])
+        try:
+            _, X, _, y = split(X, y, test_size=test_size, seed=history["split_seed"])
+        except ValueError as exc:  # scikit-learn: a part would be empty, or a class too small for it
+            raise ParameterError(
+                f"the model's recorded split (test size {test_size:g}, seed {history['split_seed']}) cannot be "
+                f"made of {source}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+            ) from None
         return X, y, f"{source}, held-out {test_size:.0%} (seed {history['split_seed']})"
     return X, y, source
+
+
+def data_role(args, model):
+    """What the data :func:`evaluation_data` picks are to the model, so that no verb calls
+    training data test data.
+
+    Returns
+    -------
+    role : {"test", "training", "overlap", "other"}
+        "test": the held-out part of its recorded split; "training": the very data it
+        was trained on (``--test-size 0``: it has no held-out part); "overlap": all of the
+        dataset it was trained on, its training examples among them; "other": data not
+        known to be any of these.
+    note : str or None
+        Says so in words, for the text output.
+    """
+    history = model.history
+    recorded = history.get("data")
+    test_size = history.get("test_size")
+    if recorded is None or test_size is None:
+        return "other", None
+    same = args.data is None
+    if args.data is not None and recorded not in DATASETS and args.data not in DATASETS:
+        try:
+            same = Path(args.data).resolve() == Path(recorded).resolve()
+        except (OSError, RuntimeError, ValueError):
+            same = False
+    if test_size == 0 and (same or args.data == recorded):
+        return (
+            "training",
+            "the model's own training data (it has no held-out part): how well it fits, not how it generalises",
+        )
+    if same and "split_seed" in history:
+        return "test", None
+    if args.data == recorded:
+        return "overlap", f"includes the model's training examples (all but its held-out {test_size:.0%})"
+    return "other", None
 
 
 def percent(fraction):

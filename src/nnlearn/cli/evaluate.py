@@ -1,10 +1,14 @@
-"""``nnlearn evaluate``: accuracy, per-class precision and recall, and the confusion matrix."""
+"""``nnlearn evaluate``: accuracy, per-class precision and recall, and the confusion matrix.
+
+The data are named for what they are to the model (:func:`~nnlearn.cli.common.data_role`):
+its held-out test part, its own training data, or other data.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from .common import DATA_HELP, architecture, check_fit, emit, evaluation_data, load_model_file, percent
+from .common import DATA_HELP, architecture, check_fit, data_role, emit, evaluation_data, load_model_file, percent
 
 SUMMARY = "accuracy, per-class precision and recall, and the confusion matrix of a model"
 EXAMPLES = """\
@@ -27,6 +31,7 @@ def run(args):
 
     model = load_model_file(args.model)
     X, y, data = evaluation_data(args, model)
+    role, note = data_role(args, model)
     check_fit(model, X, y, args.model, data)
     predicted = model.predict(X)
     # Sorted, so Octave weights (outputs 1..9, 0) read in digit order like any model.
@@ -36,6 +41,7 @@ def run(args):
         "model": args.model,
         "network": _network_json(model),
         "data": data,
+        "data_role": role,
         "m": len(y),
         "accuracy": float(np.mean(predicted == y)),
         "classes": classes,
@@ -45,7 +51,7 @@ def run(args):
         "support": support,
         "confusion_matrix": confusion_matrix(y, predicted, labels=classes),
     }
-    emit(args, result, _evaluate_text(result, model))
+    emit(args, result, _evaluate_text(result, model, note))
     return 0
 
 
@@ -54,10 +60,11 @@ def _network_json(model):
     return {"layer_sizes": list(network.layer_sizes), "activation": network.activation, "output": network.output}
 
 
-def _evaluate_text(r, model):
+def _evaluate_text(r, model, note):
     lines = [
         f"model     {r['model']} ({architecture(model)})",
-        f"data      {r['data']}: {r['m']} examples",
+        f"data      {r['data']}: {r['m']} {'test ' if r['data_role'] == 'test' else ''}examples"
+        + (f", {note}" if note else ""),
         f"accuracy  {percent(r['accuracy'])}",
         "",
         f"{'class':>8} {'precision':>10} {'recall':>8} {'f1':>8} {'support':>8}",

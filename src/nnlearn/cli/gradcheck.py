@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..core import Network
+from ..errors import ParameterError
 from ..settings import check_hidden, check_kinds, check_lambda
 from .common import COURSE, add_kinds, emit
 
@@ -13,6 +14,10 @@ EXAMPLES = """\
   nnlearn gradcheck --activation tanh --output softmax"""
 
 GRADCHECK_TOLERANCE = COURSE["gradcheck"]  # the course's criterion for a correct backpropagation
+# Central differences cost two evaluations per weight, so the check grows with the square
+# of the weights: 20,000 weights take seconds, 200,000 would take many minutes. Larger
+# networks are checked along random directions (nnlearn.gradcheck.check_directional).
+MAX_WEIGHTS = 20_000
 
 
 def add_arguments(p):
@@ -36,6 +41,12 @@ def run(args):
     hidden = check_hidden(args.hidden)
     check_lambda(args.lam)
     network = Network((3, *hidden, 3), *check_kinds(args.activation, args.output))
+    if network.n_weights > MAX_WEIGHTS:
+        raise ParameterError(
+            f"--hidden {' '.join(map(str, hidden))} makes a debug network of {network.n_weights:,} weights; the "
+            f"check takes two cost evaluations per weight, so it is limited to {MAX_WEIGHTS:,} weights (a network "
+            "of any size can be checked along random directions with nnlearn.gradcheck.check_directional)"
+        )
     layer_sizes = network.layer_sizes
     difference, numgrad, grad = check_gradients(network, args.lam, return_columns=True)
     passed = difference < GRADCHECK_TOLERANCE

@@ -1,8 +1,21 @@
-"""``nnlearn report``: an HTML report of a model on a dataset (``nnlearn.report``)."""
+"""``nnlearn report``: an HTML report of a model on a dataset (``nnlearn.report``).
+
+Inputs are checked before the report's folder: an existing report needs ``--force``, a
+device or FIFO under a report file's name is refused, and the folder must take files.
+"""
 
 from __future__ import annotations
 
-from .common import DATA_HELP, check_fit, emit, evaluation_data, import_report, load_model_file
+from .common import (
+    DATA_HELP,
+    check_fit,
+    data_role,
+    emit,
+    evaluation_data,
+    import_report,
+    load_model_file,
+    refuse_existing,
+)
 
 SUMMARY = "write an HTML report of a model on a dataset"
 EXAMPLES = """\
@@ -20,18 +33,24 @@ def add_arguments(p):
 def run(args):
     model = load_model_file(args.model)
     X, y, data = evaluation_data(args, model)
+    role, note = data_role(args, model)
     check_fit(model, X, y, args.model, data)
-    write_report = import_report().write_report
+    report = import_report()
+    clashes = set(report.report_clashes(args.dir))
+    for path in report.report_files(args.dir):
+        refuse_existing(path, args.force or path not in clashes, option="DIR")
 
     settings = {
         "model": args.model,
-        "data": data,
+        "data": data if note is None else f"{data} ({note})",
         "layer_sizes": list(model.layer_sizes),
         "activation": model.network.activation,
         "output": model.network.output,
         "lambda": model.lam,
     }
     settings.update({k: v for k, v in model.history.items() if k in ("optimizer", "max_iter", "seed", "dtype")})
-    path = write_report(model, args.dir, X, y, settings=settings, overwrite=args.force)
-    emit(args, {"report": str(path), "model": args.model, "data": data, "m": len(y)}, f"report written to {path}")
+    page_role = {"overlap": "other"}.get(role, role)  # the page's words: test, training or evaluation
+    path = report.write_report(model, args.dir, X, y, settings=settings, overwrite=args.force, data_role=page_role)
+    result = {"report": str(path), "model": args.model, "data": data, "data_role": role, "m": len(y)}
+    emit(args, result, f"report written to {path}")
     return 0

@@ -1,0 +1,50 @@
+"""``--cluster`` for the verbs that train: the option's value, the client, the data."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..datasets import load_data
+from ..errors import ParameterError
+from ..shards import MANIFEST
+
+
+def cluster_argument(value: str) -> int | str:
+    """``--cluster``: a number of local worker processes, or a scheduler address."""
+    text = value.strip()
+    if text.isdigit():
+        if int(text) < 1:
+            raise ParameterError(f"--cluster {value}: a local cluster needs at least 1 worker process")
+        return int(text)
+    if not text or text.startswith("-"):
+        raise ParameterError(f"--cluster {value!r}: give a scheduler address (tcp://host:8786) or a number of workers")
+    return text
+
+
+@contextmanager
+def clustered(args: Any) -> Iterator[Any]:
+    """The run's Dask client (None without ``--cluster``), closed afterwards if nnlearn made it."""
+    if args.cluster is None:
+        yield None
+        return
+    from ..cluster import connect
+
+    client, close = connect(args.cluster)
+    try:
+        yield client
+    finally:
+        close()
+
+
+def cluster_data(args: Any, client: Any) -> tuple[Any, Any]:
+    """The training data: a shard directory stays on the cluster's workers (Dask arrays),
+    anything else is loaded here."""
+    if client is not None and (Path(args.data) / MANIFEST).is_file():
+        from ..shards import load_shards
+
+        X, y = load_shards(args.data)
+        return X, client.compute(y).result()
+    return load_data(args.data)
