@@ -7,7 +7,7 @@ import pytest
 from scipy.io import savemat
 from scipy.ndimage import zoom
 
-from nnlearn import datasets
+from nnlearn import datafiles
 from nnlearn.core import one_hot
 from nnlearn.datasets import check_dataset, load_csv, load_data, load_digits8, load_mat, load_npz, split
 from nnlearn.errors import DataError, ShapeError
@@ -163,8 +163,8 @@ def test_dev_zero_and_directories_are_refused(tmp_path, loader):
 
 
 def test_files_larger_than_their_kind_are_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets, "MAX_CSV_BYTES", 10)
-    monkeypatch.setattr(datasets, "MAX_DATA_BYTES", 10)
+    monkeypatch.setattr(datafiles, "MAX_CSV_BYTES", 10)
+    monkeypatch.setattr(datafiles, "MAX_DATA_BYTES", 10)
     (tmp_path / "d.csv").write_text("1,2,0\n3,4,1\n")
     np.savez(tmp_path / "d.npz", X=np.eye(2), y=[0, 1])
     savemat(tmp_path / "d.mat", {"X": np.eye(2), "y": [[0], [1]]})
@@ -265,18 +265,18 @@ def big_csv(path, rows=200):
 
 def test_a_big_csv_shows_progress_on_a_terminal(tmp_path, monkeypatch, capsys):
     path = big_csv(tmp_path / "big.csv")
-    monkeypatch.setattr(datasets, "PROGRESS_BYTES", 100)
-    monkeypatch.setattr(datasets, "_stderr_is_terminal", lambda: False)
+    monkeypatch.setattr(datafiles, "PROGRESS_BYTES", 100)
+    monkeypatch.setattr(datafiles, "_stderr_is_terminal", lambda: False)
     X, _ = load_csv(path)
     assert capsys.readouterr().err == ""  # not a terminal: quiet unless asked
-    monkeypatch.setattr(datasets, "_stderr_is_terminal", lambda: True)
+    monkeypatch.setattr(datafiles, "_stderr_is_terminal", lambda: True)
     X2, _ = load_csv(path)
     captured = capsys.readouterr()
     assert "reading big.csv" in captured.err and captured.out == ""
     np.testing.assert_array_equal(X, X2)
     load_csv(path, progress=False)
     assert capsys.readouterr().err == ""
-    monkeypatch.setattr(datasets, "PROGRESS_BYTES", 10**9)
+    monkeypatch.setattr(datafiles, "PROGRESS_BYTES", 10**9)
     load_csv(path)  # small file: no bar
     assert capsys.readouterr().err == ""
     load_csv(path, progress=True)  # asked for

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 import nnlearn
-from nnlearn import datasets
+from nnlearn import datafiles
 
 from .helpers import assert_one_line_error, ok_json, run_cli
 
@@ -136,8 +136,8 @@ def test_a_special_input_is_refused_and_the_others_still_read(cli, tmp_path, nam
 
 
 def test_loading_a_big_csv_shows_progress_and_json_stays_clean(cli, monkeypatch):
-    monkeypatch.setattr(datasets, "PROGRESS_BYTES", 100)
-    monkeypatch.setattr(datasets, "_stderr_is_terminal", lambda: True)
+    monkeypatch.setattr(datafiles, "PROGRESS_BYTES", 100)
+    monkeypatch.setattr(datafiles, "_stderr_is_terminal", lambda: True)
     result = cli("predict", "model.npz", "labelled.csv", "--json")
     assert len(ok_json(result)["predictions"]) == 4  # stdout: the one JSON object, nothing else
     assert "reading labelled.csv" in result.stderr and "error" not in result.stderr

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 from scipy.optimize import rosen, rosen_der
 
-from nnlearn import optimize
-from nnlearn.optimize import INT, MAX_EVALS, OPTIMIZERS, REASONS, OptimizeResult, fmincg, minimize
+from nnlearn import fmincg as fmincg_module
+from nnlearn.fmincg import INT, MAX_EVALS
+from nnlearn.optimize import OPTIMIZERS, REASONS, OptimizeResult, fmincg, minimize
 
 
 def rosenbrock(x):
@@ -83,14 +84,14 @@ def searches(monkeypatch):
     """Every fmincg line search, in order: where it starts (x, f1, d1, s, z1), how it
     ended (status), the gradient at the last point it tried (df2) and its evaluations."""
     calls = []
-    line_search = optimize._line_search
+    line_search = fmincg_module._line_search
 
     def spy(fun, x, f1, d1, s, z1):
         status, _, _, df2, _, evaluations = out = line_search(fun, x, f1, d1, s, z1)
         calls.append(dict(x=x, f1=f1, d1=d1, s=s, z1=z1, status=status, df2=df2, evaluations=evaluations))
         return out
 
-    monkeypatch.setattr(optimize, "_line_search", spy)
+    monkeypatch.setattr(fmincg_module, "_line_search", spy)
     return calls
 
 
@@ -160,36 +161,36 @@ CUBIC = dict(f2=0.76852, f3=0.9, d2=-0.51828, d3=-0.5, z3=-0.56655)  # the issue
 
 def test_a_complex_cubic_step_is_clamped_by_magnitude_as_octave_does():
     f2, f3, d2, d3, z3 = CUBIC.values()
-    A, B = optimize._cubic_terms(f2, f3, d2, d3, z3)
+    A, B = fmincg_module._cubic_terms(f2, f3, d2, d3, z3)
     disc = B * B - A * d2 * z3 * z3
     assert disc < 0
     z2 = complex(-B, math.sqrt(-disc)) / A  # Octave's (sqrt(disc) - B) / A
     assert abs(z2) > INT * abs(z3)
     # min(z2, INT z3) keeps the real INT z3 (the smaller magnitude); max keeps it over (1 - INT) z3.
-    assert optimize._interpolate(**CUBIC, f1=0.9) == pytest.approx(-0.056655, rel=1e-12)
-    assert optimize._interpolate(**CUBIC, f1=0.9) == INT * z3
+    assert fmincg_module._interpolate(**CUBIC, f1=0.9) == pytest.approx(-0.056655, rel=1e-12)
+    assert fmincg_module._interpolate(**CUBIC, f1=0.9) == INT * z3
 
 
 def test_a_complex_cubic_step_smaller_than_int_z3_becomes_one_minus_int_z3():
     fit = dict(f2=0.0, f3=0.334, d2=-0.001, d3=-1.0, z3=-1.0)
-    A, B = optimize._cubic_terms(*fit.values())
+    A, B = fmincg_module._cubic_terms(*fit.values())
     disc = B * B - A * fit["d2"] * fit["z3"] ** 2
     assert disc < 0 and abs(complex(-B, math.sqrt(-disc)) / A) < INT  # |z2| = |z3| sqrt(d2 / A), about 0.03
     # min keeps the complex z2, max replaces it by (1 - INT) z3, the larger magnitude.
-    assert optimize._interpolate(**fit, f1=0.334) == pytest.approx((1 - INT) * -1.0)
+    assert fmincg_module._interpolate(**fit, f1=0.334) == pytest.approx((1 - INT) * -1.0)
 
 
 def test_a_real_cubic_step_is_the_cubics_minimiser():
     fit = dict(f2=0.5, f3=1.0, d2=0.4, d3=-1.0, z3=-1.0)  # a minimum between the two points
-    A, B = optimize._cubic_terms(*fit.values())
+    A, B = fmincg_module._cubic_terms(*fit.values())
     minimiser = (math.sqrt(B * B - A * fit["d2"]) - B) / A
     assert (1 - INT) * -1.0 < minimiser < INT * -1.0
-    assert optimize._interpolate(**fit, f1=1.0) == minimiser
+    assert fmincg_module._interpolate(**fit, f1=1.0) == minimiser
 
 
 def test_a_quadratic_fit_with_a_zero_denominator_bisects():
     # d3 z3 + f2 - f3 = 1 + 1 - 2 = 0: Octave gets an infinite step, which its guard bisects.
-    assert optimize._interpolate(f2=1.0, f3=2.0, d2=0.3, d3=-1.0, z3=-1.0, f1=0.5) == -0.5
+    assert fmincg_module._interpolate(f2=1.0, f3=2.0, d2=0.3, d3=-1.0, z3=-1.0, f1=0.5) == -0.5
 
 
 @pytest.mark.parametrize("limit, expected", [(-1.0, 2 * 0.56655), (2.0, (2.0 - 0.56655) / 2)])
@@ -197,19 +198,19 @@ def test_a_complex_extrapolation_step_takes_the_guards_fallback(limit, expected)
     # The course tests isreal() here: a negative discriminant grows the step EXT-fold,
     # or halves the way to the limit, as an infinite or negative step does.
     f2, f3, d2, d3, z3 = CUBIC.values()
-    assert optimize._extrapolate(f2, f3, d2, d3, 0.56655, z3, limit) == pytest.approx(expected, rel=1e-15)
+    assert fmincg_module._extrapolate(f2, f3, d2, d3, 0.56655, z3, limit) == pytest.approx(expected, rel=1e-15)
 
 
 def test_the_kinked_function_reaches_the_complex_extrapolation(monkeypatch):
     negative = []
-    extrapolate = optimize._extrapolate
+    extrapolate = fmincg_module._extrapolate
 
     def spy(f2, f3, d2, d3, z1, z3, limit):
-        A, B = optimize._cubic_terms(f2, f3, d2, d3, z3)
+        A, B = fmincg_module._cubic_terms(f2, f3, d2, d3, z3)
         negative.append(B * B - A * d2 * z3 * z3 < 0)
         return extrapolate(f2, f3, d2, d3, z1, z3, limit)
 
-    monkeypatch.setattr(optimize, "_extrapolate", spy)
+    monkeypatch.setattr(fmincg_module, "_extrapolate", spy)
     fmincg(kinked, np.array([3.0, -2.0]), max_iter=10)
     assert any(negative)
 
@@ -297,11 +298,11 @@ def test_fmincg_does_not_evaluate_a_point_that_a_step_overflowed_to():
     def refuse(x):
         raise AssertionError("evaluated a point that is not finite")
 
-    x, f, grad, slope, finite = optimize._probe(refuse, np.ones(2), 1e300, np.full(2, 1e300))
+    x, f, grad, slope, finite = fmincg_module._probe(refuse, np.ones(2), 1e300, np.full(2, 1e300))
     assert not finite and np.isinf(x).all() and math.isnan(f) and math.isnan(slope) and np.isnan(grad).all()
 
 
 def test_divide_gives_ieee_infinities_instead_of_raising():
-    assert optimize._divide(1.0, 0.0) == math.inf and optimize._divide(-1.0, 0.0) == -math.inf
-    assert optimize._divide(1.0, -0.0) == -math.inf and math.isnan(optimize._divide(0.0, 0.0))
-    assert optimize._divide(3.0, 2.0) == 1.5
+    assert fmincg_module._divide(1.0, 0.0) == math.inf and fmincg_module._divide(-1.0, 0.0) == -math.inf
+    assert fmincg_module._divide(1.0, -0.0) == -math.inf and math.isnan(fmincg_module._divide(0.0, 0.0))
+    assert fmincg_module._divide(3.0, 2.0) == 1.5

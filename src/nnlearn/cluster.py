@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from .core import Network, data_term, total_weight
-from .datasets import check_dataset
+from .datacheck import check_dataset
 from .errors import DataError, ExamplesLost, ParameterError
 from .files import first_line
 from .threads import blas_threads, shard_bounds

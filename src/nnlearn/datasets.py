@@ -1,8 +1,12 @@
-"""Data: the embedded digits, loaders for the usual file formats, encoding and splitting.
+"""Data: the built-in datasets, loading any dataset by name or file, splitting, the image layout.
 
 nnlearn's convention for images is the course's: a square image of side ``s`` is unrolled
 column-major (Octave's ``X(:)``), so ``x.reshape(s, s, order="F")`` shows it upright.
 Every dataset nnlearn loads or builds follows it.
+
+The file loaders are :mod:`nnlearn.datafiles`' (``.mat``, ``.npz``, CSV) and
+:mod:`nnlearn.idx`'s; the checks of data, :mod:`nnlearn.datacheck`'s; the downloads,
+:mod:`nnlearn.mnist`'s. Their public names are importable from here too.
 """
 
 from __future__ import annotations
@@ -14,8 +18,6 @@ import hashlib
 import io
 import math
 import os
-import sys
-import warnings
 import zipfile
 from importlib import resources
 from pathlib import Path
@@ -25,9 +27,17 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .cache import cache_dir
+from .datacheck import check_dataset, check_features
+
+# Defined here before nnlearn.datafiles existed, and still importable from here.
+from .datafiles import MAX_CSV_BYTES as MAX_CSV_BYTES
+from .datafiles import MAX_DATA_BYTES as MAX_DATA_BYTES
+from .datafiles import PROGRESS_BYTES as PROGRESS_BYTES
+from .datafiles import load_csv, load_mat, load_npz
 from .errors import DataError, ShapeError
-from .files import atomic_write, first_line, read_npz, regular_file
-from .mnist import is_idx_path, load_fashion_mnist, load_mnist, read_idx, resample_digits
+from .files import atomic_write, regular_file
+from .idx import is_idx_path, read_idx
+from .mnist import load_fashion_mnist, load_mnist, resample_digits
 from .shards import MANIFEST, load_shards, write_shards
 
 __all__ = [
@@ -132,326 +142,6 @@ def load_digits8() -> tuple[np.ndarray, np.ndarray]:
     return X, digits.target.astype(np.int64)
 
 
-def check_dataset(
-    X: ArrayLike, y: ArrayLike, source: str | os.PathLike = "data", *, whole_labels: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
-    """Validate and convert a dataset; raise :class:`DataError` naming ``source``.
-
-    Float labels that are whole numbers within the 64-bit integer range become int64.
-
-    Parameters
-    ----------
-    X : array-like, shape (m, n)
-    y : array-like, shape (m,) or (m, 1)
-    source : str or Path
-        Named in the messages.
-    whole_labels : bool
-        The labels must be class numbers or text, as a data file's are: a label with a
-        fraction, or too large for int64, is an error naming it. Otherwise (arrays given
-        to :func:`nnlearn.train`, labels of any kind) such labels stay floats.
-
-    Returns
-    -------
-    X : ndarray, shape (m, n), float64
-    y : ndarray, shape (m,)
-    """
-    X = check_features(X, source)
-    y = np.asarray(y)
-    if y.ndim == 2 and 1 in y.shape:
-        y = y.ravel()
-    if y.ndim != 1:
-        raise DataError(f"{source}: y must be 1-D (one label per example), got shape {y.shape}")
-    if X.shape[0] != y.shape[0]:
-        raise DataError(f"{source}: X has {X.shape[0]} examples but y has {y.shape[0]} labels")
-    return X, _labels(y, source, whole_labels)
-
-
-def check_features(X: ArrayLike, source: str | os.PathLike = "data") -> np.ndarray:
-    """Validate and convert examples without labels; raise :class:`DataError` naming ``source``.
-
-    Returns
-    -------
-    X : ndarray, shape (m, n), float64
-    """
-    try:
-        X = np.asarray(X, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise DataError(f"{source}: X is not numeric") from None
-    if X.ndim != 2:
-        raise DataError(f"{source}: X must be 2-D (examples x features), got shape {X.shape}")
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        raise DataError(f"{source}: no examples or no features (X has shape {X.shape})")
-    if not np.all(np.isfinite(X)):
-        raise DataError(f"{source}: X contains NaN or infinite values")
-    return X
-
-
-# Float64 holds every integer up to 2**53 exactly and none beyond 2**63 in int64: a cast
-# past it wraps to INT64_MIN without a word, so the range is checked first.
-_INT64_LIMIT = 2.0**63
-
-
-def _labels(y, source, whole_labels, example=None):
-    """``y`` with whole float labels as int64; see :func:`check_dataset`."""
-    if whole_labels and y.dtype.kind not in "biufUS":
-        raise DataError(f"{source}: labels must be numbers or text, not {y.dtype}")
-    if y.dtype.kind != "f":
-        return y
-    if not np.all(np.isfinite(y)):
-        raise DataError(f"{source}: y contains NaN or infinite labels")
-    whole = y == np.round(y)
-    fits = (y >= -_INT64_LIMIT) & (y < _INT64_LIMIT)
-    if np.all(whole & fits):
-        return y.astype(np.int64)
-    if whole_labels:
-        i = int(np.flatnonzero(~(whole & fits))[0])
-        reason = "is not a whole number" if not whole[i] else "does not fit a 64-bit integer"
-        where = example(i) if example is not None else f"example {i + 1}"
-        raise DataError(
-            f"{source}: label {y[i]:.10g} ({where}) {reason}; a data file's labels must be class "
-            "numbers (integers) or text"
-        )
-    return y
-
-
-def _from_course_labels(y):
-    """The course labels digit 0 as 10; map it back when the labels are 1..10."""
-    if y.dtype.kind in "iu" and y.size and y.min() >= 1 and y.max() == 10:
-        y = np.where(y == 10, 0, y)
-    return y
-
-
-@overload
-def load_mat(
-    path: str | os.PathLike, course_labels: bool = ..., *, labels: Literal[True] = ...
-) -> tuple[np.ndarray, np.ndarray]: ...
-@overload
-def load_mat(
-    path: str | os.PathLike, course_labels: bool = ..., *, labels: bool | None
-) -> tuple[np.ndarray, np.ndarray | None]: ...
-def load_mat(
-    path: str | os.PathLike, course_labels: bool = True, *, labels: bool | None = True
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Load ``X`` and ``y`` from a MATLAB/Octave ``.mat`` file in the course's layout.
-
-    Parameters
-    ----------
-    path : str or Path
-    course_labels : bool
-        Read labels 1..10 as the course means them: 10 stands for digit 0 and becomes 0.
-    labels : bool or None
-        True: ``y`` must be there. None: ``y`` when the file has it, else None. False:
-        ``y`` is not read (None).
-
-    Returns
-    -------
-    X : ndarray, shape (m, n), float64
-    y : ndarray, shape (m,), or None
-        Integers (whole-number floats are converted) or text; a label with a fraction or
-        beyond int64 is a :class:`DataError`.
-    """
-    from scipy.io import loadmat
-
-    regular_file(path, DataError, ".mat file", MAX_DATA_BYTES)
-    try:
-        data = loadmat(path)
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except Exception as exc:  # scipy raises several unrelated types for a bad file
-        raise DataError(f"{path}: not a readable .mat file ({first_line(exc)})") from None
-    missing = [key for key in ("X", "y") if key not in data and (key == "X" or labels)]
-    if missing:
-        raise DataError(f"{path}: the .mat file has no variable {' or '.join(missing)}")
-    if labels is False or "y" not in data:
-        return check_features(data["X"], path), None
-    X, y = check_dataset(data["X"], data["y"], path, whole_labels=True)
-    return X, (_from_course_labels(y) if course_labels else y)
-
-
-@overload
-def load_npz(path: str | os.PathLike, *, labels: Literal[True] = ...) -> tuple[np.ndarray, np.ndarray]: ...
-@overload
-def load_npz(path: str | os.PathLike, *, labels: bool | None) -> tuple[np.ndarray, np.ndarray | None]: ...
-def load_npz(path: str | os.PathLike, *, labels: bool | None = True) -> tuple[np.ndarray, np.ndarray | None]:
-    """Load arrays ``X`` and ``y`` from a NumPy ``.npz`` file (never unpickling).
-
-    ``labels`` is as for :func:`load_mat`; labels are integers (whole-number floats are
-    converted), booleans or text.
-    """
-    regular_file(path, DataError, ".npz file", MAX_DATA_BYTES)
-    arrays = read_npz(path, DataError)
-    missing = [key for key in ("X", "y") if key not in arrays and (key == "X" or labels)]
-    if missing:
-        raise DataError(f"{path}: the .npz file has no array {' or '.join(missing)}")
-    if labels is False or "y" not in arrays:
-        return check_features(arrays["X"], path), None
-    return check_dataset(arrays["X"], arrays["y"], path, whole_labels=True)
-
-
-@overload
-def load_csv(
-    path: str | os.PathLike,
-    *,
-    labels: Literal[True] = ...,
-    n_features: int | None = ...,
-    progress: bool | None = ...,
-) -> tuple[np.ndarray, np.ndarray]: ...
-@overload
-def load_csv(
-    path: str | os.PathLike, *, labels: bool | None, n_features: int | None = ..., progress: bool | None = ...
-) -> tuple[np.ndarray, np.ndarray | None]: ...
-def load_csv(
-    path: str | os.PathLike,
-    *,
-    labels: bool | None = True,
-    n_features: int | None = None,
-    progress: bool | None = None,
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Load a comma-separated file: one example per row, the label (if any) in the last column.
-
-    A first row that is not numeric is taken as a header and skipped; blank lines are
-    skipped.
-
-    Parameters
-    ----------
-    path : str or Path
-    labels : bool or None
-        True: the last column is the label. False: every column is a feature (``y`` is
-        None). None: decided by the row width when ``n_features`` is given (exactly
-        ``n_features`` columns: no labels; one more: the last is the label; anything else
-        is a :class:`ShapeError`); without ``n_features``, a label column is assumed.
-        A header does not decide: its names are free text.
-    n_features : int, optional
-        The features an example must have (a model's input count), for ``labels=None``.
-    progress : bool or None
-        Show a progress bar on stderr while reading: None shows it for files over
-        :data:`PROGRESS_BYTES` when stderr is a terminal.
-
-    Returns
-    -------
-    X : ndarray, shape (m, n), float64
-    y : ndarray, shape (m,), int64, or None
-        Labels must be whole numbers: one with a fraction, or beyond int64, is a
-        :class:`DataError` naming it and its line.
-    """
-    regular_file(path, DataError, "CSV file", MAX_CSV_BYTES)
-    table = _read_table(path, progress)
-    width = table.shape[1]
-    if labels is None:
-        labels = n_features is None or width != n_features
-        if n_features is not None and width not in (n_features, n_features + 1):
-            raise ShapeError(
-                f"{path}: {width} columns are neither {n_features} features nor {n_features} features and a label"
-            )
-    if not labels:
-        return check_features(table, path), None
-    if width < 2:
-        raise DataError(f"{path}: needs at least one feature column and a label column")
-    X = check_features(table[:, :-1], path)
-    return X, _labels(table[:, -1], path, True, lambda i: f"line {_line_of_row(path, i)}")
-
-
-#: Files larger than this (bytes) show a progress bar while loading, on a terminal.
-PROGRESS_BYTES = 20 * 2**20
-#: The largest CSV file read: its table of float64 takes up to about 4 times its size.
-MAX_CSV_BYTES = 2 * 2**30
-#: The largest .npz or .mat data file read.
-MAX_DATA_BYTES = 4 * 2**30
-
-
-def _stderr_is_terminal():
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):  # replaced or closed stderr
-        return False
-
-
-def _rows(path, bar):
-    """(line number, line) of the data rows of a CSV file: blank lines and a header skipped."""
-    # utf-8-sig: a byte-order mark (spreadsheet exports) must not turn row 1 into a header.
-    with open(path, encoding="utf-8-sig") as f:
-        header_possible = True
-        for number, line in enumerate(f, start=1):
-            if bar is not None:
-                bar.update(len(line))
-            if not line.strip():
-                continue
-            if header_possible:
-                header_possible = False
-                if not _is_numeric_row(line):
-                    continue
-            yield number, line
-
-
-def _read_table(path, progress):
-    """The numbers of a CSV file, shape (rows, columns); DataError naming a bad line."""
-    show = progress if progress is not None else os.path.getsize(path) > PROGRESS_BYTES and _stderr_is_terminal()
-    bar = None
-    if show:
-        from tqdm import tqdm
-
-        bar = tqdm(
-            total=os.path.getsize(path),
-            desc=f"reading {Path(path).name}",
-            unit="B",
-            unit_scale=True,
-            file=sys.stderr,
-            leave=False,
-        )
-    rows = _rows(path, bar)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": said below
-            table = np.loadtxt((line for _, line in rows), delimiter=",", comments=None, dtype=np.float64, ndmin=2)
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not a readable text file ({first_line(exc)})") from None
-    except ValueError as exc:
-        # NumPy's message counts rows of its own; find the file's line for the user.
-        raise DataError(_csv_problem(path) or f"{path}: not a readable CSV file ({first_line(exc)})") from None
-    finally:
-        rows.close()  # the file, even when NumPy stopped half-way
-        if bar is not None:
-            bar.close()
-    if table.size == 0:
-        raise DataError(f"{path}: no examples in the file")
-    return table
-
-
-def _csv_problem(path):
-    """The message for the first malformed line of a CSV file, or None."""
-    width = None
-    try:
-        for number, line in _rows(path, None):
-            cells = line.rstrip("\r\n").split(",")
-            if width is None:
-                width = len(cells)
-            if len(cells) != width:
-                return f"{path}: line {number} has {len(cells)} cells, the first row has {width}"
-            if not _is_numeric_row(line):
-                return f"{path}: line {number} has a non-numeric cell (labels too must be numbers)"
-    except (OSError, ValueError):  # undecodable further on: NumPy's own message will do
-        return None
-    return None
-
-
-def _line_of_row(path, index):
-    """The line number of data row ``index`` (from 0) of a CSV file, for messages."""
-    for row, (number, _) in enumerate(_rows(path, None)):
-        if row == index:
-            return number
-    return "?"
-
-
-def _is_numeric_row(line):
-    try:
-        [float(cell) for cell in line.strip().split(",")]
-    except ValueError:
-        return False
-    return True
-
-
 @overload
 def load_data(
     source: str | os.PathLike = ...,
@@ -486,7 +176,7 @@ def load_data(
     ``*-labels-idx1-ubyte`` beside it; read at its own size by :func:`read_idx`).
     Anything but a regular file (a FIFO, a device such as ``/dev/zero``, a directory) is
     refused before it is read, as is a file larger than such data could sensibly be
-    (:data:`MAX_CSV_BYTES`, :data:`MAX_DATA_BYTES`, :data:`nnlearn.mnist.MAX_IDX_BYTES`).
+    (:data:`MAX_CSV_BYTES`, :data:`MAX_DATA_BYTES`, :data:`nnlearn.idx.MAX_IDX_BYTES`).
 
     Parameters
     ----------

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .optimize import Callback, Checkpoint, OptimizeResult
+from .results import Callback, Checkpoint, OptimizeResult
 
 __all__ = [
     "MINI_BATCH",

@@ -30,24 +30,22 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .archive import (
+from .archive import document, read_archive, write_archive
+from .core import ACTIVATIONS, OUTPUTS, Network, cost, forward, layer_sizes_of, one_hot, output_preactivation
+from .errors import DataError, ModelFileError, ShapeError
+from .schema import (
     MAX_NAME,
     Check,
     SchemaError,
     array,
     boolean,
-    document,
     either,
     integer,
     nullable,
     number,
-    read_archive,
     record,
     text,
-    write_archive,
 )
-from .core import ACTIVATIONS, OUTPUTS, Network, cost, forward, layer_sizes_of, one_hot, output_preactivation
-from .errors import DataError, ModelFileError, ShapeError
 
 __all__ = ["Model", "save_model", "load_model", "FORMAT", "HISTORY_FIELDS", "SCHEMAS"]
 

@@ -28,28 +28,24 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .archive import (
-    FORMAT_VERSION,
+from .archive import FORMAT_VERSION, document, plain, read_archive, write_archive
+from .errors import ModelFileError
+from .files import atomic_write, first_line
+from .model import FORMAT, Model, load_model, save_model
+from .schema import (
     MAX_NAME,
     Check,
     SchemaError,
     anything,
     array,
     boolean,
-    document,
     either,
     integer,
     nullable,
     number,
-    plain,
-    read_archive,
     record,
     text,
-    write_archive,
 )
-from .errors import ModelFileError
-from .files import atomic_write, first_line
-from .model import FORMAT, Model, load_model, save_model
 
 __all__ = [
     "save_model",

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .datasets import check_dataset
+from .datacheck import check_dataset
 from .errors import ShapeError
 from .files import OutputExistsError, atomic_write, check_replaceable
 from .plots import (

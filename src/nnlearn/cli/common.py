@@ -111,6 +111,13 @@ def refuse_existing(path, force, option="--out"):
         raise ParameterError(f"{option} {path}: cannot write there ({where}: {exc.strerror or exc})") from None
 
 
+def same_path(a, b):
+    """Whether paths ``a`` and ``b`` (either may be None) name the same file."""
+    if a is None or b is None:
+        return False
+    return Path(a).resolve() == Path(b).resolve()
+
+
 def load_model_file(path):
     """An nnlearn model (.npz) or Octave weights (.mat) as a Model."""
     from ..errors import ModelFileError

@@ -1,54 +1,51 @@
-"""``nnlearn train``: train, save, report; interruptions, checkpoints and resuming.
+"""``nnlearn train``: train, save, report.
 
 The order of its checks is the user's: the options first, then the inputs (a checkpoint
 to resume, the data), then the outputs (an existing file needs ``--force``; a device is
 never replaced; each output's directory must take a file), and only then the training.
 Once a run has trained, its weights are not lost to a failed write: they go to a
-fallback file that the command names (:func:`fallback_dirs`).
+fallback file that the command names (:func:`~nnlearn.cli.saving.fallback_dirs`).
+
+The options are :mod:`nnlearn.cli.train_options`', resuming a checkpoint
+:mod:`nnlearn.cli.resuming`'s, saving the weights and ending an interrupted run
+:mod:`nnlearn.cli.saving`'s; their public names are importable from here too.
 """
 
 from __future__ import annotations
 
-import argparse
-import hashlib
 import math
-import os
-import shlex
-import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
 from ..core import Network
-from ..datasets import DATASET_FRAMING, DATASETS, cache_dir
+from ..datasets import DATASET_FRAMING, DATASETS
 from ..errors import NNLearnError, ParameterError
-from ..images import FRAMINGS
-from ..minibatch import LEARNING_RATES
 from ..monitor import say
-from ..settings import (
-    DEFAULTS,
-    MINI_BATCH,
-    OPTIMIZERS,
-    check_cluster_optimizer,
-    check_kinds,
-    check_memory,
-    check_settings,
-)
-from ..shards import MANIFEST
+from ..settings import MINI_BATCH, check_memory
 from .common import (
-    DATA_HELP,
     DEFAULT_MODEL,
-    add_kinds,
     architecture,
     emit,
     import_report,
     percent,
     refuse_existing,
+    same_path,
     split_data,
 )
-from .remote import cluster_argument, cluster_data, clustered
+from .remote import cluster_data, clustered
+from .resuming import EXACT, compare_exactness, difference_lines, exactness_record, resume_settings
+
+# Imported as themselves (here and below): names defined in this module before resuming, saving and
+# train_options existed, still importable from it.
+from .resuming import EXACT_MEANING as EXACT_MEANING
+from .resuming import RESUMED as RESUMED
+from .resuming import RESUMED_BEFORE as RESUMED_BEFORE
+from .resuming import data_digest as data_digest
+from .saving import end_aborted, end_interrupted, end_lost, save_weights, why_failed
+from .saving import fallback_dirs as fallback_dirs
+from .train_options import MINI_BATCH_OPTIONS, TRAIN_DEFAULTS, check_options
+from .train_options import add_arguments as add_arguments  # the verb's options, for nnlearn.cli
 
 SUMMARY = "train a network (default: the course's 400-25-10 on the embedded digits)"
 EXAMPLES = """\
@@ -58,35 +55,6 @@ EXAMPLES = """\
   nnlearn train --optimizer adam --batch-size 100 --learning-rate 0.001 --early-stopping --out adam.npz
   nnlearn train --optimizer fmincg --checkpoint run.ckpt --out m.npz   (Ctrl-C, then:)
   nnlearn train --resume run.ckpt --out m.npz --force"""
-
-_MINI = DEFAULTS.minibatch
-# The training options' defaults are the library's (nnlearn.settings.DEFAULTS); the
-# held-out fraction and the dataset are the command line's own.
-TRAIN_DEFAULTS = {
-    "data": "digits20",
-    "hidden": list(DEFAULTS.hidden_layer_sizes),
-    "lam": DEFAULTS.lam,
-    "optimizer": DEFAULTS.optimizer,
-    "max_iter": DEFAULTS.max_iter,
-    "test_size": 0.2,
-    "seed": DEFAULTS.seed,
-    "dtype": DEFAULTS.dtype,
-    "activation": DEFAULTS.activation,
-    "output": DEFAULTS.output,
-    "batch_size": _MINI.batch_size,
-    "learning_rate": _MINI.learning_rate,
-    "early_stopping": _MINI.early_stopping,
-    "validation_fraction": _MINI.validation_fraction,
-    "n_iter_no_change": _MINI.n_iter_no_change,
-}
-#: The mini-batch options (argparse's names -> the options): sgd and adam only.
-MINI_BATCH_OPTIONS = {
-    "batch_size": "--batch-size",
-    "learning_rate": "--learning-rate",
-    "early_stopping": "--early-stopping",
-    "validation_fraction": "--validation-fraction",
-    "n_iter_no_change": "--n-iter-no-change",
-}
 
 #: Why a run stopped (``model.history["stop_reason"]``, nnlearn.optimize's reasons), in words.
 STOP_WORDS = {
@@ -109,143 +77,15 @@ ASSUMED_RATE = 2e9
 NOTICE_SECONDS = 180
 
 
-def add_arguments(p):
-    # The training options default to None here and to TRAIN_DEFAULTS in run, so that
-    # a resumed run can tell an option given on the command line from a default.
-    d = TRAIN_DEFAULTS
-    p.add_argument("--data", metavar="NAME|FILE", default=None, help=f"{DATA_HELP} (default: {d['data']})")
-    p.add_argument(
-        "--hidden",
-        type=int,
-        nargs="+",
-        default=None,
-        metavar="N",
-        help=f"hidden layer sizes (default: {' '.join(map(str, d['hidden']))})",
-    )
-    p.add_argument(
-        "--lambda",
-        dest="lam",
-        type=float,
-        default=None,
-        metavar="L",
-        help=f"regularisation strength (default: {d['lam']:g})",
-    )
-    p.add_argument(
-        "--optimizer", default=None, metavar="NAME", help=f"one of {', '.join(OPTIMIZERS)} (default: {d['optimizer']})"
-    )
-    add_kinds(p, defaults=False)
-    p.add_argument(
-        "--max-iter",
-        type=int,
-        default=None,
-        metavar="N",
-        help=f"iterations; epochs for sgd and adam (default: {d['max_iter']})",
-    )
-    p.add_argument(
-        "--test-size",
-        type=float,
-        default=None,
-        metavar="F",
-        help=f"held-out fraction of a stratified split; 0 trains on everything (default: {d['test_size']:g})",
-    )
-    p.add_argument(
-        "--seed",
-        type=int,
-        default=None,
-        metavar="N",
-        help=f"seeds the split and the initial weights (default: {d['seed']})",
-    )
-    p.add_argument("--dtype", default=None, metavar="TYPE", help=f"float64 or float32 (default: {d['dtype']})")
-    p.add_argument(
-        "--framing",
-        default=None,
-        metavar="NAME",
-        help=f"how the data's digits sit in their images, {' or '.join(FRAMINGS)}, recorded for predict: "
-        "a built-in dataset's own (digits20 mnist, digits8 fill), a data file's as stated (default: mnist)",
-    )
-    mini = p.add_argument_group("mini-batch optimizers (sgd, adam)")
-    mini.add_argument(
-        "--batch-size", type=int, default=None, metavar="N", help=f"examples per step (default: {d['batch_size']})"
-    )
-    mini.add_argument(
-        "--learning-rate",
-        type=float,
-        default=None,
-        metavar="ETA",
-        help="step size (default: the optimizer's, "
-        + ", ".join(f"{rate:g} for {name}" for name, rate in LEARNING_RATES.items())
-        + ")",
-    )
-    mini.add_argument(
-        "--early-stopping",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="judge improvement on a held-out stratified part of the training data and keep the best "
-        "epoch's weights (default: off)",
-    )
-    mini.add_argument(
-        "--validation-fraction",
-        type=float,
-        default=None,
-        metavar="F",
-        help=f"the part held out for --early-stopping (default: {d['validation_fraction']:g})",
-    )
-    mini.add_argument(
-        "--n-iter-no-change",
-        type=int,
-        default=None,
-        metavar="N",
-        help=f"stop after N epochs without improvement (default: {d['n_iter_no_change']})",
-    )
-    p.add_argument(
-        "--out",
-        metavar="FILE",
-        help=f"model file to write (default: {DEFAULT_MODEL}); an interrupted run saves its weights so far there",
-    )
-    p.add_argument("--report", metavar="DIR", help="also write an HTML report into DIR")
-    p.add_argument(
-        "--checkpoint",
-        metavar="FILE",
-        help="keep the run's state in FILE (rewritten every --checkpoint-every seconds and at the end)",
-    )
-    p.add_argument(
-        "--checkpoint-every",
-        type=float,
-        default=30.0,
-        metavar="S",
-        help="seconds between checkpoint writes (default: 30)",
-    )
-    p.add_argument(
-        "--resume",
-        metavar="FILE",
-        help="continue the run saved in checkpoint FILE, with its settings, to the weights the "
-        "uninterrupted run reaches (cg and lbfgs replay their saved iterations first); says what "
-        "differs from the checkpoint's run when that cannot be exact",
-    )
-    p.add_argument(
-        "--force",
-        action="store_true",
-        help="overwrite an existing model file, report or checkpoint (regular files only)",
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument(
-        "--cluster",
-        metavar="ADDRESS|N",
-        help="train on a Dask cluster: a scheduler address (tcp://host:8786) or N local worker processes; "
-        "full-batch optimizers only; a shard directory (nnlearn shard) as --data stays on the workers "
-        '(pip install "nnlearn[cluster]")',
-    )
-
-
 def run(args):
     given_mini = [option for dest, option in MINI_BATCH_OPTIONS.items() if getattr(args, dest) is not None]
     # 1. Options (a checkpoint's settings are options too: it is read first).
-    resumed, state = _resume(args)
+    resumed, state = resume_settings(args)
     done = len(state.get("history", ())) if state else 0
     for dest, default in TRAIN_DEFAULTS.items():
         if getattr(args, dest) is None:
             setattr(args, dest, default)
-    hidden = _check_options(args, given_mini, done)
+    hidden = check_options(args, given_mini, done)
     report = import_report() if args.report else None
     # 2. Inputs (a shard directory stays on a cluster's workers).
     with clustered(args) as cluster:
@@ -265,7 +105,7 @@ def _run_with(args, cluster, resumed, state, done, hidden, report):
     settings = _train_settings(args, hidden, framing)
     settings.update(exactness_record(args.data, X, y, X_train, network, args.optimizer))
     differences = compare_exactness(resumed, settings) if resumed is not None else []
-    for line in _difference_lines(args.resume, differences):
+    for line in difference_lines(args.resume, differences):
         say(f"nnlearn train: warning: {line}")
     notice = time_notice(network, X_train.shape[0], _iterations_to_run(args, done), settings["exact.shards"])
     if notice:
@@ -280,7 +120,7 @@ def _run_with(args, cluster, resumed, state, done, hidden, report):
         checkpoint,
         settings,
         args.checkpoint_every,
-        replace_checkpoint=args.force or (resumed is not None and _same_path(checkpoint, args.resume)),
+        replace_checkpoint=args.force or (resumed is not None and same_path(checkpoint, args.resume)),
         prefix="nnlearn train",
     )
     try:
@@ -288,7 +128,7 @@ def _run_with(args, cluster, resumed, state, done, hidden, report):
             data = (X_train, y_train, X_test, y_test)
             return _train_and_save(args, monitor, data, hidden, state, settings, report, differences, cluster)
     except KeyboardInterrupt:
-        return _aborted(args, monitor, checkpoint, out)
+        return end_aborted(args, monitor, checkpoint, out)
 
 
 def _train_and_save(args, monitor, data, hidden, state, settings, report, differences, cluster=None):
@@ -301,7 +141,7 @@ def _train_and_save(args, monitor, data, hidden, state, settings, report, differ
     try:
         model = _train(train, args, monitor, data, hidden, state, checkpoint, cluster)
     except ExamplesLost as exc:
-        return _lost(args, monitor, exc, settings, out)
+        return end_lost(args, monitor, exc, settings, out)
     monitor.flush()  # the checkpoint first: it is what a resumed run needs
     reason = stop_reason(model)
     monitor.finish(reason)
@@ -311,7 +151,7 @@ def _train_and_save(args, monitor, data, hidden, state, settings, report, differ
     )
     saved, errors = save_weights(model, out, args.force, monitor)
     if monitor.interrupted:
-        return _interrupted(args, monitor, model, saved, errors, checkpoint, out)
+        return end_interrupted(args, monitor, model, saved, errors, checkpoint, out)
     result = _train_result(model, saved, settings, X_train, y_train, X_test, y_test, cluster)
     if args.resume:
         result["resumed_from"] = args.resume
@@ -322,26 +162,12 @@ def _train_and_save(args, monitor, data, hidden, state, settings, report, differ
             with monitor.protect(f"the report {args.report}"):
                 result["report"] = str(_write_report(report, model, args, X_train, y_train, X_test, y_test, settings))
         except (OSError, NNLearnError) as exc:
-            errors.append(f"cannot write the report {args.report} ({_why(exc)}); the model was saved to {saved}")
+            errors.append(f"cannot write the report {args.report} ({why_failed(exc)}); the model was saved to {saved}")
     result["errors"] = errors
     emit(args, result, _train_text(result, model))
     for error in errors:
         say(f"nnlearn train: error: {error}")
     return 1 if errors else 0
-
-
-def _lost(args, monitor, exc, settings, out):
-    """The cluster went away: keep the weights reached so far, and say so in one line."""
-    model = exc.model
-    if model is None:
-        raise exc
-    model.history.update(
-        data=settings["data"], test_size=args.test_size, split_seed=args.seed, framing=settings["framing"]
-    )
-    saved, errors = save_weights(model, out, True if Path(out).exists() and args.force else args.force, monitor)
-    kept = f"the weights of iteration {model.history['n_iter']} saved to {saved}" if saved else "; ".join(errors)
-    say(f"nnlearn train: error: {exc}; {kept}")
-    return 2
 
 
 def _train(train, args, monitor, data, hidden, state, checkpoint, cluster):
@@ -394,43 +220,6 @@ def settings_shown(settings):
 # ------------------------------------------------------------------------ checks
 
 
-def _check_options(args, given_mini, done):
-    """Every option, before any file is read or written; returns the hidden layer sizes."""
-    if not 0 <= args.seed < 2**32:
-        raise ParameterError(f"--seed must be an integer from 0 to 2**32 - 1, got {args.seed}")
-    hidden = check_settings(args.hidden, args.lam, args.optimizer, args.max_iter, args.dtype)
-    check_kinds(args.activation, args.output)
-    if not 0 <= args.test_size < 1:
-        raise ParameterError(f"--test-size must be in [0, 1), got {args.test_size}")
-    if not (args.checkpoint_every >= 0 and math.isfinite(args.checkpoint_every)):
-        raise ParameterError(f"--checkpoint-every must be a number >= 0 (seconds), got {args.checkpoint_every}")
-    if args.framing is not None and args.framing not in FRAMINGS:
-        raise ParameterError(f"--framing must be {' or '.join(FRAMINGS)}, got {args.framing!r}")
-    if given_mini and args.optimizer not in MINI_BATCH:
-        raise ParameterError(
-            f"{' and '.join(given_mini)} {'sets' if len(given_mini) == 1 else 'set'} the mini-batch optimizers "
-            f"({', '.join(MINI_BATCH)}) only; "
-            f"--optimizer {args.optimizer} would ignore {'it' if len(given_mini) == 1 else 'them'}"
-        )
-    if args.batch_size < 1:
-        raise ParameterError(f"--batch-size must be an integer >= 1, got {args.batch_size}")
-    if args.learning_rate is not None and not (math.isfinite(args.learning_rate) and args.learning_rate > 0):
-        raise ParameterError(f"--learning-rate must be a number > 0, got {args.learning_rate}")
-    if not 0 < args.validation_fraction < 1:
-        raise ParameterError(f"--validation-fraction must lie strictly between 0 and 1, got {args.validation_fraction}")
-    if args.n_iter_no_change < 1:
-        raise ParameterError(f"--n-iter-no-change must be an integer >= 1, got {args.n_iter_no_change}")
-    if args.cluster is not None:
-        args.cluster = cluster_argument(args.cluster)
-        check_cluster_optimizer(args.optimizer)
-    if args.resume and args.max_iter < done:
-        raise ParameterError(
-            f"--max-iter {args.max_iter} is less than the {done} iterations {args.resume} has already run; "
-            f"a resumed run cannot go back (give --max-iter {done} or more, or train afresh)"
-        )
-    return hidden
-
-
 def _framing(args):
     """The data's framing: a built-in dataset's own (a contradicting --framing is refused),
     else what --framing states, else "mnist"."""
@@ -455,205 +244,18 @@ def _check_outputs(args, out, checkpoint, report):
             refuse_existing(path, args.force or path not in clashes, option="--report")
     # A resumed run rewrites its own checkpoint; any other checkpoint file is an output
     # like the others, resumed run or not.
-    if args.checkpoint and not (args.resume and _same_path(args.checkpoint, args.resume)):
+    if args.checkpoint and not (args.resume and same_path(args.checkpoint, args.resume)):
         refuse_existing(args.checkpoint, args.force, option="--checkpoint")
-    if checkpoint and _same_path(checkpoint, out):
+    if checkpoint and same_path(checkpoint, out):
         raise ParameterError(f"--out {out} and the checkpoint {checkpoint} are the same file; give two names")
 
 
-def _same_path(a, b):
-    if a is None or b is None:
-        return False
-    return Path(a).resolve() == Path(b).resolve()
-
-
-# --------------------------------------------------------------------- resuming
-
-# Training options a checkpoint fixes (a resumed run keeps its data, network and seed):
-# argparse's name -> (the option, its key in the checkpoint's settings).
-RESUMED = {
-    "data": ("--data", "data"),
-    "hidden": ("--hidden", "hidden"),
-    "lam": ("--lambda", "lambda"),
-    "optimizer": ("--optimizer", "optimizer"),
-    "test_size": ("--test-size", "test_size"),
-    "seed": ("--seed", "seed"),
-    "dtype": ("--dtype", "dtype"),
-    "activation": ("--activation", "activation"),
-    "output": ("--output", "output"),
-    "framing": ("--framing", "framing"),
-    **{dest: (option, dest) for dest, option in MINI_BATCH_OPTIONS.items()},
-}
-# What a checkpoint that does not record a setting ran with: the course's kinds and the
-# mini-batch defaults (written before those settings existed, or by a full-batch run);
-# a framing not recorded is worked out as for a new run (None).
-RESUMED_BEFORE = {
-    "activation": "sigmoid",
-    "output": "sigmoid",
-    "framing": None,
-    **{dest: TRAIN_DEFAULTS[dest] for dest in MINI_BATCH_OPTIONS},
-}
-_MISSING = object()
-
-
-def _resume(args):
-    """With --resume, the checkpoint's settings and state; options that contradict them are refused."""
-    if not args.resume:
-        return None, None
-    from ..modelio import load_checkpoint
-
-    saved, state = load_checkpoint(args.resume)
-    for dest, (option, key) in RESUMED.items():
-        recorded = saved.get(key, RESUMED_BEFORE.get(key, _MISSING))
-        if recorded is _MISSING:
-            raise ParameterError(f"{args.resume}: the checkpoint does not record {option}")
-        given = getattr(args, dest)
-        if recorded is None:  # not recorded, and worked out as for a new run
-            continue
-        if given is not None and given != recorded and not (dest == "data" and _same_file(given, recorded)):
-            raise ParameterError(
-                f"{option} {given} differs from the checkpoint's {recorded}; a resumed run keeps its settings"
-            )
-        setattr(args, dest, recorded)
-    if args.max_iter is None:  # a --max-iter given on the command line extends the run
-        args.max_iter = saved.get("max_iter")
-    return saved, state
-
-
-def _same_file(a, b):
-    return a not in DATASETS and b not in DATASETS and Path(a).resolve() == Path(b).resolve()
+# ----------------------------------------------------------------- time notice
 
 
 def _iterations_to_run(args, done):
     # SciPy's optimisers replay a resumed run's iterations from its start.
     return args.max_iter if args.optimizer in ("cg", "lbfgs") else max(0, args.max_iter - done)
-
-
-#: Keys of a checkpoint's settings that record what a resumed run's exactness depends on.
-#: Later nnlearn versions may add keys with this prefix (a cluster's data partitions, a
-#: compute plan); :func:`compare_exactness` compares every one it finds.
-EXACT = "exact."
-#: What a difference in each recorded key means for the resumed run.
-EXACT_MEANING = {
-    "exact.data_sha256": (
-        "the data",
-        "the resumed run goes on with other examples than the run it continues, so it will not end "
-        "where that run would have",
-    ),
-    "exact.shards": (
-        "the shards of examples the cost is summed in (one per thread)",
-        "the costs and gradients differ in their last bits, so the run will not reach the uninterrupted "
-        "run's weights bit for bit (cg and lbfgs replays will report the mismatch)",
-    ),
-    "exact.blas": (
-        "the BLAS library",
-        "its kernels round differently, so the run will not reach the uninterrupted run's weights bit for bit",
-    ),
-    "exact.numpy": ("the NumPy version", "its arithmetic may round differently in the last bits"),
-    "exact.nnlearn": ("the nnlearn version", "its computations may differ, however slightly"),
-}
-# Recorded for the messages, compared through what it decides (the shards).
-_EXACT_INFORMATION = {"exact.threads"}
-
-
-def exactness_record(data, X, y, X_train, network, optimizer):
-    """What a resumed run must find unchanged to reach the uninterrupted run's weights exactly.
-
-    Returns
-    -------
-    dict
-        Flat ``exact.*`` keys (a checkpoint's settings hold JSON scalars): the nnlearn,
-        NumPy and BLAS versions, the threads and the shards of examples they sum the cost
-        in, and the SHA-256 of the data (the file's bytes, or a built-in dataset's arrays).
-    """
-    from threadpoolctl import threadpool_info
-
-    from ..threads import ShardedDataTerm, default_threads
-
-    threads = default_threads()
-    # Batches run on one thread (nnlearn.training); the full-batch data term cuts the
-    # examples into shards as ShardedDataTerm does (it only slices them here).
-    shards = 1 if optimizer in MINI_BATCH else len(ShardedDataTerm(X_train, X_train, network, threads=threads).shards)
-    blas = sorted(
-        f"{lib.get('internal_api')} {lib.get('version')} {lib.get('architecture') or ''}".strip()
-        for lib in threadpool_info()
-        if lib.get("user_api") == "blas"
-    )
-    return {
-        "exact.nnlearn": __version__,
-        "exact.numpy": np.__version__,
-        "exact.blas": "; ".join(blas) or "unknown",
-        "exact.threads": threads,
-        "exact.shards": shards,
-        "exact.data_sha256": data_digest(data, X, y),
-    }
-
-
-def data_digest(data, X, y):
-    """SHA-256 of a data file's bytes, or of a built-in dataset's arrays (dtype, shape, values)."""
-    digest = hashlib.sha256()
-    if data in DATASETS:
-        for array in (X, y):
-            array = np.ascontiguousarray(array)
-            digest.update(f"{array.dtype.str}{array.shape}".encode())
-            digest.update(array.tobytes())
-    elif Path(data).is_dir():  # a shard directory: its manifest holds every shard's SHA-256
-        digest.update((Path(data) / MANIFEST).read_bytes())
-    else:
-        with open(data, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
-
-
-def compare_exactness(saved, now):
-    """How the resumed checkpoint's record (``saved``) differs from this run's (``now``).
-
-    Returns
-    -------
-    list of dict
-        ``{"what", "then", "now", "meaning"}`` per difference; one entry with ``what``
-        "record" when the checkpoint has no record (an older nnlearn wrote it).
-    """
-    recorded = {key: value for key, value in saved.items() if key.startswith(EXACT)}
-    if not recorded:
-        return [
-            {
-                "what": "record",
-                "then": None,
-                "now": None,
-                "meaning": "the checkpoint does not record what exactness depends on (an older nnlearn wrote "
-                "it): whether the resumed run reaches the uninterrupted run's weights cannot be checked",
-            }
-        ]
-    differences = []
-    current = {key: value for key, value in now.items() if key.startswith(EXACT)}
-    for key in sorted(set(recorded) | set(current)):
-        if key in _EXACT_INFORMATION or recorded.get(key) == current.get(key):
-            continue
-        what, meaning = EXACT_MEANING.get(
-            key, (key[len(EXACT) :], "this nnlearn cannot tell what that means for the resumed run")
-        )
-        then, here = recorded.get(key), current.get(key)
-        if key == "exact.shards":
-            then = f"{then} ({recorded.get('exact.threads')} threads)"
-            here = f"{here} ({current.get('exact.threads')} threads)"
-        differences.append({"what": what, "then": then, "now": here, "meaning": meaning})
-    return differences
-
-
-def _difference_lines(path, differences):
-    for d in differences:
-        if d["then"] is None and d["now"] is None:
-            yield f"resuming {path}: {d['meaning']}"
-        else:
-            then, now = _short(d["then"]), _short(d["now"])
-            yield f"resuming {path}: {d['what']} differ: {then} then, {now} now; {d['meaning']}"
-
-
-def _short(value):
-    text = str(value)
-    return text[:12] + "..." if len(text) == 64 and all(c in "0123456789abcdef" for c in text) else text
 
 
 def time_notice(network, m, iterations, threads):
@@ -690,54 +292,7 @@ def _duration(seconds):
     return f"{seconds / 3600:.1f} h"
 
 
-# ---------------------------------------------------------------------- saving
-
-
-def fallback_dirs():
-    """Where trained weights go when their file cannot be written: the user's cache
-    directory (``$NNLEARN_CACHE_DIR`` or ``~/.cache/nnlearn``), then the system's
-    temporary directory."""
-    return [cache_dir() / "rescued", Path(tempfile.gettempdir())]
-
-
-def save_weights(model, out, force, monitor):
-    """Save ``model`` to ``out``, or, failing that, to a fallback file.
-
-    Returns
-    -------
-    path : Path or None
-        Where the weights are (None: nowhere could take them).
-    errors : list of str
-        What failed and where the weights went instead.
-    """
-    try:
-        with monitor.protect(str(out)):
-            return model.save(out, overwrite=force), []
-    except (OSError, NNLearnError) as exc:
-        why = _why(exc)
-    stem = Path(out).stem[:80] or "nnlearn-model"
-    name = f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.npz"
-    tried = []
-    for directory in fallback_dirs():
-        try:
-            with monitor.protect(str(directory / name)):
-                path = model.save(directory / name)
-        except (OSError, NNLearnError) as exc:
-            tried.append(f"{directory}: {_why(exc)}")
-            continue
-        return path, [f"cannot write {out} ({why}); the trained weights were saved to {path} instead"]
-    return None, [f"cannot write {out} ({why}), nor a fallback ({'; '.join(tried)}): the trained weights are lost"]
-
-
-def _why(exc):
-    """Why a write failed, in a few words."""
-    from ..files import OutputExistsError
-
-    if isinstance(exc, OutputExistsError):
-        return "it was created by someone else while this run trained; not replaced without --force"
-    if isinstance(exc, OSError) and not isinstance(exc, NNLearnError) and exc.strerror:
-        return exc.strerror
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+# ---------------------------------------------------------------------- output
 
 
 def stop_reason(model):
@@ -750,58 +305,6 @@ def stop_reason(model):
     if history.get("interrupted"):
         return "interrupted"
     return "max_iter" if history.get("n_iter", 0) >= history.get("max_iter", math.inf) else None
-
-
-def _resume_command(args, checkpoint, out):
-    words = ["nnlearn", "train", "--resume", str(checkpoint), "--out", str(out)]
-    if args.report:
-        words += ["--report", str(args.report)]
-    if os.path.lexists(out):
-        words.append("--force")  # it holds this run's weights so far, which the resumed run replaces
-    return shlex.join(words)
-
-
-def _interrupted(args, monitor, model, saved, errors, checkpoint, out):
-    """A stop signal: the weights reached were saved; say where, and how to go on."""
-    kept = [f"weights so far saved to {saved}"] if saved else []
-    resume = None
-    if checkpoint and (monitor.saved_iteration is not None or _same_path(checkpoint, args.resume)):
-        resume = _resume_command(args, checkpoint, out)
-        kept.append(f"resume with: {resume}")
-    n_iter = model.history["n_iter"]
-    if args.json:
-        payload = {
-            "interrupted": True,
-            "signal": monitor.signal_name,
-            "n_iter": n_iter,
-            "stop_reason": "interrupted",
-            "model": None if saved is None else str(saved),
-            "checkpoint": checkpoint,
-            "resume": resume,
-            "errors": errors,
-        }
-        emit(args, payload, [])
-    signal_name = "" if monitor.signal_name in (None, "SIGINT") else f" by {monitor.signal_name}"
-    say(f"nnlearn train: interrupted{signal_name} after iteration {n_iter}; {'; '.join(kept) or 'nothing saved'}")
-    for error in errors:
-        say(f"nnlearn train: error: {error}")
-    return monitor.exit_status
-
-
-def _aborted(args, monitor, checkpoint, out):
-    """A second stop signal: training ended at once; say what was kept."""
-    if checkpoint and monitor.saved_iteration is not None:
-        kept = (
-            f"the checkpoint {checkpoint} holds iteration {monitor.saved_iteration}; "
-            f"resume with: {_resume_command(args, checkpoint, out)}"
-        )
-    else:
-        kept = "no weights were saved"
-    say(f"nnlearn train: aborted; {kept}")
-    return monitor.exit_status
-
-
-# ---------------------------------------------------------------------- output
 
 
 def _train_settings(args, hidden, framing):
