@@ -3,19 +3,17 @@
 import os
 import signal
 
+import distributed  # the cluster extra, which the test extra installs
 import numpy as np
 import pytest
 
 import nnlearn
 import nnlearn.cluster
+from nnlearn.cluster import ClusterDataTerm, ClusterLost, connect
 from nnlearn.core import Network, init_random, one_hot
 from nnlearn.errors import DataError, ExamplesLost, ParameterError
 from nnlearn.shards import load_shards, write_shards
 from nnlearn.threads import ShardedDataTerm
-
-distributed = pytest.importorskip("distributed")  # the cluster extra: pip install "nnlearn[cluster]"
-
-from nnlearn.cluster import ClusterDataTerm, ClusterLost, connect  # noqa: E402
 
 
 def local_cluster():

@@ -125,6 +125,10 @@ def test_a_network_is_a_small_frozen_description():
         Network((3, 2), output="linear")
     with pytest.raises(ValueError, match="positive integers"):
         Network((3, 0, 2))
+    with pytest.raises(ValueError, match="positive integers"):
+        Network((3, True, 2))
+    with pytest.raises(ValueError, match="unknown activation"):
+        Network((3, 2), ["relu"])
 
 
 def test_auto_initialisation_scales_each_layer_and_uses_he_for_relu():
@@ -232,6 +236,10 @@ def test_train_takes_the_kinds_and_refuses_unknown_ones():
         train(X_train, y_train, activation="elu")
     with pytest.raises(ParameterError, match="unknown output 'linear'"):
         train(X_train, y_train, output="linear")
+    with pytest.raises(ParameterError, match="unknown activation \\['relu'\\]"):
+        train(X_train, y_train, activation=["relu"])
+    with pytest.raises(ParameterError, match="unknown output \\{\\}"):
+        train(X_train, y_train, output={})
 
 
 def test_the_data_term_of_shards_adds_up_for_every_kind(rng):
@@ -244,3 +252,18 @@ def test_the_data_term_of_shards_adds_up_for_every_kind(rng):
         assert first[0] + second[0] == pytest.approx(whole[0], rel=1e-12)
         for g, g1, g2 in zip(whole[1], first[1], second[1]):
             np.testing.assert_allclose(g1 + g2, g, rtol=1e-12, atol=1e-12 * np.abs(g).max())
+
+
+def test_the_estimator_fits_the_kinds_it_is_given():
+    from nnlearn import NeuralNetClassifier, load_digits8
+
+    X, y = load_digits8()
+    clf = NeuralNetClassifier(hidden_layer_sizes=(20,), activation="tanh", output="softmax", max_iter=60).fit(X, y)
+    assert clf.network_ == Network((64, 20, 10), "tanh", "softmax")
+    assert clf.to_model().network == clf.network_
+    z = kernels.output_preactivation(clf.thetas_, X[:30], network=clf.network_)
+    expected = np.exp(z - z.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(clf.predict_proba(X[:30]), expected / expected.sum(axis=1, keepdims=True), rtol=1e-12)
+    # and it is that network's training, not the course's, that it ran
+    course = NeuralNetClassifier(hidden_layer_sizes=(20,), max_iter=60).fit(X, y)
+    assert not np.array_equal(course.thetas_[0], clf.thetas_[0])

@@ -8,8 +8,6 @@ import pytest
 from nnlearn.errors import DataError, ParameterError
 from nnlearn.shards import MANIFEST, load_shards, write_shards
 
-pytest.importorskip("dask")
-
 
 @pytest.fixture
 def data():

@@ -156,7 +156,9 @@ def test_options_hold_every_default_and_train_takes_them_whole(digits8_small):
 
     X, y = digits8_small
     by_keywords = train(X, y, (10,), 1.0, "lbfgs", 20, seed=3, activation="tanh")
-    by_options = train(X, y, options=Options((10,), "tanh", optimizer="lbfgs", max_iter=20, seed=3))
+    by_options = train(
+        X, y, options=Options(hidden_layer_sizes=(10,), activation="tanh", optimizer="lbfgs", max_iter=20, seed=3)
+    )
     np.testing.assert_array_equal(by_keywords.thetas[0], by_options.thetas[0])
     assert by_options.network.activation == "tanh"
     assert DEFAULTS == Options() and DEFAULTS.hidden_layer_sizes == (25,) and DEFAULTS.epsilon_init == 0.12

@@ -135,9 +135,7 @@ def data_term_on(cluster: Any) -> Iterator[Callable[..., ClusterDataTerm]]:
     a client or local cluster nnlearn made for it is closed on leaving."""
     client, close = connect(cluster)
     try:
-        yield lambda X, Y, network, sample_weight=None, threads=None: ClusterDataTerm(
-            client, X, Y, network, sample_weight
-        )
+        yield lambda X, Y, network, sample_weight=None: ClusterDataTerm(client, X, Y, network, sample_weight)
     finally:
         close()
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from contextlib import nullcontext
 from dataclasses import replace
 
 import numpy as np
@@ -26,8 +25,7 @@ from sklearn.utils.validation import (
 
 from .model import Model
 from .settings import DEFAULTS, ESTIMATOR_OPTIMIZER, MINI_BATCH, MiniBatch, Options, check_cluster_parameter
-from .threads import ShardedDataTerm
-from .training import fit
+from .training import data_terms, fit
 
 __all__ = ["NeuralNetClassifier"]
 
@@ -290,20 +288,24 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         if self.cluster is not None:
             check_cluster_parameter(self.cluster, self.optimizer)
         minibatch = MiniBatch(
-            self.batch_size, self.learning_rate, self.n_iter_no_change, self.early_stopping, self.validation_fraction
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            n_iter_no_change=self.n_iter_no_change,
+            early_stopping=self.early_stopping,
+            validation_fraction=self.validation_fraction,
         )
         return Options(
-            self.hidden_layer_sizes,
-            self.activation,
-            self.output,
-            self.lam,
-            self.optimizer,
-            self.max_iter,
-            self.tol,
-            self._seed(),
-            self.dtype,
-            self.epsilon_init,
-            minibatch,
+            hidden_layer_sizes=self.hidden_layer_sizes,
+            activation=self.activation,
+            output=self.output,
+            lam=self.lam,
+            optimizer=self.optimizer,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            seed=self._seed(),
+            dtype=self.dtype,
+            epsilon_init=self.epsilon_init,
+            minibatch=minibatch,
         ).checked()
 
     def _validate(self, X, y, sample_weight, reset):
@@ -329,13 +331,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
     def _fit(self, X, y, options, sample_weight, **kwargs):
-        if self.cluster is None:
-            terms = nullcontext(ShardedDataTerm)
-        else:
-            from .cluster import data_term_on
-
-            terms = data_term_on(self.cluster)
-        with terms as data_term:
+        with data_terms(self.cluster) as data_term:
             fitted = fit(
                 X,
                 y,

@@ -21,12 +21,12 @@ from .objective import DataTerm, accuracy, batch_objective, full_objective
 from .optimize import minimize
 from .results import OptimizeResult
 from .settings import MiniBatch, Options
-from .threads import ShardedDataTerm, blas_threads, default_threads
+from .threads import ShardedDataTerm, blas_threads
 
 __all__ = ["fit_weights", "hold_out", "DataTermFactory"]
 
 #: Makes the data term of a run: ``(X, Y, network, sample_weight) -> DataTerm``.
-DataTermFactory = Callable[..., DataTerm]
+DataTermFactory = Callable[[np.ndarray, np.ndarray, Network, "np.ndarray | None"], DataTerm]
 
 
 def _streams(seed):
@@ -135,15 +135,15 @@ def fit_weights(
     TrainingError
         When the cost or the weights end non-finite.
     """
-    # The data term shares the examples among the threads (nnlearn.threads); the
-    # optimiser's own small vector work runs single-threaded: OpenBLAS threads fighting
-    # over it made L-BFGS-B several times slower (docs/benchmarks.md).
-    threads = default_threads()
+    # The data term shares the examples among the threads (nnlearn.threads), so it is
+    # made before the optimiser's own small vector work is held to one thread: OpenBLAS
+    # threads fighting over that work made L-BFGS-B several times slower (docs/benchmarks.md).
+    term = None if options.is_minibatch else data_term(X, Y, network, sample_weight)
     trail = _Trail(callback)
     # Overflow on the way to a non-finite cost is reported once, as a TrainingError below,
     # not as NumPy's warnings on the way.
     with blas_threads(1), np.errstate(over="ignore", invalid="ignore"):
-        if options.is_minibatch:
+        if term is None:  # a mini-batch optimiser
             result = _fit_minibatch(
                 X,
                 Y,
@@ -158,7 +158,6 @@ def fit_weights(
                 state=state,
             )
         else:
-            term = data_term(X, Y, network, sample_weight, threads=threads)
             try:
                 result = minimize(
                     full_objective(term, options.lam),

@@ -78,11 +78,11 @@ def check_lambda(lam: float) -> float:
 def check_kinds(activation: str, output: str) -> tuple[str, str]:
     """The hidden activation and output must be registered kinds (``nnlearn.core.ACTIVATIONS``,
     ``nnlearn.core.OUTPUTS``)."""
-    if activation not in ACTIVATIONS:
+    if not isinstance(activation, str) or activation not in ACTIVATIONS:
         raise ParameterError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
-    if output not in OUTPUTS:
+    if not isinstance(output, str) or output not in OUTPUTS:
         raise ParameterError(f"unknown output {output!r}; choose one of {', '.join(OUTPUTS)}")
-    return str(activation), str(output)
+    return activation, output
 
 
 def check_max_iter(max_iter: int) -> int:
@@ -116,7 +116,7 @@ def check_settings(
     return hidden
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MiniBatch:
     """How a mini-batch optimiser runs (the full-batch ones ignore all of it).
 
@@ -148,7 +148,7 @@ class MiniBatch:
 MiniBatchSettings = MiniBatch
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Options:
     """Everything about a training run but its data, with every default in one place.
 
@@ -255,11 +255,11 @@ def check_minibatch_settings(
     if tol is not None and not (np.isfinite(tol) and tol >= 0):
         raise ParameterError(f"tol must be a number >= 0 (or None for the default), got {tol!r}")
     return MiniBatch(
-        int(batch_size),
-        None if learning_rate is None else float(learning_rate),
-        int(n_iter_no_change),
-        bool(early_stopping),
-        float(validation_fraction),
+        batch_size=int(batch_size),
+        learning_rate=None if learning_rate is None else float(learning_rate),
+        n_iter_no_change=int(n_iter_no_change),
+        early_stopping=bool(early_stopping),
+        validation_fraction=float(validation_fraction),
     )
 
 

@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +39,16 @@ from .settings import (
 )
 from .threads import ShardedDataTerm
 
-__all__ = ["train", "fit", "Fitted", "fit_weights", "initial_weights", "make_objective", "make_batch_objective"]
+__all__ = [
+    "train",
+    "fit",
+    "Fitted",
+    "data_terms",
+    "fit_weights",
+    "initial_weights",
+    "make_objective",
+    "make_batch_objective",
+]
 
 
 def make_objective(
@@ -192,6 +202,20 @@ def _history(options, result, seconds):
     return history
 
 
+def data_terms(cluster: Any = None) -> AbstractContextManager[DataTermFactory]:
+    """Where the examples of a run live: a context giving :func:`fit` its data-term factory.
+
+    None: this machine's cores (:class:`~nnlearn.threads.ShardedDataTerm`); anything else
+    is a Dask cluster for :func:`nnlearn.cluster.data_term_on` (a client, a scheduler
+    address, or a number of local worker processes, closed on leaving when made here).
+    """
+    if cluster is None:
+        return nullcontext(ShardedDataTerm)
+    from .cluster import data_term_on
+
+    return data_term_on(cluster)
+
+
 def train(
     X,
     y,
@@ -285,21 +309,35 @@ def train(
         ``validation_scores``.
     """
     if options is None:
-        minibatch = MiniBatch(batch_size, learning_rate, n_iter_no_change, early_stopping, validation_fraction)
+        minibatch = MiniBatch(
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            n_iter_no_change=n_iter_no_change,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+        )
         options = Options(
-            hidden_layer_sizes, activation, output, lam, optimizer, max_iter, tol, seed, dtype, epsilon_init, minibatch
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            output=output,
+            lam=lam,
+            optimizer=optimizer,
+            max_iter=max_iter,
+            tol=tol,
+            seed=seed,
+            dtype=dtype,
+            epsilon_init=epsilon_init,
+            minibatch=minibatch,
         )
     options = options.checked()
-    terms: AbstractContextManager[DataTermFactory]
     if cluster is not None:
         check_cluster_optimizer(options.optimizer)
-        from .cluster import check_cluster_dataset, data_term_on
+        from .cluster import check_cluster_dataset
 
         X, y = check_cluster_dataset(X, y, "training data")
-        terms = data_term_on(cluster)
     else:
         X, y = check_dataset(X, y, "training data")
-        terms = nullcontext(ShardedDataTerm)
+    terms = data_terms(cluster)
     if np.unique(y).size < 2:
         raise DataError(f"training data: need at least two classes, got {np.unique(y).tolist()}")
     sample_weight = check_sample_weight(sample_weight, X.shape[0], options.dtype)

@@ -18,6 +18,7 @@ from .common import (
 
 SUMMARY = "the regularised cost J of weights on a dataset (default: the course's pretrained ones, its 0.383770 check)"
 EXAMPLES = """\
+  nnlearn cost
   nnlearn cost --lambda 1
   nnlearn cost --weights nnlearn-model.npz --data digits20 --lambda 1"""
 
@@ -28,7 +29,12 @@ def add_arguments(p):
     )
     p.add_argument("--data", metavar="NAME|FILE", default="digits20", help=f"{DATA_HELP} (default: digits20)")
     p.add_argument(
-        "--lambda", dest="lam", type=float, default=0.0, metavar="L", help="regularisation strength (default: 0)"
+        "--lambda",
+        dest="lam",
+        type=float,
+        default=None,
+        metavar="L",
+        help="regularisation strength (default: the course's two, 0 and 1)",
     )
 
 
@@ -43,30 +49,37 @@ def course_cost(model, given, data, lam):
 
 
 def run(args):
-    check_lambda(args.lam)
+    lams = [0.0, 1.0] if args.lam is None else [check_lambda(args.lam)]
     model, name = load_weights_or_pretrained(args.weights)
     X, y = load_data(args.data)
     check_fit(model, X, y, name, args.data)
-    J = float(model.cost(X, y, lam=args.lam))
-    course = course_cost(model, args.weights, args.data, args.lam)
+    costs = [(lam, float(model.cost(X, y, lam=lam)), course_cost(model, args.weights, args.data, lam)) for lam in lams]
+    accuracy = model.score(X, y)
+    course_accuracy = COURSE["pretrained_accuracy"] if costs[0][2] is not None else None
+    J, course = costs[-1][1], costs[-1][2]
     result = {
         "cost": J,
-        "lambda": args.lam,
+        "lambda": costs[-1][0],
+        "course": course,
+        "costs": [{"lambda": lam, "cost": cost, "course": stated} for lam, cost, stated in costs],
+        "accuracy": accuracy,
+        "course_accuracy": course_accuracy,
         "weights": args.weights or PRETRAINED,
         "data": args.data,
         "m": len(y),
         "layer_sizes": list(model.layer_sizes),
         "activation": model.network.activation,
         "output": model.network.output,
-        "course": course,
     }
     weights = args.weights or PRETRAINED_TEXT
-    emit(
-        args,
-        result,
-        [
-            f"cost J = {J:.6f} at lambda {args.lam:g}" + ("" if course is None else f" (course: {course:.6f})"),
-            f"weights {weights} ({architecture(model)}), data {args.data} ({len(y)} examples)",
-        ],
+    lines = [
+        f"cost J = {cost:.6f} at lambda {lam:g}" + ("" if stated is None else f" (course: {stated:.6f})")
+        for lam, cost, stated in costs
+    ]
+    lines.append(
+        f"accuracy {100 * accuracy:.2f}%"
+        + ("" if course_accuracy is None else f" (course: ~{100 * course_accuracy:.1f}% on its own data)")
     )
+    lines.append(f"weights {weights} ({architecture(model)}), data {args.data} ({len(y)} examples)")
+    emit(args, result, lines)
     return 0

@@ -61,12 +61,13 @@ class Network:
 
     def __post_init__(self) -> None:
         sizes = tuple(self.layer_sizes)
-        if len(sizes) < 2 or not all(isinstance(s, (int, np.integer)) and s >= 1 for s in sizes):
+        whole = all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 1 for s in sizes)
+        if len(sizes) < 2 or not whole:
             raise ValueError(f"layer sizes must be two or more positive integers, got {list(sizes)}")
         object.__setattr__(self, "layer_sizes", tuple(int(s) for s in sizes))
-        if self.activation not in ACTIVATIONS:
+        if not isinstance(self.activation, str) or self.activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {self.activation!r}; choose one of {', '.join(ACTIVATIONS)}")
-        if self.output not in OUTPUTS:
+        if not isinstance(self.output, str) or self.output not in OUTPUTS:
             raise ValueError(f"unknown output {self.output!r}; choose one of {', '.join(OUTPUTS)}")
 
     @classmethod
