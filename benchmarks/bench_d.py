@@ -62,7 +62,7 @@ def measure(examples=EXAMPLES, calls=5):
     rows = []
     with (
         local_cluster(WORKERS) as cluster,
-        distributed.Client(cluster, set_as_default=False) as client,
+        distributed.Client(cluster) as client,  # the default client: actors need one
         threadpool_limits(1),  # the client's own BLAS threads would compete with the workers
     ):
         workers = list(client.scheduler_info()["workers"])

@@ -80,3 +80,28 @@ def test_mismatched_or_empty_data_are_refused(tmp_path):
         write_shards(np.zeros((4, 2)), np.zeros(3), tmp_path / "a", rows_per_shard=2)
     with pytest.raises(DataError):
         write_shards(np.zeros((0, 2)), np.zeros(0), tmp_path / "b", rows_per_shard=2)
+
+
+def test_replacing_a_shard_directory_leaves_no_old_shard(tmp_path, data):
+    write_shards(*data, tmp_path / "s", rows_per_shard=10)  # 11 shards
+    write_shards(*data, tmp_path / "s", rows_per_shard=50, overwrite=True)  # 3 shards
+    names = {p.name for p in (tmp_path / "s").iterdir()}
+    assert names == {MANIFEST, *(f"{kind}-0000{i}.npy" for kind in "Xy" for i in range(3))}
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda m: m.update(X_dtype="bogus"),
+        lambda m: m.update(y_dtype="O"),
+        lambda m: m["shards"].__setitem__(0, ["not", "a", "dict"]),
+    ],
+)
+def test_a_manifest_with_bad_types_is_one_data_error(tmp_path, data, edit):
+    write_shards(*data, tmp_path / "s", rows_per_shard=50)
+    manifest_path = tmp_path / "s" / MANIFEST
+    manifest = json.loads(manifest_path.read_text())
+    edit(manifest)
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(DataError):
+        load_shards(tmp_path / "s")

@@ -80,7 +80,13 @@ def local_cluster(workers: int) -> Any:
     distributed = require_dask()
     with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
         return distributed.LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+            # ":0": no dashboard on Dask's fixed port, which a second cluster on this machine
+            # would find taken (and warn about)
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=":0",
         )
 
 

@@ -77,6 +77,14 @@ def write_shards(X, y, path: str | os.PathLike, rows_per_shard: int, *, overwrit
             f"{path} already exists; give a new directory"
             + ("" if manifest_path.is_file() else " (it is not a shard directory, so it is never replaced)")
         )
+    if manifest_path.is_file():
+        # Replacing a shard directory: the old manifest goes first, so that a replacement
+        # cut short leaves no directory that claims to be whole, then the old shards.
+        old = _manifest(path)
+        manifest_path.unlink()
+        for shard in old["shards"]:
+            for name in ("X", "y"):
+                (path / shard[name]["file"]).unlink(missing_ok=True)
     path.mkdir(parents=True, exist_ok=True)
     shards = []
     for index, start in enumerate(range(0, X.shape[0], int(rows_per_shard))):
@@ -127,7 +135,16 @@ def _manifest(path: Path) -> dict[str, Any]:
         raise DataError(f"{file}: not an nnlearn shard manifest")
     if manifest.get("version") != LAYOUT_VERSION:
         raise DataError(f"{file}: shard layout version {manifest.get('version')} is not one this nnlearn reads")
+    for key, kinds in (("X_dtype", "fiub"), ("y_dtype", "iubU")):
+        try:
+            dtype = np.dtype(manifest.get(key))
+        except TypeError:
+            dtype = None
+        if not isinstance(manifest.get(key), str) or dtype is None or dtype.kind not in kinds:
+            raise DataError(f"{file}: {key} {manifest.get(key)!r} is not a dtype shards hold")
     for shard in manifest["shards"]:
+        if not isinstance(shard, dict):
+            raise DataError(f"{file}: a shard entry is malformed")
         files_ok = all(
             isinstance(shard.get(name), dict)
             and isinstance(shard[name].get("file"), str)

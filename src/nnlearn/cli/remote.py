@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,6 +12,9 @@ from ..datasets import load_data
 from ..errors import ParameterError
 from ..shards import MANIFEST
 
+#: The most local worker processes ``--cluster N`` starts: a few per core at most.
+MAX_LOCAL_WORKERS = 4 * (os.cpu_count() or 1)
+
 
 def cluster_argument(value: str) -> int | str:
     """``--cluster``: a number of local worker processes, or a scheduler address."""
@@ -18,6 +22,12 @@ def cluster_argument(value: str) -> int | str:
     if text.isdigit():
         if int(text) < 1:
             raise ParameterError(f"--cluster {value}: a local cluster needs at least 1 worker process")
+        if int(text) > MAX_LOCAL_WORKERS:
+            raise ParameterError(
+                f"--cluster {value}: this machine has {os.cpu_count()} cores; a local cluster of more than "
+                f"{MAX_LOCAL_WORKERS} worker processes would only crowd them (for more, start a scheduler and "
+                "workers on other machines and give its address)"
+            )
         return int(text)
     if not text or text.startswith("-"):
         raise ParameterError(f"--cluster {value!r}: give a scheduler address (tcp://host:8786) or a number of workers")
@@ -39,12 +49,13 @@ def clustered(args: Any) -> Iterator[Any]:
         close()
 
 
-def cluster_data(args: Any, client: Any) -> tuple[Any, Any]:
-    """The training data: a shard directory stays on the cluster's workers (Dask arrays),
-    anything else is loaded here."""
-    if client is not None and (Path(args.data) / MANIFEST).is_file():
+def cluster_data(args: Any) -> tuple[Any, Any]:
+    """The training data: with ``--cluster``, a shard directory stays a Dask array, whose
+    chunks the workers will read (only its labels, small, are read here); anything else is
+    loaded here."""
+    if args.cluster is not None and (Path(args.data) / MANIFEST).is_file():
         from ..shards import load_shards
 
         X, y = load_shards(args.data)
-        return X, client.compute(y).result()
+        return X, y.compute(scheduler="threads")
     return load_data(args.data)

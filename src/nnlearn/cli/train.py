@@ -87,17 +87,13 @@ def run(args):
             setattr(args, dest, default)
     hidden = check_options(args, given_mini, done)
     report = import_report() if args.report else None
-    # 2. Inputs (a shard directory stays on a cluster's workers).
-    with clustered(args) as cluster:
-        return _run_with(args, cluster, resumed, state, done, hidden, report)
-
-
-def _run_with(args, cluster, resumed, state, done, hidden, report):
-    X, y = cluster_data(args, cluster)
+    # 2. Inputs (a shard directory given with --cluster stays on the workers: only its
+    # labels are read here).
+    X, y = cluster_data(args)
     framing = _framing(args)
     X_train, X_test, y_train, y_test = split_data(X, y, args.test_size, args.seed)
     network = Network((X.shape[1], *hidden, np.unique(y_train).size), args.activation, args.output)
-    check_memory(network, X_train.shape[0] if cluster is None else 0)
+    check_memory(network, X_train.shape[0] if args.cluster is None else 0)
     # 3. Outputs.
     out = args.out or DEFAULT_MODEL
     checkpoint = args.checkpoint or args.resume
@@ -124,7 +120,8 @@ def _run_with(args, cluster, resumed, state, done, hidden, report):
         prefix="nnlearn train",
     )
     try:
-        with monitor:
+        # 5. The cluster, after every check: starting one is work.
+        with monitor, clustered(args) as cluster:
             data = (X_train, y_train, X_test, y_test)
             return _train_and_save(args, monitor, data, hidden, state, settings, report, differences, cluster)
     except KeyboardInterrupt:
