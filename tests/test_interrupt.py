@@ -124,6 +124,34 @@ def test_sigterm_is_a_first_ctrl_c(cli, tmp_path, monkeypatch):
     assert resumed.returncode == 0 and nnlearn.load_model(tmp_path / "my model.npz").history["n_iter"] == 50
 
 
+@pytest.mark.slow
+def test_sigterm_to_the_script_saves_the_weights_and_hints_the_resume(tmp_path):
+    # The signal a batch system sends at the end of a job's time, to a real process: the
+    # in-process test above replaces the callback; this one goes through the script.
+    status, _, stderr = start_and_signal(
+        *(tmp_path, signal.SIGTERM, "--data", "digits8", "--optimizer", "fmincg", "--max-iter", "100000"),
+        *("--checkpoint", "run.ckpt", "--out", "m.npz"),
+    )
+    assert status == 143 and "Traceback" not in stderr, stderr
+    assert "SIGTERM: stopping after this iteration" in stderr
+    ended = stderr.strip().splitlines()[-1]
+    assert ended.startswith("nnlearn train: interrupted by SIGTERM after iteration "), stderr
+    assert "weights so far saved to m.npz" in ended
+    model = nnlearn.load_model(tmp_path / "m.npz")
+    stopped_at = model.history["n_iter"]
+    assert model.history["interrupted"] and stopped_at >= 1
+    assert f"after iteration {stopped_at};" in ended
+    _, state = load_checkpoint(tmp_path / "run.ckpt")
+    assert len(state["history"]) == stopped_at  # the checkpoint holds the weights saved
+    hint = "nnlearn train --resume run.ckpt --out m.npz --force"
+    assert ended.endswith(f"resume with: {hint}")
+    # The hint works as given (two more iterations, so that it ends).
+    words = __import__("shlex").split(hint)[1:]
+    resumed = nnlearn_script(*words, "--max-iter", stopped_at + 2, "--quiet", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert nnlearn.load_model(tmp_path / "m.npz").history["n_iter"] == stopped_at + 2
+
+
 def test_interrupted_json_is_one_object(cli, tmp_path, monkeypatch):
     monkeypatch.setattr(nnlearn.monitor.Monitor, "callback", signal_at(2, signal.SIGINT))
     result = cli("train", "--data", "digits8", "--max-iter", "50", "--checkpoint", "c.ckpt", "--json")
@@ -272,9 +300,10 @@ def test_a_resume_on_other_threads_says_what_that_means(cli, tmp_path, monkeypat
     monkeypatch.setattr(nnlearn.threads, "default_threads", lambda: 1)
     resumed = cli("train", "--resume", "c.ckpt", "--max-iter", "2", "--out", "b.npz", "--json")
     assert resumed.returncode == 0, resumed.stderr
-    assert "the shards of examples the cost is summed in" in resumed.stderr and "bit for bit" in resumed.stderr
+    assert "the partitions of examples the cost is summed in differ" in resumed.stderr
+    assert "ends near, not at, the uninterrupted run's weights" in resumed.stderr
     differences = __import__("json").loads(resumed.stdout)["resume_differences"]
-    assert [d["now"] for d in differences] == ["1 (1 threads)"] and differences[0]["then"] == "2 (2 threads)"
+    assert [(d["then"], d["now"]) for d in differences] == [("2 shards on 2 threads", "1 shard on 1 thread")]
 
 
 def test_a_checkpoint_without_a_record_is_resumed_with_a_notice(cli, tmp_path):
@@ -292,6 +321,8 @@ def test_the_checkpoint_records_what_exactness_depends_on(cli, tmp_path):
     settings, _ = load_checkpoint(tmp_path / "c.ckpt")
     assert settings["exact.nnlearn"] == nnlearn.__version__ and settings["exact.threads"] >= 1
     assert len(settings["exact.data_sha256"]) == 64 and settings["exact.shards"] >= 1 and settings["exact.blas"]
+    assert settings["exact.cluster"] == "none" and settings["exact.bounds"] == "even"
+    assert "exact.not_exact_since" not in settings  # only a resume with a difference sets it
 
 
 def test_mini_batch_settings_are_kept_by_a_resumed_run(cli, tmp_path):
