@@ -1,8 +1,9 @@
-"""nnlearn.files: writes that never lose or destroy a file.
+"""nnlearn.files: writes that never lose or destroy a file, and reads that never hang.
 
 Atomic replacement, creation without overwriting under races (threads and processes),
 special files never replaced, a killed writer's temporary files cleaned (and only
-theirs), and the probe that an output's directory takes a file.
+theirs), and the probe that an output's directory takes a file. Reading an ``.npz``:
+what np.load gives, from regular files only (crafted archives: tests/test_untrusted.py).
 """
 
 import errno
@@ -12,14 +13,17 @@ import sys
 import threading
 import time
 
+import numpy as np
 import pytest
 
 import nnlearn
+from nnlearn.errors import DataError
 from nnlearn.files import (
     OutputExistsError,
     SpecialFileError,
     atomic_write,
     probe_directory,
+    read_npz,
     remove_stale_temporaries,
     temporary_prefix,
     write_new,
@@ -248,3 +252,68 @@ def test_probe_refuses_what_cannot_be_written(tmp_path):
     with pytest.raises(OSError):
         probe_directory(tmp_path / ("d" * 300) / "m.npz")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+# ------------------------------------------------------------------ reading .npz files
+
+
+ARRAYS = {
+    "float": np.arange(12.0).reshape(3, 4),
+    "fortran": np.asfortranarray(np.arange(12, dtype=np.float32).reshape(3, 4)),
+    "big-endian": np.arange(5, dtype=">i4"),
+    "strings": np.array(["a", "bcd", ""]),
+    "scalar": np.array("a document"),
+    "empty": np.zeros((0, 3)),
+    "bools": np.array([True, False]),
+    "record": np.array([(1, 2.5)], dtype=[("n", "<i2"), ("x", ">f8")]),
+    "complex": np.array([1 + 2j]),
+}
+
+
+@pytest.mark.parametrize("save", [np.savez, np.savez_compressed])
+def test_read_npz_gives_what_np_load_gives(tmp_path, save):
+    save(tmp_path / "a.npz", **ARRAYS)
+    read = read_npz(tmp_path / "a.npz", DataError)
+    with np.load(tmp_path / "a.npz", allow_pickle=False) as data:
+        assert sorted(read) == sorted(data.files)
+        for name in data.files:
+            expected = data[name]
+            assert read[name].dtype == expected.dtype and read[name].shape == expected.shape, name
+            assert read[name].flags.f_contiguous == expected.flags.f_contiguous, name
+            np.testing.assert_array_equal(read[name], expected)
+    read["float"][0, 0] = -1.0  # writable, as np.load's arrays are
+
+
+def test_read_npz_refuses_special_files_and_other_files(tmp_path):
+    os.mkfifo(tmp_path / "fifo.npz")
+    (tmp_path / "zero.npz").symlink_to("/dev/zero")
+    (tmp_path / "text.npz").write_text("not a zip")
+    for name, words in [("fifo.npz", "FIFO"), ("zero.npz", "FIFO, device"), ("text.npz", "not a NumPy .npz")]:
+        with pytest.raises(DataError, match=words):
+            read_npz(tmp_path / name, DataError)
+    # The file itself may hold its arrays' bound, 1% and a megabyte of zip overhead.
+    (tmp_path / "big.npz").write_bytes(bytes(2**20 + 100))
+    with pytest.raises(DataError, match="more than a .npz file can hold"):
+        read_npz(tmp_path / "big.npz", DataError, max_bytes=10)
+
+
+def test_the_default_bound_is_a_quarter_of_the_memory(monkeypatch):
+    from nnlearn import files
+
+    memory = files.physical_memory()
+    assert memory is None or files.default_max_bytes() == memory // 4
+    monkeypatch.setattr(files, "physical_memory", lambda: None)
+    assert files.default_max_bytes() == 4 * 2**30
+
+
+def test_a_file_swapped_for_a_fifo_after_the_check_is_refused_without_blocking(tmp_path, monkeypatch):
+    from nnlearn import files
+
+    fifo = tmp_path / "fifo.npz"
+    os.mkfifo(fifo)
+    monkeypatch.setattr(files, "regular_file", lambda *args, **kwargs: None)  # as if it had been a file then
+    done = []
+    thread = threading.Thread(target=lambda: done.append(pytest.raises(DataError, files.open_regular, fifo, DataError)))
+    thread.start()
+    thread.join(10)
+    assert done and "changed into something other than a regular file" in str(done[0].value)

@@ -154,6 +154,12 @@ REFUSED = {
     "float-n-iter": (put("history.n_iter", 2.5), ["history.n_iter"]),
     "bool-n-iter": (put("history.n_iter", True), ["history.n_iter", "True"]),
     "text-in-cost": (put("history.cost", [1.0, "x"]), ["history.cost[1]"]),
+    # Costs are cross-entropies plus a penalty, never negative; huge ones broke report's figure.
+    "negative-cost": (put("history.cost", [1.0, -0.5]), ["history.cost[1]", "[0, 1e+100]"]),
+    "extreme-costs": (put("history.cost", [-1e308, 1e308]), ["history.cost[0]"]),
+    "huge-cost": (put("history.cost", [1.0, 1.1e100]), ["history.cost[1]"]),
+    "infinite-cost": (put("history.cost", [3.0, float("inf")]), ["history.cost[1]"]),
+    "nan-cost": (put("history.cost", [float("nan")]), ["history.cost[0]"]),
     "dict-cost": (put("history.cost", {"a": 1}), ["history.cost", "an object of 1 key"]),
     "split-seed-beyond-32-bits": (put("history.split_seed", 2**32), ["history.split_seed"]),
     "test-size-1": (put("history.test_size", 1), ["history.test_size"]),
@@ -198,7 +204,7 @@ def test_resealed_metadata_outside_the_schema_is_refused_naming_the_field(saved,
     [
         {},
         {"note": "trained on Tuesday", "tags": ["a", "b"], "ratio": 0.5, "flag": None, "ok": True},
-        {"cost": [3.0, float("inf"), float("nan")]},  # a diverged epoch, recorded as it was
+        {"cost": [1e100, 3.0, 0.0, 5e-324]},  # the edges of what a cost may be
         {"seed": None, "epsilon_init": "auto", "learning_rate": 0.01, "framing": None},
     ],
 )
@@ -215,6 +221,10 @@ def test_histories_within_the_schema_load(tmp_path, history):
         ({"seed": "3"}, "history.seed"),
         ({"data": "a\nb"}, "history.data"),
         ({"cost": [1.0, "x"]}, "history.cost[1]"),
+        # A run whose cost stops being finite ends in a TrainingError: no model records one.
+        ({"cost": [3.0, float("inf")]}, "history.cost[1]"),
+        ({"cost": [float("nan")]}, "history.cost[0]"),
+        ({"cost": [-1.0]}, "history.cost[0]"),
     ],
 )
 def test_a_history_outside_the_schema_is_not_saved(tmp_path, history, word):
@@ -274,7 +284,8 @@ def test_metadata_longer_than_nnlearn_writes_is_refused_before_parsing(saved, tm
 
     monkeypatch.setattr(archive, "MAX_META_CHARS", 100)
     monkeypatch.setattr(archive.json, "loads", lambda *args, **kwargs: pytest.fail("parsed"))
-    with pytest.raises(ModelFileError, match="larger than nnlearn writes"):
+    # Refused on the array's header: 4 bytes a character, 400 at most.
+    with pytest.raises(ModelFileError, match=r"array 'meta' holds [\d,]+ bytes, more than a model file holds \(400 at"):
         load_model(saved)
 
 
@@ -384,6 +395,21 @@ def test_a_recorded_dataset_name_is_used_directly(cli):
 
 def test_a_recorded_split_that_cannot_be_made_is_one_line(cli):
     assert_one_line_error(cli("evaluate", "bad-split.npz"), "recorded split")
+
+
+def test_a_resealed_cost_history_beyond_any_cost_is_one_line_for_report(cli, work, tmp_path):
+    # It once passed the schema and broke matplotlib ("arange: cannot compute length").
+    edit_meta(work / "on-digits8.npz", tmp_path / "costs.npz", put("history.cost", [-1e308, 1e308]))
+    assert_one_line_error(cli("report", tmp_path / "costs.npz", tmp_path / "rep"), "history.cost[0]", "refused")
+    assert not (tmp_path / "rep").exists()
+
+
+@pytest.mark.parametrize("costs", [[1e100, 0.0], [1e100, 5e-324, 2.0], [0.0, 0.0], [1e100, 1e100]])
+def test_report_draws_cost_histories_at_the_edges_of_the_schema(cli, work, tmp_path, costs):
+    edit_meta(work / "on-digits8.npz", tmp_path / "costs.npz", put("history.cost", costs))
+    result = cli("report", tmp_path / "costs.npz", tmp_path / "rep", "--json")
+    assert ok_json(result)["m"] == 360 and result.stderr == ""
+    assert (tmp_path / "rep" / "cost.png").stat().st_size > 0
 
 
 @pytest.mark.parametrize("verb", ["evaluate", "report", "predict", "show"])

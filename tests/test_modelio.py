@@ -105,6 +105,45 @@ def test_load_weights_reads_both_kinds(model, ex4weights, tmp_path):
     assert load_weights(save_model(model, tmp_path / "m.npz")).layer_sizes == (6, 4, 3, 10)
 
 
+@pytest.mark.parametrize(("fmt", "compressed"), [("5", False), ("5", True), ("4", False)])
+def test_octave_weights_are_read_among_other_variables(tmp_path, fmt, compressed):
+    # Only the Theta variables are read (the others are skipped on their headers), as
+    # Octave writes them: v5, deflated or not, or the old v4.
+    from scipy.io import savemat
+    from scipy.sparse import eye
+
+    from nnlearn.modelio import read_octave_weights
+
+    rng = np.random.default_rng(0)
+    thetas = {"Theta1": rng.normal(size=(5, 4)), "Theta2": rng.integers(0, 9, size=(3, 6)).astype(np.int16)}
+    others = {"note": "hello", "grid": np.ones((2, 3))}
+    if fmt == "5":
+        others |= {"s": {"a": 1}, "c": np.array([1, "a"], dtype=object), "sp": eye(3).tocsc(), "b": np.array([True])}
+    savemat(tmp_path / "w.mat", {**others, **thetas}, format=fmt, do_compression=compressed)
+    read = read_octave_weights(tmp_path / "w.mat")
+    assert [theta.dtype for theta in read] == [np.float64, np.float64]
+    for got, expected in zip(read, thetas.values(), strict=True):
+        np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("abc", "not a numeric matrix"),
+        (np.ones((2, 2)) * 1j, "not a numeric matrix"),
+        (np.ones((2, 2, 2)), "not a matrix"),
+    ],
+)
+def test_a_theta_that_is_no_real_matrix_is_refused(tmp_path, value, words):
+    from scipy.io import savemat
+
+    from nnlearn.modelio import read_octave_weights
+
+    savemat(tmp_path / "w.mat", {"Theta1": value}, do_compression=True)
+    with pytest.raises(ModelFileError, match=f"Theta1 is {words}"):
+        read_octave_weights(tmp_path / "w.mat")
+
+
 def test_a_zip_that_is_not_a_model_is_refused(tmp_path):
     path = tmp_path / "other.npz"
     with zipfile.ZipFile(path, "w") as z:

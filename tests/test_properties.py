@@ -256,19 +256,23 @@ EDGES = {
     "split_seed": [0, 7, 2**32 - 1, 2**32, -1, 1.0],
     "seed": [None, 0, 2**64 - 1, 2**64],
     "seconds": [0, 1.5, 1e10, 1e11, -1e-9],
-    "cost": [[], [1.0], [float("nan"), float("inf")], [1, 2], [10**400]],
+    "cost": [[], [1.0], [float("nan"), float("inf")], [1, 2], [10**400], [-1e308, 1e308], [0, 1e100], [1e100, 5e-324]],
     "n_iter": [0, 5, 2**53, 2**53 + 1, True],
 }
 
 
 def random_edit(data, meta, names):
-    """Change ``meta`` in place once: set what evaluation_data reads, a known field, a
-    history key or a value anywhere, or delete a key."""
-    kind = data.draw(st.sampled_from(["evaluation", "known", "history", "anywhere", "delete"]))
+    """Change ``meta`` in place once: set what evaluation_data reads, the cost history
+    report draws, a known field, a history key or a value anywhere, or delete a key."""
+    kind = data.draw(st.sampled_from(["evaluation", "cost", "known", "history", "anywhere", "delete"]))
     if kind == "evaluation":  # what evaluation_data reads, near the edges of the schema
         key = data.draw(st.sampled_from(["data", "test_size", "split_seed"]))
         if isinstance(meta.get("history"), dict):
             meta["history"][key] = data.draw(st.sampled_from(EDGES.get(key, names)))
+        return
+    if kind == "cost":  # what report draws: edges, and any floats (extremes, NaN, signs)
+        if isinstance(meta.get("history"), dict):
+            meta["history"]["cost"] = data.draw(st.sampled_from(EDGES["cost"]) | st.lists(st.floats(), max_size=5))
         return
     if kind == "known":
         *parents, key = data.draw(st.sampled_from(KNOWN_PATHS))
@@ -330,7 +334,8 @@ def no_file_opened_but(allowed):
 
 
 def read_like_nnlearn(model):
-    """What report, evaluate and plots read of a history, read the way they read it."""
+    """What report, evaluate and plots read of a history, read the way they read it (the
+    report's cost figure aside: see draw_like_report)."""
     history = model.history
     shown = [str(value).encode("utf-8") for value in history.values()]  # printable: no lone surrogates
     costs = history.get("cost") or []
@@ -342,6 +347,21 @@ def read_like_nnlearn(model):
     shown.append(f"{history.get('test_size', 0) or 0:.0%}".encode())
     json.dumps(history).encode("utf-8")
     return shown
+
+
+def draw_like_report(model):
+    """The report's cost figure of a model's history, drawn to pixels: matplotlib once
+    failed on costs the schema allowed ("arange: cannot compute length"). An overflow on
+    the way is a failure too, not a warning."""
+    import warnings
+
+    from nnlearn.plots import plot_cost_history
+
+    if not len(model.history.get("cost") or []):  # report draws no figure then
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        plot_cost_history(model).canvas.draw()
 
 
 @pytest.mark.slow
@@ -389,3 +409,5 @@ def test_random_edits_of_model_metadata_load_or_raise_model_file_error_and_open_
                 assert len(str(exc).splitlines()) == 1
                 event("loaded, --data asked for" if "--data FILE" in str(exc) else "loaded, split refused")
     assert opened == []
+    if model is not None:  # outside the guard: matplotlib opens its fonts
+        draw_like_report(model)

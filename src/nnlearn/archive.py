@@ -215,7 +215,7 @@ def write_archive(
 
 
 def read_archive(
-    path: str | os.PathLike, kind: str, schemas: Mapping[int, Check]
+    path: str | os.PathLike, kind: str, schemas: Mapping[int, Check], max_bytes: int | None = None
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Arrays and JSON document of an archive of ``kind``, checked.
 
@@ -226,6 +226,11 @@ def read_archive(
         The ``format`` expected.
     schemas : mapping of int to Check
         The schema of each format version this nnlearn reads.
+    max_bytes : int, optional
+        The most bytes its arrays (not counting ``meta``) may hold, checked on their
+        headers before any is inflated; by default a quarter of the physical memory
+        (:func:`nnlearn.files.read_npz`). ``meta`` may hold :data:`MAX_META_CHARS`
+        characters besides.
 
     Returns
     -------
@@ -240,8 +245,18 @@ def read_archive(
         read, fails a checksum, or its document fails the schema.
     """
     what = kind.replace("nnlearn-", "") + " file"
-    arrays = read_npz(path, ModelFileError, what)
-    meta = read_meta(path, arrays.pop("meta", None), kind, what, schemas)
+    # meta is a 0-d str array: 4 bytes a character. Bounded on its header, so that an
+    # oversized document is refused before it is inflated, let alone parsed.
+    limits = {"meta": 4 * MAX_META_CHARS}
+    # The document first, alone (every array's header is checked): a file without one
+    # nnlearn accepts (any other zip, a crafted one) is refused before any of its other
+    # arrays is inflated.
+    first = read_npz(path, ModelFileError, what, max_bytes=max_bytes, member_limits=limits, names=("meta",))
+    meta = read_meta(path, first.get("meta"), kind, what, schemas)
+    arrays = read_npz(path, ModelFileError, what, max_bytes=max_bytes, member_limits=limits)
+    again = arrays.pop("meta", None)
+    if again is None or str(again) != str(first["meta"]):
+        raise ModelFileError(f"{path}: the {what} changed while it was read; refused")
     expected = {name: digest for name, digest in meta["sha256"].items() if name != "meta"}
     for name, values in arrays.items():
         if expected.get(name) != _digest(values):

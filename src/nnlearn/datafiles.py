@@ -77,6 +77,10 @@ def load_mat(
     return X, (_from_course_labels(y) if course_labels else y)
 
 
+#: The most an .npz data file's arrays may inflate to, as a multiple of the file's size.
+MAX_INFLATION = 1000
+
+
 @overload
 def load_npz(path: str | os.PathLike, *, labels: Literal[True] = ...) -> tuple[np.ndarray, np.ndarray]: ...
 @overload
@@ -87,8 +91,10 @@ def load_npz(path: str | os.PathLike, *, labels: bool | None = True) -> tuple[np
     ``labels`` is as for :func:`load_mat`; labels are integers (whole-number floats are
     converted), booleans or text.
     """
-    regular_file(path, DataError, ".npz file", MAX_DATA_BYTES)
-    arrays = read_npz(path, DataError)
+    size = regular_file(path, DataError, ".npz file", MAX_DATA_BYTES).stat().st_size
+    # Only X and y are read, and no more than real data inflate to: numbers compress a
+    # few times, not a thousand (a few megabytes claiming gigabytes is a zip bomb).
+    arrays = read_npz(path, DataError, max_bytes=MAX_INFLATION * size + (1 << 20), names=("X", "y"))
     missing = [key for key in ("X", "y") if key not in arrays and (key == "X" or labels)]
     if missing:
         raise DataError(f"{path}: the .npz file has no array {' or '.join(missing)}")

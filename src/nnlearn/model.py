@@ -47,7 +47,7 @@ from .schema import (
     text,
 )
 
-__all__ = ["Model", "save_model", "load_model", "FORMAT", "HISTORY_FIELDS", "SCHEMAS"]
+__all__ = ["Model", "save_model", "load_model", "FORMAT", "HISTORY_FIELDS", "SCHEMAS", "MAX_COST", "MAX_ARRAY_BYTES"]
 
 FORMAT = "nnlearn-model"
 
@@ -60,11 +60,23 @@ _SCALAR = either(
     wanted="null, true, false, a finite number or a string without control characters",
 )
 
+#: The most bytes a model file's weights and classes may hold, checked on the arrays'
+#: headers before any is inflated: a network of 268 million float64 weights, far beyond
+#: what nnlearn trains, and a bound on what a crafted file of a few megabytes (deflated
+#: zeros) can make a reader allocate.
+MAX_ARRAY_BYTES = 2 * 2**30
+
+#: The largest cost a model's history may record: only an absurd lambda (whose penalty
+#: nears overflow, see nnlearn.fitting) gives more.
+MAX_COST = 1e100
+
 #: What a model's ``history`` may hold under each key nnlearn writes (all optional).
 HISTORY_FIELDS: dict[str, Check] = {
-    # A diverged mini-batch epoch is recorded as it was (inf or NaN); the model may still
-    # be the best epoch's, so its history keeps it. Readers format or plot these as floats.
-    "cost": array(number(finite=False)),
+    # Cross-entropies plus a penalty: never negative. A run whose cost stops being finite
+    # ends in a TrainingError and keeps no model (nnlearn.fitting), so no model nnlearn
+    # saves records NaN or inf; the bound keeps what report prints and plots of a history
+    # (plots.plot_cost_history) within ordinary float arithmetic.
+    "cost": array(number(0, MAX_COST)),
     "optimizer": _NAME,
     "max_iter": integer(1, 2**53),
     "n_iter": _COUNT,
@@ -262,13 +274,20 @@ def save_model(model: Model, path: str | os.PathLike, overwrite: bool = False) -
     OutputExistsError
         ``path`` exists and ``overwrite`` is False.
     ModelFileError
-        The class labels are objects, or the history holds what the model file's schema
-        refuses (:data:`HISTORY_FIELDS`): nnlearn writes no file it would not read back.
+        The class labels are objects, the weights take more than :data:`MAX_ARRAY_BYTES`,
+        or the history holds what the model file's schema refuses (:data:`HISTORY_FIELDS`):
+        nnlearn writes no file it would not read back.
     """
     if model.classes.dtype.kind not in "iufbU":
         raise ModelFileError(f"class labels of dtype {model.classes.dtype} cannot be saved safely")
     arrays = {f"theta{l}": theta for l, theta in enumerate(model.thetas, start=1)}
     arrays["classes"] = model.classes
+    size = sum(array.nbytes for array in arrays.values())
+    if size > MAX_ARRAY_BYTES:
+        raise ModelFileError(
+            f"{path}: cannot be saved: its weights take {size:,} bytes, more than a model file holds "
+            f"({MAX_ARRAY_BYTES:,} at most)"
+        )
     network = {"activation": model.network.activation, "output": model.network.output}
     meta = {"lam": float(model.lam), "network": network, "history": model.history}
     return write_archive(path, FORMAT, arrays, meta, overwrite, schema=SCHEMAS[max(SCHEMAS)])
@@ -282,9 +301,10 @@ def load_model(path: str | os.PathLike) -> Model:
     ModelFileError
         The file is missing, not a regular file, not an nnlearn model, of a newer format
         version, altered since it was written (a checksum fails), holds metadata its
-        format's schema (:data:`SCHEMAS`) refuses, or arrays that would need unpickling.
+        format's schema (:data:`SCHEMAS`) refuses, arrays that would need unpickling, or
+        arrays whose headers claim more than :data:`MAX_ARRAY_BYTES`.
     """
-    arrays, meta = read_archive(path, FORMAT, SCHEMAS)
+    arrays, meta = read_archive(path, FORMAT, SCHEMAS, max_bytes=MAX_ARRAY_BYTES)
     names = [f"theta{l}" for l in range(1, len(arrays))]
     if set(arrays) != {*names, "classes"}:
         raise ModelFileError(f"{path}: a model file holds theta1 ... thetaN and classes, not {sorted(arrays)}")

@@ -20,18 +20,23 @@ run.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import re
+import struct
+import zlib
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from .archive import FORMAT_VERSION, document, plain, read_archive, write_archive
 from .errors import ModelFileError
-from .files import atomic_write, first_line
-from .model import FORMAT, Model, load_model, save_model
+from .files import atomic_write, first_line, open_regular
+from .model import FORMAT, MAX_ARRAY_BYTES, Model, load_model, save_model
 from .schema import (
     MAX_NAME,
     Check,
@@ -251,21 +256,53 @@ def _check_state(path, kind, scalars, arrays, consequence):
         )
 
 
+# MATLAB v5 files (scipy's "version 1"): a 128-byte header, then one element per
+# variable, a matrix or a deflated matrix. Numeric classes: mxDOUBLE_CLASS (6) to
+# mxUINT64_CLASS (15); a logical is a uint8 with a flag.
+_V5_HEADER = 128
+_MI_INT8, _MI_INT32, _MI_UINT32, _MI_MATRIX, _MI_COMPRESSED = 1, 5, 6, 14, 15
+_NUMERIC_CLASSES = range(6, 16)
+_COMPLEX_FLAG = 0x0800
+# Enough of an inflated variable for its flags, dimensions and name; more is refused.
+_PEEK = 4096
+# An inflated weight matrix beyond its numbers' bytes: its flags, dimensions, name, tags.
+_VARIABLE_OVERHEAD = 4096 + _PEEK
+_CHUNK = 2**20
+_THETA = re.compile(r"Theta[1-9][0-9]{0,5}")
+
+
 def read_octave_weights(path: str | os.PathLike) -> list[np.ndarray]:
     """Read ``Theta1``, ``Theta2``, ... from a MATLAB/Octave ``.mat`` file.
+
+    Only a regular file is opened (a FIFO would hang the reader, ``/dev/zero`` fill the
+    memory), of at most :data:`nnlearn.model.MAX_ARRAY_BYTES` and a megabyte. Of a v5
+    file (what Octave and the course write) only the Theta variables reach scipy, each
+    judged first by its header: a real numeric matrix, all of them together at most
+    :data:`~nnlearn.model.MAX_ARRAY_BYTES` as float64, and a deflated one inflating to no
+    more than its shape needs. Other variables are skipped unread.
 
     Returns
     -------
     thetas : list of float64 ndarray
+
+    Raises
+    ------
+    ModelFileError
+        Naming ``path`` and what is wrong, in one line.
     """
     from scipy.io import loadmat
+    from scipy.io.matlab import matfile_version
 
-    try:
-        data = loadmat(path)
-    except FileNotFoundError:
-        raise ModelFileError(f"{path}: no such file") from None
-    except Exception as exc:  # scipy raises several unrelated types for a bad file
-        raise ModelFileError(f"{path}: not a readable .mat file ({first_line(exc)})") from None
+    with open_regular(path, ModelFileError, "weights file", max_bytes=MAX_ARRAY_BYTES + 2**20) as file:
+        try:
+            # Version 4 files hold no deflated data: scipy reads no more than the file.
+            source = _theta_variables(path, file) if matfile_version(file)[0] == 1 else file
+            file.seek(0)
+            data = loadmat(source)
+        except ModelFileError:
+            raise
+        except Exception as exc:  # scipy raises several unrelated types for a bad file
+            raise ModelFileError(f"{path}: not a readable .mat file ({first_line(exc)})") from None
     thetas: list[np.ndarray] = []
     while f"Theta{len(thetas) + 1}" in data:
         name = f"Theta{len(thetas) + 1}"
@@ -281,6 +318,117 @@ def read_octave_weights(path: str | os.PathLike) -> list[np.ndarray]:
     if not thetas:
         raise ModelFileError(f"{path}: the .mat file has no Theta1")
     return thetas
+
+
+def _theta_variables(path: str | os.PathLike, file: BinaryIO) -> io.BytesIO:
+    """A v5 .mat file in memory of the Theta variables of ``file`` alone, inflated.
+
+    scipy believes a variable's sizes and inflates a deflated variable a block at a time
+    however far that block inflates, even to read its name: a few megabytes of deflated
+    zeros would become gigabytes. Here each variable's header is read from at most
+    :data:`_PEEK` inflated bytes, any other variable is skipped, and a Theta variable is
+    inflated only as far as its shape needs.
+    """
+    file.seek(0)
+    header = file.read(_V5_HEADER)
+    order = "<" if header[126:128] == b"IM" else ">"
+    kept, total = [header], 0
+    while len(tag := file.read(8)) == 8:
+        kind, size = struct.unpack(order + "II", tag)
+        start = file.tell()
+        if kind == _MI_COMPRESSED:
+            pieces, element = _inflate(file, size), bytearray()
+        elif kind == _MI_MATRIX:
+            pieces, element = _read(file, size), bytearray(tag)
+        else:
+            raise ModelFileError(f"{path}: not a readable .mat file (an element of type {kind} where a variable was)")
+        for piece in pieces:  # the header; the rest only for a Theta variable
+            element += piece
+            if len(element) >= _PEEK:
+                break
+        name, count = _matrix_header(path, bytes(element[:_PEEK]), order)
+        if name is not None:
+            total += 8 * count
+            if total > MAX_ARRAY_BYTES:
+                raise ModelFileError(
+                    f"{path}: its weights hold more than {MAX_ARRAY_BYTES:,} bytes as float64 ({name} alone: "
+                    f"{count:,} numbers), more than a weights file holds; refused"
+                )
+            limit = 8 * count + _VARIABLE_OVERHEAD
+            for piece in pieces:
+                element += piece
+                if len(element) > limit:
+                    raise ModelFileError(
+                        f"{path}: {name} inflates to more than its shape needs ({limit:,} bytes at most); "
+                        "the file is damaged or crafted; refused"
+                    )
+            # Exactly the element its tag states: trailing bytes would read as another.
+            kept.append(bytes(element[: 8 + struct.unpack_from(order + "I", element, 4)[0]]))
+        file.seek(start + size)
+    return io.BytesIO(b"".join(kept))
+
+
+def _read(file: BinaryIO, size: int) -> Iterator[bytes]:
+    """The ``size`` bytes at ``file``'s position, in pieces of at most :data:`_CHUNK`."""
+    while size > 0:
+        piece = file.read(min(_CHUNK, size))
+        if not piece:
+            return
+        size -= len(piece)
+        yield piece
+
+
+def _inflate(file: BinaryIO, size: int) -> Iterator[bytes]:
+    """The inflated bytes of the ``size`` deflated bytes at ``file``'s position, in pieces
+    of at most :data:`_CHUNK`: never more at once, however well they compress."""
+    inflater, left = zlib.decompressobj(), size
+    while left > 0 and not inflater.eof:
+        compressed = file.read(min(_CHUNK, left))
+        if not compressed:
+            return
+        left -= len(compressed)
+        while piece := inflater.decompress(compressed, _CHUNK):
+            yield piece
+            compressed = inflater.unconsumed_tail
+
+
+def _matrix_header(path: str | os.PathLike, element: bytes, order: str) -> tuple[str | None, int]:
+    """The name and number count of the Theta variable whose element ``element`` begins,
+    checked to be a real numeric matrix; (None, 0) for any other variable."""
+    try:
+        kind, _ = struct.unpack_from(order + "II", element, 0)
+        if kind != _MI_MATRIX:
+            raise ValueError(f"a variable of type {kind}")
+        flags, position = _subelement(element, 8, order, _MI_UINT32)
+        dims, position = _subelement(element, position, order, _MI_INT32)
+        raw_name, _ = _subelement(element, position, order, _MI_INT8)
+        (flag_word,) = struct.unpack_from(order + "I", flags, 0)
+        shape = struct.unpack(order + f"{len(dims) // 4}i", dims[: len(dims) // 4 * 4])
+    except (struct.error, ValueError) as exc:
+        raise ModelFileError(f"{path}: not a readable .mat file ({first_line(exc)})") from None
+    name = raw_name.decode("latin-1")
+    if not _THETA.fullmatch(name):
+        return None, 0
+    if flag_word & 0xFF not in _NUMERIC_CLASSES or flag_word & _COMPLEX_FLAG:
+        raise ModelFileError(f"{path}: {name} is not a numeric matrix")
+    if len(shape) != 2 or min(shape) < 0:
+        raise ModelFileError(f"{path}: {name} is not a matrix")
+    return name, shape[0] * shape[1]
+
+
+def _subelement(element: bytes, position: int, order: str, expected: int) -> tuple[bytes, int]:
+    """The data of the tagged subelement at ``position`` (of type ``expected``), and where
+    the next begins. A small one packs its size into its tag's upper half."""
+    (first,) = struct.unpack_from(order + "I", element, position)
+    if first >> 16:
+        kind, size, start, end = first & 0xFFFF, first >> 16, position + 4, position + 8
+    else:
+        (size,) = struct.unpack_from(order + "I", element, position + 4)
+        kind, start = first, position + 8
+        end = start + size + (-size % 8)
+    if kind != expected or start + size > min(len(element), end):
+        raise ValueError(f"a variable's header is not as MATLAB writes it (type {kind} at byte {position})")
+    return element[start : start + size], end
 
 
 def load_octave_model(path: str | os.PathLike, classes: ArrayLike | None = None) -> Model:

@@ -51,6 +51,12 @@ _WRONG = "#e8322b"
 _RIGHT = "#7fe07f"
 _LABEL = "#ffd54f"
 _GAP = "white"
+# The largest magnitude a cost figure draws: far beyond any real cost, and far enough
+# inside the float range (1.8e308) that the axis's span, margins and tick steps stay
+# finite. A log axis is used only for costs from 1/_LOG_SPAN to _LOG_SPAN (a model file
+# records none larger), where its ticks, a few decades past the data, stay finite too.
+_DRAWABLE = 1e300
+_LOG_SPAN = 1e100
 
 
 def montage(images: np.ndarray, ncols: int, pad: int = 1) -> tuple[np.ma.MaskedArray, np.ndarray]:
@@ -271,6 +277,9 @@ def plot_cost_history(
 ) -> Figure:
     """The cost J after each iteration, one line per run, on a log scale.
 
+    The scale is linear when a cost is 0 or negative, or beyond 1e-100 to 1e100. NaN, the
+    infinities and magnitudes beyond 1e300 are not drawn; the legend counts them.
+
     Parameters
     ----------
     runs : Model, sequence of Models, sequence of cost sequences, or dict
@@ -286,21 +295,47 @@ def plot_cost_history(
     named_runs = _as_runs(runs, labels)
     fig = _figure(7.0, 4.2)
     ax = fig.add_subplot()
+    drawn = []
     for label, costs in named_runs:
         iterations = np.arange(1, costs.size + 1)
-        ax.plot(iterations, costs, linewidth=1.6, label=f"{label}: final J = {costs[-1]:.4f} ({costs.size} iterations)")
+        # What cannot be drawn is left out, not drawn at a made-up height: NaN and the
+        # infinities, and magnitudes beyond _DRAWABLE, whose differences overflow inside
+        # matplotlib's tick and margin arithmetic (a ValueError from np.arange).
+        keep = np.isfinite(costs) & (np.abs(costs) <= _DRAWABLE)
+        drawn.append(costs[keep])
+        left_out = costs.size - int(keep.sum())
+        note = f", {left_out} not drawn (not finite or beyond +-{_DRAWABLE:g})" if left_out else ""
+        ax.plot(
+            iterations[keep],
+            costs[keep],
+            linewidth=1.6,
+            label=f"{label}: final J = {_cost_text(costs[-1])} ({costs.size} iterations{note})",
+        )
+    values = np.concatenate(drawn)
     # J falls fast, then slowly (3.3 to 0.5 in 50 iterations, to 0.3 in 350 more for the
-    # digits); a log axis shows the late progress that a linear one flattens.
-    if all(np.all(costs > 0) for _, costs in named_runs):
+    # digits); a log axis shows the late progress that a linear one flattens. It takes
+    # positive values only, within _LOG_SPAN: matplotlib's log ticks step out several
+    # decades beyond the data, which overflows near the float range's ends.
+    if values.size and 1 / _LOG_SPAN <= values.min() and values.max() <= _LOG_SPAN:
         ax.set_yscale("log")
         # Plain numbers (0.4, 1, 3) read more easily than 4 x 10^-1 on a cost axis.
         ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
         ax.yaxis.set_minor_formatter(FuncFormatter(_label_2_3_5))
+    elif not values.size:
+        ax.set_ylim(0.0, 1.0)  # nothing drawn: an empty axis, not matplotlib's guess
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(xlabel="iteration", ylabel="cost J", title="Training cost per iteration")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     return fig
+
+
+def _cost_text(value: float) -> str:
+    """A cost for the legend: four decimals as usual, short scientific form when those
+    would show nothing (tiny) or too much (huge, up to 309 digits)."""
+    if value == 0 or (math.isfinite(value) and 1e-3 <= abs(value) < 1e6):
+        return f"{value:.4f}"
+    return f"{value:.4g}"
 
 
 def _label_2_3_5(value, _position):
