@@ -111,3 +111,15 @@ def test_the_graph_sees_the_imports_it_should():
 )
 def test_lower_layers_do_not_import_upper_ones(lower, upper):
     assert upper not in GRAPH[lower]
+
+
+def test_the_architecture_document_names_every_module():
+    document = (SOURCE.parents[1] / "docs" / "architecture.md").read_text()
+    missing = sorted(
+        name
+        for name, path in MODULES.items()
+        if path.name not in ("__init__.py", "__main__.py")
+        and f"{path.stem}.py" not in document
+        and not (name.startswith("nnlearn.cli.") and f"`{path.stem}`" in document)  # a verb, as cli/<verb>.py
+    )
+    assert not missing, f"docs/architecture.md does not name {missing}"
