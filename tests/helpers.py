@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -66,3 +70,36 @@ def assert_one_line_error(result, *words):
     for word in words:
         assert word.lower() in lines[0].lower(), lines[0]
     assert result.stdout == ""
+
+
+@contextmanager
+def deadline(seconds):
+    """Fail instead of hanging: a FIFO or a device opened for reading blocks or never ends."""
+
+    def expired(signum, frame):
+        raise TimeoutError(f"still running after {seconds} s (a FIFO or device read?)")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def raises_quickly(call, error, match, seconds=10):
+    """``call()`` raises ``error`` matching ``match`` within ``seconds`` (a FIFO must not hang it)."""
+    outcome = {}
+
+    def target():
+        try:
+            call()
+        except error as exc:
+            outcome["error"] = str(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), "the reader hangs"
+    assert re.search(match, outcome.get("error", "")), outcome

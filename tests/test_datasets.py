@@ -1,6 +1,5 @@
 import os
 import re
-import threading
 
 import numpy as np
 import pytest
@@ -11,6 +10,8 @@ from nnlearn import datafiles
 from nnlearn.core import one_hot
 from nnlearn.datasets import check_dataset, load_csv, load_data, load_digits8, load_mat, load_npz, split
 from nnlearn.errors import DataError, ShapeError
+
+from .helpers import raises_quickly
 
 
 def test_digits20_shape_labels_and_balance(digits20):
@@ -118,23 +119,6 @@ def test_csv_errors_name_the_line_of_the_file(tmp_path):
 
 
 # ------------------------------------------------------------- special and huge files
-
-
-def raises_quickly(call, error, match):
-    """``call()`` raises ``error`` matching ``match`` within 10 s (a FIFO must not hang it)."""
-    outcome = {}
-
-    def target():
-        try:
-            call()
-        except error as exc:
-            outcome["error"] = str(exc)
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(10)
-    assert not thread.is_alive(), "the reader hangs"
-    assert re.search(match, outcome.get("error", "")), outcome
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,6 @@ command line asks for ``--data FILE`` instead.
 import hashlib
 import json
 import os
-import signal
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +18,7 @@ import nnlearn
 from nnlearn import Model, init_random, load_model
 from nnlearn.errors import ModelFileError
 
-from .helpers import assert_one_line_error, ok_json, run_cli
+from .helpers import assert_one_line_error, deadline, ok_json, run_cli
 
 FORMAT1 = Path(__file__).parent / "data" / "format1-model.npz"
 
@@ -302,22 +300,6 @@ def test_format_1_files_have_no_metadata_checksum_but_the_same_schema(tmp_path):
 
 
 # ------------------------------------------------------ the command line, a recorded path
-
-
-@contextmanager
-def deadline(seconds):
-    """Fail instead of hanging: a FIFO opened for reading blocks until a writer comes."""
-
-    def expired(signum, frame):
-        raise TimeoutError(f"still running after {seconds} s (a FIFO opened?)")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture(scope="module")

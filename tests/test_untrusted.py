@@ -9,7 +9,6 @@ before anything is inflated. Every case here runs under a deadline: a hang fails
 
 import io
 import os
-import signal
 import struct
 import time
 import tracemalloc
@@ -26,25 +25,9 @@ from nnlearn.files import read_npz
 from nnlearn.model import MAX_ARRAY_BYTES
 from nnlearn.modelio import load_checkpoint, load_model, read_octave_weights
 
-from .helpers import EX4WEIGHTS, assert_one_line_error, ok_json, run_cli
+from .helpers import EX4WEIGHTS, assert_one_line_error, deadline, ok_json, run_cli
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs and /dev/zero")
-
-
-@contextmanager
-def deadline(seconds):
-    """Fail instead of hanging: a FIFO opened for reading blocks until a writer comes."""
-
-    def expired(signum, frame):
-        raise TimeoutError(f"still running after {seconds} s (a FIFO or device read?)")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @contextmanager

@@ -244,21 +244,14 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object], o
     OSError
         The write itself failed (no space, read-only, name too long, ...).
     """
-    path = Path(path)
-    check_replaceable(path, overwrite)
-    fd, tmp = _temporary(path)
-    try:
-        with os.fdopen(fd, "wb") as f:
+
+    def save(temporary: Path) -> None:
+        with open(temporary, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        _publish(tmp, path, overwrite)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _sync_directory(path.parent)
-    return path
+
+    return write_new(path, save, overwrite)
 
 
 def write_new(path: str | os.PathLike, save: Callable[[Path], object], overwrite: bool = False) -> Path:

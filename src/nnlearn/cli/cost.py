@@ -38,12 +38,15 @@ def add_arguments(p):
     )
 
 
+def is_course_setting(model, given, data):
+    """The course's weights on the embedded digits: the setting the course states figures for."""
+    return data == "digits20" and (given is None or is_pretrained(model))
+
+
 def course_cost(model, given, data, lam):
-    """The course's stated cost for the course's weights on the embedded digits at lambda 0
-    or 1; None for anything else, which the course says nothing about."""
-    if data != "digits20" or lam not in (0, 1):
-        return None
-    if given is not None and not is_pretrained(model):
+    """The course's stated cost in its setting at lambda 0 or 1; None for anything else,
+    which the course says nothing about."""
+    if not is_course_setting(model, given, data) or lam not in (0, 1):
         return None
     return COURSE[f"cost{int(lam)}"]
 
@@ -55,7 +58,7 @@ def run(args):
     check_fit(model, X, y, name, args.data)
     costs = [(lam, float(model.cost(X, y, lam=lam)), course_cost(model, args.weights, args.data, lam)) for lam in lams]
     accuracy = model.score(X, y)
-    course_accuracy = COURSE["pretrained_accuracy"] if costs[0][2] is not None else None
+    course_accuracy = COURSE["pretrained_accuracy"] if is_course_setting(model, args.weights, args.data) else None
     J, course = costs[-1][1], costs[-1][2]
     result = {
         "cost": J,
