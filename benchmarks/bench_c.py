@@ -2,18 +2,24 @@
 
 Synthetic data with 784 features (an MNIST-sized input) and 10 classes, float64. Every
 size is timed in three settings taking turns within one process (only one runs at a
-time, each turn after a pause of ``common.SETTLE``): nnlearn's objective on one thread,
-on the machine's cores (examples shared among threads, :mod:`nnlearn.threads`), and the
-core function on all the examples with OpenBLAS's threads instead. Work per call is
-linear in m and in the hidden units, so the time per example (or per hidden unit)
+time, each turn after a pause of ``common.SETTLE``): nnlearn's objective (planned) on one
+thread, on the machine's cores (examples shared among threads, :mod:`nnlearn.threads`),
+and the core function on all the examples with OpenBLAS's threads instead. Work per call
+is linear in m and in the hidden units, so the time per example (or per hidden unit)
 should stay flat; the report flags sizes where it moves by more than 25% from the
 smallest size's.
+
+Then the largest size, 60,000 x 784 with 800 hidden units, where every implementation is
+bound by its products: nnlearn planned and with the fixed forms, the two large products
+alone at their best form, and PyTorch, each in its own process (as in part A), in
+float64 and float32.
 """
 
 from __future__ import annotations
 
 import time
 
+import bench_a
 import common
 import peers
 from threadpoolctl import threadpool_limits
@@ -54,14 +60,57 @@ def scaling(examples, hidden, rounds, calls):
 
 
 TASKS = {"scaling": scaling}
+BOUND = {"m": 60000, "hidden": 800}
+
+
+def bound_specs(dtype, m, hidden):
+    c = common.cores()
+    data = {"dtype": dtype, "threads": c, "data": "synthetic", "m": m, "n": N_FEATURES, "hidden": hidden}
+    return {
+        f"nnlearn planned, {c} threads": {"impl": "nnlearn", **data},
+        f"nnlearn fixed forms, {c} threads": {"impl": "nnlearn_fixed", **data},
+        f"two products alone at their best form, {c} threads": {"impl": "gemm_best", **data},
+        f"torch, {c} threads": {"impl": "torch", **data},
+    }
+
+
+def products_bound(dtype, m, hidden, rounds):
+    """The peers at one large size, taking turns, one call a turn; ratios per round."""
+    workers = {}
+    try:
+        for name, spec in bound_specs(dtype, m, hidden).items():
+            workers[name] = common.Worker(spec)
+        info = {name: worker.info for name, worker in workers.items()}
+        times = bench_a.time_rounds(workers, rounds, 1)
+    finally:
+        for worker in workers.values():
+            worker.close()
+    medians = {name: common.median([t for r in rounds_ for t in r]) for name, rounds_ in times.items()}
+    names = list(times)
+    return {
+        "dtype": dtype,
+        "m": m,
+        "hidden": hidden,
+        "medians_s": medians,
+        "ratios": {
+            "planned / products": bench_a.paired_ratio(times, names[0], names[2]),
+            "planned / torch": bench_a.paired_ratio(times, names[0], names[3]),
+            "planned / fixed": bench_a.paired_ratio(times, names[0], names[1]),
+            "fixed / products": bench_a.paired_ratio(times, names[1], names[2]),
+        },
+        "info": info,
+    }
 
 
 def run(quick=False):
     if quick:
         args = {"examples": EXAMPLES[:3], "hidden": HIDDEN[:3], "rounds": 2, "calls": 2}
+        bound = {"m": 20000, "hidden": 800, "rounds": 2}
     else:
         args = {"examples": EXAMPLES, "hidden": HIDDEN, "rounds": 3, "calls": 3}
-    return common.run_task({"module": "bench_c", "name": "scaling", "args": args})
+        bound = {**BOUND, "rounds": 3}
+    scaled = common.run_task({"module": "bench_c", "name": "scaling", "args": args})
+    return {**scaled, "bound": [products_bound(dtype, **bound) for dtype in ("float64", "float32")]}
 
 
 def _table(rows, key, unit, scale, labels):
@@ -94,4 +143,29 @@ def report(result):
     notes = notes_m + notes_h
     lines.append("Departures from linear growth (more than 25% from the smallest size):")
     lines += [""] + ([f"- {n}" for n in notes] if notes else ["- none"]) + [""]
+    for bound in result.get("bound", []):
+        lines += _bound_report(bound)
     return lines
+
+
+def _bound_report(r):
+    lines = [
+        f"### Bound by the products: {r['m']} x {N_FEATURES}, {r['hidden']} hidden units, {r['dtype']}",
+        "",
+        "| implementation | median s |",
+        "| --- | ---: |",
+    ]
+    lines += [f"| {name} | {seconds:.3f} |" for name, seconds in r["medians_s"].items()]
+    lines += ["", "| ratio (median of per-round ratios) | value | target |", "| --- | ---: | --- |"]
+    targets = {"planned / products": "<= 1.1"}
+    for name, ratio in r["ratios"].items():
+        target = targets.get(name, "")
+        met = f"{target}: {'met' if ratio <= 1.1 else 'not met'}" if target else "reported"
+        lines.append(f"| {name} | {ratio:.3f} | {met} |")
+    lines.append("")
+    for name, info in r["info"].items():
+        if "plan" in info:
+            lines.append(f"- {name}: {info['plan']} (got in {info['planning_s']:.3f} s)")
+        if "forms" in info:
+            lines.append(f"- {name}: {info['forms']}")
+    return lines + [""]

@@ -1,8 +1,13 @@
 """The implementations being timed, each set up once and returned as a zero-argument call.
 
 * ``nnlearn``: the objective :func:`nnlearn.train` hands its optimisers
-  (:func:`nnlearn.training.make_objective`): a flat weight vector in, the examples shared
-  among ``threads`` threads (:mod:`nnlearn.threads`), the cost and a flat gradient out.
+  (:func:`nnlearn.objective.full_objective` over a :class:`nnlearn.threads.ShardedDataTerm`):
+  a flat weight vector in, the examples shared among ``threads`` threads, the cost and a
+  flat gradient out, with the plan :mod:`nnlearn.planner` measures (or finds cached).
+* ``nnlearn_fixed``: the same with the kernel's fixed forms (``NNLEARN_PLAN=off``).
+* ``array_numpy``, ``array_torch``: the same objective over the array API data term
+  (:class:`nnlearn.backends.ArrayDataTerm`: the reference backpropagation) on NumPy
+  arrays and on PyTorch CPU tensors.
 * ``core_blas``: :func:`nnlearn.core.cost_and_gradient` alone on all the examples, with
   OpenBLAS's own threads (the process's BLAS thread count): what sharding replaced.
 * ``notebook``: the plain transcription of the notebook's function in
@@ -11,11 +16,13 @@
 * ``torch``: the same network and loss in PyTorch on the CPU, forward and backward,
   written at its best (see :func:`torch_network`).
 * ``gemm``: the two large matrix products alone, X theta1' and delta2' X.
+* ``gemm_best``: the same two products, each in its fastest form on this machine.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 
 import numpy as np
 from common import ROOT
@@ -39,13 +46,52 @@ def initial_thetas(layer_sizes, dtype, seed=0):
     return [t.astype(dtype) for t in init_random(layer_sizes, 0.12, rng=seed)]
 
 
-def nnlearn_call(X, Y, thetas, threads):
-    from nnlearn.core import layer_sizes_of, pack
-    from nnlearn.training import make_objective
+def nnlearn_call(X, Y, thetas, threads, plan="auto"):
+    """The objective over this machine's cores; ``call.info`` names the plan and its cost."""
+    from nnlearn.core import Network, layer_sizes_of, pack
+    from nnlearn.objective import full_objective
+    from nnlearn.planner import resolve_plan
+    from nnlearn.threads import ShardedDataTerm
 
-    objective = make_objective(X, Y, LAM, layer_sizes_of(thetas), threads=threads)
+    network = Network(layer_sizes_of(thetas))
+    start = time.perf_counter()
+    chosen = resolve_plan(plan, X, network, threads)
+    seconds = time.perf_counter() - start
+    objective = full_objective(ShardedDataTerm(X, Y, network, threads=threads, plan=chosen), LAM)
+    vector = pack(thetas)
+
+    def call():
+        return objective(vector)
+
+    call.info = {"plan": chosen.describe(), "planning_s": seconds}
+    return call
+
+
+def nnlearn_fixed_call(X, Y, thetas, threads):
+    return nnlearn_call(X, Y, thetas, threads, plan="off")
+
+
+def array_call(X, Y, thetas, library):
+    """The objective over :class:`nnlearn.backends.ArrayDataTerm` with X as ``library``'s array."""
+    from nnlearn.backends import ArrayDataTerm
+    from nnlearn.core import layer_sizes_of, pack
+    from nnlearn.objective import full_objective
+
+    if library == "torch":
+        import torch
+
+        X = torch.from_numpy(X)
+    objective = full_objective(ArrayDataTerm(X, Y, layer_sizes_of(thetas)), LAM)
     vector = pack(thetas)
     return lambda: objective(vector)
+
+
+def array_numpy_call(X, Y, thetas, threads):
+    return array_call(X, Y, thetas, "numpy")
+
+
+def array_torch_call(X, Y, thetas, threads):
+    return array_call(X, Y, thetas, "torch")
 
 
 def core_blas_call(X, Y, thetas, threads):
@@ -72,7 +118,41 @@ def gemm_call(X, Y, thetas, threads):
     return products
 
 
-def torch_network(X, Y, thetas, torch):
+def _fastest(forms, repeats=5):
+    """The name of the fastest of ``forms`` (name -> call), by the best of ``repeats`` interleaved calls."""
+    best = dict.fromkeys(forms, float("inf"))
+    for _ in range(repeats + 1):  # the first round only warms up
+        for name, form in forms.items():
+            start = time.perf_counter()
+            form()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return min(best, key=best.get)
+
+
+def gemm_best_call(X, Y, thetas, threads):
+    """The two large products, each in the form that ran fastest here: X theta1' or
+    (theta1 X')', and delta2' X or (X' delta2)' with delta2 in C or Fortran order."""
+    W1 = thetas[0][:, 1:]
+    delta_c = np.random.default_rng(1).random((X.shape[0], W1.shape[0])).astype(X.dtype)
+    delta_f = np.asfortranarray(delta_c)
+    forward = {"X theta1'": lambda: X @ W1.T, "(theta1 X')'": lambda: (W1 @ X.T).T}
+    gradient = {
+        "delta2' X, C": lambda: delta_c.T @ X,
+        "delta2' X, F": lambda: delta_f.T @ X,
+        "(X' delta2)', C": lambda: (X.T @ delta_c).T,
+        "(X' delta2)', F": lambda: (X.T @ delta_f).T,
+    }
+    repeats = 5 if X.shape[0] * X.shape[1] * W1.shape[0] < 1e9 else 1
+    chosen = _fastest(forward, repeats), _fastest(gradient, repeats)
+
+    def products():
+        return forward[chosen[0]](), gradient[chosen[1]]()
+
+    products.info = {"forms": ", ".join(chosen)}
+    return products
+
+
+def torch_network(X, Y, thetas, torch, device="cpu"):
     """Forward and backward of the 1-hidden-layer network and the course's loss in PyTorch.
 
     At its best: the bias column is added to X once, outside the timed call; the hidden
@@ -80,8 +160,8 @@ def torch_network(X, Y, thetas, torch):
     ``binary_cross_entropy_with_logits`` (stable, fused) summed over classes and
     averaged over examples, plus lam/(2m) times the non-bias weights squared.
     """
-    X1 = torch.cat([torch.ones(X.shape[0], 1, dtype=X.dtype), X], dim=1)
-    W1, W2 = (torch.tensor(t, requires_grad=True) for t in thetas)
+    X1 = torch.cat([torch.ones(X.shape[0], 1, dtype=X.dtype, device=device), X], dim=1)
+    W1, W2 = (torch.tensor(t, requires_grad=True, device=device) for t in thetas)
     m = X.shape[0]
     bce = torch.nn.functional.binary_cross_entropy_with_logits
 
@@ -106,10 +186,14 @@ def torch_call(X, Y, thetas, threads):
 
 CALLS = {
     "nnlearn": nnlearn_call,
+    "nnlearn_fixed": nnlearn_fixed_call,
+    "array_numpy": array_numpy_call,
+    "array_torch": array_torch_call,
     "core_blas": core_blas_call,
     "notebook": notebook_call,
     "torch": torch_call,
     "gemm": gemm_call,
+    "gemm_best": gemm_best_call,
 }
 
 
@@ -120,8 +204,6 @@ def gemm_peak_gflops(dtype, size=2000, repeats=5):
     A @ B
     best = float("inf")
     for _ in range(repeats):
-        import time
-
         start = time.perf_counter()
         A @ B
         best = min(best, time.perf_counter() - start)

@@ -23,7 +23,7 @@ _limits = []  # keeps the BLAS thread limit of this process in force
 
 def set_threads(impl, threads):
     """Give the peer ``threads`` threads: PyTorch's intra-op pool, or NumPy's BLAS."""
-    if impl == "torch":
+    if impl in ("torch", "array_torch"):
         import torch
 
         torch.set_num_threads(threads)
@@ -40,7 +40,8 @@ def setup(impl, dtype, threads, data="digits", m=None, n=None, hidden=25):
     else:
         X, Y = common.synthetic(m, n, dtype=dtype)
     thetas = peers.initial_thetas((X.shape[1], hidden, Y.shape[1]), dtype)
-    return peers.CALLS[impl](X, Y, thetas, threads), {"m": X.shape[0], "n": X.shape[1], "hidden": hidden}
+    call = peers.CALLS[impl](X, Y, thetas, threads)
+    return call, {"m": X.shape[0], "n": X.shape[1], "hidden": hidden, **getattr(call, "info", {})}
 
 
 def serve():

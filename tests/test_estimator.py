@@ -60,6 +60,7 @@ EVERY_PARAMETER = dict(
     early_stopping=True,
     validation_fraction=0.25,
     n_iter_no_change=4,
+    augment=3,
     warm_start=True,
     dtype="float32",
     random_state=11,

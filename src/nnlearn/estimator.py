@@ -80,11 +80,19 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
     learning_rate : float or None, default=None
         Step size of the mini-batch optimisers; None: 0.1 for ``"sgd"``, 0.01 for ``"adam"``.
     early_stopping : bool, default=False
-        Mini-batch optimisers only: hold out a stratified ``validation_fraction`` of the
-        training data, stop when its accuracy stops improving, and keep the weights of the
-        best epoch.
+        Every optimiser: hold out a stratified ``validation_fraction`` of the training
+        data, stop when its accuracy has not improved for ``n_iter_no_change`` iterations
+        (epochs), and keep the weights of the best one.
     validation_fraction : float, default=0.1
     n_iter_no_change : int, default=10
+        With early stopping, iterations (epochs) without improvement of the validation
+        accuracy; without it, epochs without improvement of a mini-batch optimiser's cost.
+    augment : int or nnlearn.augment.Augment, default=None
+        Also train on distorted copies of the training images (:mod:`nnlearn.augment`):
+        a number of copies of each, or an ``Augment``; None or 0: off. ``X``'s rows must
+        be square images, column-major unless the ``Augment`` says otherwise. Only what
+        ``fit`` is given is distorted (under cross-validation, the fold's training part),
+        after the early-stopping split.
     warm_start : bool, default=False
         ``fit`` starts from the previous fit's weights instead of random ones.
     dtype : {"float64", "float32"}, default="float64"
@@ -121,9 +129,9 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         The cost after each iteration, for every optimiser; for mini-batch optimisers the
         epoch's mean batch cost (see :mod:`nnlearn.minibatch`).
     validation_scores_ : list of float or None
-        Validation accuracy per epoch with early stopping, else None.
+        Validation accuracy per iteration (epoch) with early stopping, else None.
     best_validation_score_ : float or None
-        The best of them: its epoch's weights are the fitted ones.
+        The best of them: its iteration's weights are the fitted ones.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` has string column names.
@@ -162,9 +170,10 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         epsilon_init=DEFAULTS.epsilon_init,
         batch_size=DEFAULTS.minibatch.batch_size,
         learning_rate=DEFAULTS.minibatch.learning_rate,
-        early_stopping=DEFAULTS.minibatch.early_stopping,
-        validation_fraction=DEFAULTS.minibatch.validation_fraction,
-        n_iter_no_change=DEFAULTS.minibatch.n_iter_no_change,
+        early_stopping=DEFAULTS.early_stopping,
+        validation_fraction=DEFAULTS.validation_fraction,
+        n_iter_no_change=DEFAULTS.n_iter_no_change,
+        augment=DEFAULTS.augment,
         warm_start=False,
         dtype=DEFAULTS.dtype,
         random_state=DEFAULTS.seed,
@@ -184,6 +193,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.augment = augment
         self.warm_start = warm_start
         self.dtype = dtype
         self.random_state = random_state
@@ -220,7 +230,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         result = self._fit(X, y, options, sample_weight, initial_thetas=self.thetas_ if warm else None)
         self.n_iter_ = result.n_iter
         self.loss_curve_ = list(result.history)
-        scores = getattr(result, "validation_scores", None) if options.minibatch.early_stopping else None
+        scores = getattr(result, "validation_scores", None) if options.early_stopping else None
         self.validation_scores_ = scores or None
         self.best_validation_score_ = max(scores) if scores else None
         self._optimizer_state = (self.optimizer, getattr(result, "state", None))
@@ -268,7 +278,9 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         kind, state = getattr(self, "_optimizer_state", (None, None))
         # partial_fit is one epoch on the data given; like scikit-learn's, it never holds
         # data out nor stops early.
-        options = replace(options, max_iter=1, minibatch=replace(options.minibatch, early_stopping=False))
+        options = replace(
+            options, max_iter=1, early_stopping=False, minibatch=replace(options.minibatch, early_stopping=False)
+        )
         result = self._fit(
             X,
             y,
@@ -287,13 +299,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         """The estimator's parameters as checked :class:`~nnlearn.settings.Options`."""
         if self.cluster is not None:
             check_cluster_parameter(self.cluster, self.optimizer)
-        minibatch = MiniBatch(
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            n_iter_no_change=self.n_iter_no_change,
-            early_stopping=self.early_stopping,
-            validation_fraction=self.validation_fraction,
-        )
+        minibatch = MiniBatch(batch_size=self.batch_size, learning_rate=self.learning_rate)
         return Options(
             hidden_layer_sizes=self.hidden_layer_sizes,
             activation=self.activation,
@@ -306,6 +312,10 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
             dtype=self.dtype,
             epsilon_init=self.epsilon_init,
             minibatch=minibatch,
+            early_stopping=self.early_stopping,
+            validation_fraction=self.validation_fraction,
+            n_iter_no_change=self.n_iter_no_change,
+            augment=self.augment,
         ).checked()
 
     def _validate(self, X, y, sample_weight, reset):

@@ -3,37 +3,45 @@
 :func:`fit_weights` is the step of :func:`nnlearn.training.fit` that optimises: the
 full-batch optimisers (:mod:`nnlearn.optimize`) get ``fun(x) -> (J, grad)`` over a data
 term (:mod:`nnlearn.objective`; this machine's cores by default), the mini-batch ones
-(:mod:`nnlearn.minibatch`) ``fun(x, rows)`` over a batch, with a stratified part held out
-when they stop early (:func:`hold_out`). A run that diverges ends in a
-:class:`TrainingError`; one whose examples are lost keeps the weights of its last iteration.
+(:mod:`nnlearn.minibatch`) ``fun(x, rows)`` over a batch. Early stopping holds out a
+stratified part first (:func:`hold_out`) and watches its accuracy (the mini-batch
+optimisers themselves, the full-batch ones through :class:`Watch`); augmentation
+(:mod:`nnlearn.augment`) then distorts what is left: once before a full-batch run, every
+epoch of a mini-batch one. A run that diverges ends in a :class:`TrainingError`; one whose
+examples are lost keeps the weights of its last iteration.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from .augment import augmented, distort
 from .core import Network
 from .errors import ExamplesLost, ParameterError, TrainingError
-from .minibatch import minimize_minibatch
+from .minibatch import DEFAULT_TOL, Plateau, minimize_minibatch
 from .objective import DataTerm, accuracy, batch_objective, full_objective
 from .optimize import minimize
 from .results import OptimizeResult
 from .settings import MiniBatch, Options
 from .threads import ShardedDataTerm, blas_threads
 
-__all__ = ["fit_weights", "hold_out", "DataTermFactory"]
+__all__ = ["fit_weights", "hold_out", "DataTermFactory", "Watch", "ValidatedResult"]
 
-#: Makes the data term of a run: ``(X, Y, network, sample_weight) -> DataTerm``.
-DataTermFactory = Callable[[np.ndarray, np.ndarray, Network, "np.ndarray | None"], DataTerm]
+#: Makes the data term of a run: ``(X, Y, network, sample_weight, *, plan=None) -> DataTerm``
+#: (``plan``: the kernel's forms, :class:`nnlearn.core.Plan`).
+DataTermFactory = Callable[..., DataTerm]
 
 
 def _streams(seed):
-    """Independent shuffling and validation-split seeds from one seed (a Generator serves both)."""
+    """Independent shuffling, validation-split and distortion seeds from one seed (a
+    Generator serves all three). The first two are what they were before augmentation
+    existed: SeedSequence's children do not depend on how many are spawned."""
     if isinstance(seed, np.random.Generator):
-        return seed, seed
-    return tuple(np.random.SeedSequence(seed).spawn(2))
+        return seed, seed, seed
+    return tuple(np.random.SeedSequence(seed).spawn(3))
 
 
 def hold_out(X, Y, sample_weight, fraction, seed):
@@ -61,13 +69,20 @@ def hold_out(X, Y, sample_weight, fraction, seed):
     return (X[fit_rows], Y[fit_rows], weights[0]), (X[val_rows], labels[val_rows], weights[1])
 
 
-def _fit_minibatch(X, Y, network, x0, options, *, sample_weight, callback, checkpoint, resume, shuffle, state):
+def _fit_minibatch(X, Y, network, x0, options, *, sample_weight, callback, checkpoint, resume, streams, state, score):
     settings: MiniBatch = options.minibatch
-    shuffle_seed, split_seed = _streams(options.seed if shuffle is None else shuffle)
-    validation_score = None
-    if settings.early_stopping:
-        (X, Y, sample_weight), validation = hold_out(X, Y, sample_weight, settings.validation_fraction, split_seed)
-        validation_score = accuracy(*validation[:2], network, validation[2])
+    shuffle_seed, _, augment_seed = streams
+    refresh = None
+    if options.augment:
+        # Each epoch trains on the originals and fresh distorted copies of them, written
+        # over the copies' rows of one buffer, which the batch objective reads.
+        m, reps = X.shape[0], options.augment.copies + 1
+        X, Y = np.concatenate([X] * reps), np.concatenate([Y] * reps)
+        sample_weight = None if sample_weight is None else np.concatenate([sample_weight] * reps)
+
+        def refresh(rng):
+            X[m:] = distort(X[:m], copies=reps - 1, settings=options.augment, seed=rng)
+
     # Unlike the full-batch objective, a batch's products are too small to share between
     # threads (docs/benchmarks.md), so batches stay on the optimiser's one thread.
     fun = batch_objective(X, Y, options.lam, network, sample_weight)
@@ -81,13 +96,140 @@ def _fit_minibatch(X, Y, network, x0, options, *, sample_weight, callback, check
         callback,
         batch_size=settings.batch_size,
         learning_rate=settings.learning_rate,
-        n_iter_no_change=settings.n_iter_no_change,
+        n_iter_no_change=options.n_iter_no_change,
         seed=shuffle_seed,
-        validation_score=validation_score,
+        validation_score=score,
         state=state,
         checkpoint=checkpoint,
         resume=resume,
+        refresh=refresh,
+        refresh_seed=augment_seed,
     )
+
+
+def _full_batch_data(X, Y, sample_weight, options, resume, streams):
+    """The full-batch optimisers' examples, the fixed distorted copies added, and the resume
+    state split into the optimiser's and this module's own (:data:`_OWN_KEYS`)."""
+    resume = None if resume is None else dict(resume)
+    saved = {name: resume.pop(name) for name in list(resume) if name in _OWN_KEYS} if resume else {}
+    extra: dict = {}
+    if options.augment:
+        rng = np.random.default_rng(streams[2])
+        if "aug_rng" in saved:  # the copies made again from the state they were made with
+            rng.bit_generator.state = saved["aug_rng"]
+        extra["aug_rng"] = rng.bit_generator.state
+        X, Y, sample_weight = augmented(X, Y, sample_weight, options.augment, rng)
+    return (X, Y, sample_weight), resume, saved, extra
+
+
+def _fit_full_batch(fun, x0, options, *, callback, checkpoint, resume, saved, extra, score):
+    """The full-batch optimiser on ``fun``, with early stopping's watch on the held-out
+    part when ``score`` is given."""
+    watch = None if score is None else Watch(score, options.n_iter_no_change, saved)
+
+    def save(state):
+        if watch is not None:
+            watch.observe(len(state["history"]), state["x"])
+            extra.update(watch.snapshot())
+        checkpoint({**state, **extra})
+
+    def observe(iteration, J, x):
+        if watch is not None:
+            watch.observe(iteration, x)
+        if callback is not None:
+            callback(iteration, J, x)
+        if watch is not None and watch.done:
+            watch.stopped = True
+            raise StopIteration
+
+    trail = _Trail(observe)
+    try:
+        result = minimize(
+            fun,
+            x0,
+            options.optimizer,
+            options.max_iter,
+            options.tol,
+            trail,
+            resume,
+            None if checkpoint is None else save,
+        )
+    except ExamplesLost as exc:
+        exc.result = trail.result(x0, str(exc))  # type: ignore[attr-defined]
+        raise
+    return result if watch is None else watch.result(result)
+
+
+# What _fit_full_batch adds to an optimiser's checkpoint (Watch.snapshot's, and the
+# distortions' random state), kept from the optimiser on resume.
+_OWN_KEYS = frozenset({"aug_rng", "es.best_x", "es.best_iter", "es.scores", "es.plateau_best", "es.plateau_stale"})
+
+
+@dataclass
+class ValidatedResult(OptimizeResult):
+    """A full-batch run with early stopping: its result, with the held-out part's accuracy
+    after each iteration (``validation_scores``) and the iteration whose weights it holds."""
+
+    validation_scores: list[float] = field(default_factory=list)
+    best_iteration: int = 0
+
+
+class Watch:
+    """Early stopping of a full-batch optimiser: the held-out accuracy after each iteration.
+
+    scikit-learn's rule, as the mini-batch optimisers have it (:class:`nnlearn.minibatch.Plateau`):
+    stop after ``n_iter_no_change`` iterations in a row that fail to beat the best
+    accuracy by more than :data:`nnlearn.minibatch.DEFAULT_TOL`, and keep the best
+    iteration's weights. Its state goes into the run's checkpoints
+    (:meth:`snapshot`), so that a resumed run stops where the uninterrupted one would.
+    """
+
+    def __init__(self, score, n_iter_no_change, saved=None):
+        self.score, self.patience = score, n_iter_no_change
+        self.plateau = Plateau(DEFAULT_TOL, higher_is_better=True)
+        self.scores: list[float] = []
+        self.best_x, self.best_iteration, self.stopped = None, 0, False
+        if saved and "es.scores" in saved:
+            self.scores = [float(value) for value in saved["es.scores"]]
+            self.best_x = np.array(saved["es.best_x"], dtype=np.float64)
+            self.best_iteration = int(saved["es.best_iter"])
+            self.plateau.best, self.plateau.stale = saved["es.plateau_best"], int(saved["es.plateau_stale"])
+
+    def observe(self, iteration, x):
+        """Score iteration ``iteration``'s weights, once (the checkpoint and the callback both ask)."""
+        if iteration <= len(self.scores):
+            return
+        value = float(self.score(x))
+        self.scores.append(value)
+        if self.plateau.update(value):
+            self.best_x, self.best_iteration = np.array(x, dtype=np.float64), iteration
+
+    @property
+    def done(self):
+        return self.plateau.stale >= self.patience
+
+    def snapshot(self):
+        return {
+            "es.best_x": self.best_x,
+            "es.best_iter": self.best_iteration,
+            "es.scores": list(self.scores),
+            "es.plateau_best": self.plateau.best,
+            "es.plateau_stale": self.plateau.stale,
+        }
+
+    def result(self, result):
+        """The optimiser's result with the best iteration's weights, and why it stopped."""
+        if self.best_x is None:  # not one iteration went through
+            return ValidatedResult(**vars(result), validation_scores=list(self.scores))
+        fields = vars(result) | {"x": self.best_x, "fun": result.history[self.best_iteration - 1]}
+        if self.stopped:
+            fields.update(
+                reason="converged",
+                interrupted=False,
+                message=f"validation accuracy did not improve by more than tol={DEFAULT_TOL} "
+                f"for {self.patience} iterations",
+            )
+        return ValidatedResult(**fields, validation_scores=list(self.scores), best_iteration=self.best_iteration)
 
 
 def fit_weights(
@@ -118,7 +260,8 @@ def fit_weights(
     sample_weight, callback, checkpoint, resume
         As for :func:`train`.
     shuffle : numpy.random.Generator, optional
-        Mini-batch optimisers: shuffle with it instead of ``options.seed`` (to continue a run).
+        Draw the mini-batch optimisers' shuffling, the early-stopping split and the
+        distortions from it instead of from ``options.seed`` (to continue a run).
     state : dict, optional
         Mini-batch optimisers: an earlier run's optimiser state, to continue it.
     data_term : callable
@@ -128,22 +271,23 @@ def fit_weights(
     Returns
     -------
     OptimizeResult
-        A :class:`~nnlearn.minibatch.MinibatchResult` for the mini-batch optimisers.
+        A :class:`~nnlearn.minibatch.MinibatchResult` for the mini-batch optimisers; a
+        :class:`ValidatedResult` for the full-batch ones with early stopping.
 
     Raises
     ------
     TrainingError
         When the cost or the weights end non-finite.
     """
-    # The data term shares the examples among the threads (nnlearn.threads), so it is
-    # made before the optimiser's own small vector work is held to one thread: OpenBLAS
-    # threads fighting over that work made L-BFGS-B several times slower (docs/benchmarks.md).
-    term = None if options.is_minibatch else data_term(X, Y, network, sample_weight)
-    trail = _Trail(callback)
+    streams = _streams(options.seed if shuffle is None else shuffle)
+    score = None
+    if options.early_stopping:
+        (X, Y, sample_weight), validation = hold_out(X, Y, sample_weight, options.validation_fraction, streams[1])
+        score = accuracy(validation[0], validation[1], network, validation[2])
     # Overflow on the way to a non-finite cost is reported once, as a TrainingError below,
     # not as NumPy's warnings on the way.
-    with blas_threads(1), np.errstate(over="ignore", invalid="ignore"):
-        if term is None:  # a mini-batch optimiser
+    if options.is_minibatch:
+        with blas_threads(1), np.errstate(over="ignore", invalid="ignore"):
             result = _fit_minibatch(
                 X,
                 Y,
@@ -154,24 +298,28 @@ def fit_weights(
                 callback=callback,
                 checkpoint=checkpoint,
                 resume=resume,
-                shuffle=shuffle,
+                streams=streams,
                 state=state,
+                score=score,
             )
-        else:
-            try:
-                result = minimize(
-                    full_objective(term, options.lam),
-                    x0,
-                    options.optimizer,
-                    options.max_iter,
-                    options.tol,
-                    trail,
-                    resume,
-                    checkpoint,
-                )
-            except ExamplesLost as exc:
-                exc.result = trail.result(x0, str(exc))  # type: ignore[attr-defined]
-                raise
+    else:
+        (X, Y, sample_weight), resume, saved, extra = _full_batch_data(X, Y, sample_weight, options, resume, streams)
+        # The data term shares the examples among the threads (nnlearn.threads), so it is
+        # made before the optimiser's own small vector work is held to one thread: OpenBLAS
+        # threads fighting over that work made L-BFGS-B several times slower (docs/benchmarks.md).
+        fun = full_objective(data_term(X, Y, network, sample_weight), options.lam)
+        with blas_threads(1), np.errstate(over="ignore", invalid="ignore"):
+            result = _fit_full_batch(
+                fun,
+                x0,
+                options,
+                callback=callback,
+                checkpoint=checkpoint,
+                resume=resume,
+                saved=saved,
+                extra=extra,
+                score=score,
+            )
     if result.reason == "not_finite" or not np.all(np.isfinite(result.x)) or not np.isfinite(result.fun):
         hint = "; try a smaller learning_rate" if options.is_minibatch else ""
         if options.lam > 1e100:

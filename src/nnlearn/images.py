@@ -17,10 +17,13 @@ picture is framed as they were. Two framings (:data:`FRAMINGS`) cover nnlearn's 
   :func:`fill_frame` does the same at any side.
 
 A model records its framing in ``history["framing"]`` (:func:`model_framing`).
+:func:`image_bytes_to_input` prepares an image's bytes (an upload, a canvas's PNG) by the
+very steps :func:`image_to_input` applies to a file.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from collections.abc import Mapping
@@ -32,7 +35,7 @@ from numpy.typing import ArrayLike
 
 from .datasets import DATASET_FRAMING, image_side, resample_digits
 from .errors import DataError, ModelFileError, ParameterError
-from .files import regular_file
+from .files import open_regular
 
 __all__ = [
     "FRAMINGS",
@@ -40,10 +43,12 @@ __all__ = [
     "ImageWarning",
     "is_image_path",
     "read_grayscale",
+    "decode_grayscale",
     "digit_frame",
     "fill_frame",
     "model_framing",
     "image_to_input",
+    "image_bytes_to_input",
 ]
 
 #: How a dataset's digits sit in their images, so that a drawn or photographed digit is
@@ -99,30 +104,60 @@ def read_grayscale(path: str | os.PathLike) -> np.ndarray:
     image : ndarray, shape (rows, cols), float64
     """
     suffix = Path(str(path)).suffix.lstrip(".").upper()
-    regular_file(path, DataError, f"{suffix} image" if suffix else "picture", MAX_IMAGE_BYTES)
-    notes: list[str] = []
-    with warnings.catch_warnings():
-        # Pillow's own warnings (a large image, palette transparency, odd EXIF) are about
-        # its internals; the cap below is nnlearn's, and what matters is said in `notes`.
-        warnings.simplefilter("ignore")
-        image = _open(path, notes)
-        gray = _gray(image, path)
+    with open_regular(path, DataError, f"{suffix} image" if suffix else "picture", MAX_IMAGE_BYTES) as file:
+        data = file.read(MAX_IMAGE_BYTES + 1)
+    # The file's bytes go the way an upload's do (decode_grayscale): one reading of both.
+    gray, notes = _decode(data, path, MAX_PIXELS)
     for note in notes:
         warnings.warn(f"{path}: {note}", ImageWarning, stacklevel=2)
     return gray
 
 
-def _open(path, notes):
-    """The decoded first frame of an image file, upright; the pixel cap checked first."""
+def decode_grayscale(
+    data: bytes, source: str = "image", max_pixels: int = MAX_PIXELS, notes: list[str] | None = None
+) -> np.ndarray:
+    """An image's bytes (an upload, a canvas's PNG) as grayscale, read as :func:`read_grayscale` reads a file.
+
+    ``source`` names the image in messages; ``max_pixels`` lowers the pixel cap (a web
+    server's, say). What :func:`read_grayscale` says as an :class:`ImageWarning` is
+    appended to ``notes`` when it is given (a server's threads cannot share the warnings
+    filters), else warned. :class:`DataError` for more than :data:`MAX_IMAGE_BYTES` bytes
+    or ``max_pixels`` pixels, or bytes that are not a readable image.
+    """
+    if len(data) > MAX_IMAGE_BYTES:
+        raise DataError(f"{source}: {len(data):,} bytes is more than an image can hold ({MAX_IMAGE_BYTES:,} at most)")
+    gray, found = _decode(data, source, min(max_pixels, MAX_PIXELS))
+    if notes is not None:
+        notes.extend(found)
+        return gray
+    for note in found:
+        warnings.warn(f"{source}: {note}", ImageWarning, stacklevel=2)
+    return gray
+
+
+def _decode(data, source, max_pixels):
+    """Grayscale of an image's bytes and the notes the reader should hear."""
+    notes: list[str] = []
+    with warnings.catch_warnings():
+        # Pillow's own warnings (a large image, palette transparency, odd EXIF) are about
+        # its internals; the cap below is nnlearn's, and what matters is said in `notes`.
+        warnings.simplefilter("ignore")
+        image = _open(io.BytesIO(data), source, notes, max_pixels)
+        gray = _gray(image, source)
+    return gray, notes
+
+
+def _open(stream, path, notes, max_pixels):
+    """The decoded first frame of an image, upright; the pixel cap checked first."""
     from PIL import Image, ImageOps
 
     try:
-        with Image.open(path, formats=IMAGE_FORMATS) as opened:
+        with Image.open(stream, formats=IMAGE_FORMATS) as opened:
             width, height = opened.size
-            if width * height > MAX_PIXELS:
+            if width * height > max_pixels:
                 raise DataError(
                     f"{path}: {width}x{height} pixels is more than an image of a digit needs "
-                    f"({MAX_PIXELS / 1e6:g} megapixels at most); refused"
+                    f"({max_pixels / 1e6:g} megapixels at most); refused"
                 )
             # A phone's MPO photo holds its picture first and a preview or depth map after:
             # not worth a word. An animation or a multi-page file is.
@@ -133,10 +168,8 @@ def _open(path, notes):
             image = opened
     except DataError:
         raise
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
     except Image.DecompressionBombError:
-        raise DataError(f"{path}: more than {MAX_PIXELS / 1e6:g} megapixels; refused") from None
+        raise DataError(f"{path}: more than {max_pixels / 1e6:g} megapixels; refused") from None
     except Exception as exc:  # Pillow's format plugins raise many unrelated types for a damaged file
         raise DataError(f"{path}: not a readable image ({type(exc).__name__})") from None
     try:
@@ -320,13 +353,40 @@ def image_to_input(path: str | os.PathLike, n_inputs: int = 400, framing: str = 
     -------
     x : ndarray, shape (n_inputs,)
     """
+    side = _input_side(n_inputs, framing, str(path))
+    return _as_input(read_grayscale(path), side, framing, str(path))
+
+
+def image_bytes_to_input(
+    data: bytes,
+    n_inputs: int = 400,
+    framing: str = "mnist",
+    source: str = "image",
+    max_pixels: int = MAX_PIXELS,
+    notes: list[str] | None = None,
+) -> np.ndarray:
+    """An image's bytes (an upload, a canvas's PNG) as one row of network input.
+
+    The same preparation as :func:`image_to_input` gives the same picture read from a
+    file (both go through :func:`_as_input`); ``source`` names it in messages,
+    ``max_pixels`` may lower the pixel cap and ``notes`` collects what would be warned
+    (see :func:`decode_grayscale`).
+    """
+    side = _input_side(n_inputs, framing, source)
+    return _as_input(decode_grayscale(data, source, max_pixels, notes), side, framing, source)
+
+
+def _input_side(n_inputs, framing, source):
     if framing not in FRAMINGS:
         raise ParameterError(f"unknown framing {framing!r}; use {' or '.join(FRAMINGS)}")
-    side = image_side(n_inputs, source=str(path))
-    gray = read_grayscale(path)
+    return image_side(n_inputs, source=source)
+
+
+def _as_input(gray, side, framing, source):
+    """A grayscale picture framed as the model's digits were, unrolled column-major."""
     frame = fill_frame(gray, side) if framing == "fill" else digit_frame(gray)
     if frame is None:
-        raise DataError(f"{path}: the image is blank (one colour); no digit to read")
+        raise DataError(f"{source}: the image is blank (one colour); no digit to read")
     if framing == "fill":
         return frame.reshape(-1, order="F")
     return resample_digits(frame[None], side)[0]

@@ -260,6 +260,8 @@ def minimize_minibatch(
     state: dict[str, Any] | None = None,
     checkpoint: Checkpoint | None = None,
     resume: Mapping[str, Any] | None = None,
+    refresh: Callable[[np.random.Generator], object] | None = None,
+    refresh_seed: int | np.random.SeedSequence | np.random.Generator | None = None,
     **options: Any,
 ) -> MinibatchResult:
     """Minimise the mean of batch objectives ``fun(x, rows) -> (J_B, grad_B)`` by epochs.
@@ -297,6 +299,11 @@ def minimize_minibatch(
     resume : dict, optional
         A snapshot given to ``checkpoint`` by an earlier run: continue it exactly, to
         the weights the uninterrupted run reaches.
+    refresh : callable, optional
+        ``refresh(rng)`` at the start of every epoch, before its batches are drawn: a
+        hook that renews the examples ``fun`` reads (fresh distortions,
+        :mod:`nnlearn.augment`), drawing from ``rng``, a Generator of its own seeded with
+        ``refresh_seed``, whose state the snapshots hold (``"aug_rng"``).
     **options
         Passed to the update: ``momentum``, ``nesterov`` (sgd); ``beta_1``, ``beta_2``,
         ``epsilon`` (adam).
@@ -318,6 +325,7 @@ def minimize_minibatch(
     learning_rate = LEARNING_RATES[method] if learning_rate is None else float(learning_rate)
     batch_size = max(1, min(int(batch_size), n_examples))
     plateau = Plateau(DEFAULT_TOL if tol is None else tol, higher_is_better=validation_score is not None)
+    refresh_rng = None if refresh is None else np.random.default_rng(refresh_seed)
     if resume is None:
         rng = np.random.default_rng(seed)
         x = np.array(x0, dtype=np.float64)
@@ -325,10 +333,14 @@ def minimize_minibatch(
         history, scores, best = [], [], (x, math.inf)
     else:
         x, state, rng, history, scores, best = _restore(resume, plateau)
+        if refresh_rng is not None and "aug_rng" in resume:
+            refresh_rng.bit_generator.state = resume["aug_rng"]
     # The epochs a resumed run starts with all went through, each in ceil(m / b) batches.
     evaluations = len(history) * -(-n_examples // batch_size)
     message, reason = f"maximum number of epochs ({max_iter}) reached", "max_iter"
     for epoch in range(len(history) + 1, max_iter + 1):
+        if refresh is not None and refresh_rng is not None:
+            refresh(refresh_rng)
         batches = epoch_batches(n_examples, batch_size, rng)
         done = run_epoch(fun, x, state, step, batches, learning_rate, options)
         x, state, J = done.x, done.state, done.cost
@@ -343,7 +355,10 @@ def minimize_minibatch(
         if plateau.update(monitored):
             best = (x, J)
         if checkpoint is not None:
-            checkpoint(_snapshot(x, state, rng, history, scores, plateau, best))
+            snapshot = _snapshot(x, state, rng, history, scores, plateau, best)
+            if refresh_rng is not None:
+                snapshot["aug_rng"] = refresh_rng.bit_generator.state
+            checkpoint(snapshot)
         if callback is not None:
             try:
                 callback(epoch, J, x)

@@ -32,6 +32,7 @@ from numpy.typing import ArrayLike
 
 from .archive import document, read_archive, write_archive
 from .core import ACTIVATIONS, OUTPUTS, Network, cost, forward, layer_sizes_of, one_hot, output_preactivation
+from .core.forms import GRADIENT_FORMS, HIDDEN_ORDERS, MAX_PAD
 from .errors import DataError, ModelFileError, ShapeError
 from .schema import (
     MAX_NAME,
@@ -70,6 +71,17 @@ MAX_ARRAY_BYTES = 2 * 2**30
 #: nears overflow, see nnlearn.fitting) gives more.
 MAX_COST = 1e100
 
+#: The forms of the kernel's products a run used (:meth:`nnlearn.core.Plan.to_dict`), as a
+#: model's history and a checkpoint record them.
+PLAN_RECORD = record(
+    {
+        "hidden_order": text(choices=HIDDEN_ORDERS),
+        "gradient": text(choices=GRADIENT_FORMS),
+        "pad": integer(1, MAX_PAD),
+        "shards": nullable(integer(1, 2**16)),
+    }
+)
+
 #: What a model's ``history`` may hold under each key nnlearn writes (all optional).
 HISTORY_FIELDS: dict[str, Check] = {
     # Cross-entropies plus a penalty: never negative. A run whose cost stops being finite
@@ -97,6 +109,7 @@ HISTORY_FIELDS: dict[str, Check] = {
     "split_seed": integer(0, 2**32 - 1),  # scikit-learn's random_state takes no more
     "framing": nullable(_NAME),
     "source": text(),
+    "plan": PLAN_RECORD,
 }
 # Keys a newer nnlearn (or a user) adds: scalars or flat lists of them, so that whatever
 # prints a history prints short, plain values, and the document stays shallow.

@@ -36,7 +36,7 @@ from numpy.typing import ArrayLike
 from .archive import FORMAT_VERSION, document, plain, read_archive, write_archive
 from .errors import ModelFileError
 from .files import atomic_write, first_line, open_regular
-from .model import FORMAT, MAX_ARRAY_BYTES, Model, load_model, save_model
+from .model import FORMAT, MAX_ARRAY_BYTES, PLAN_RECORD, Model, load_model, save_model
 from .schema import (
     MAX_NAME,
     Check,
@@ -67,6 +67,7 @@ __all__ = [
     "FORMAT_VERSION",
     "STATE_LAYOUT",
     "LAYOUTS",
+    "OPTIONAL",
     "CHECKPOINT_SCHEMAS",
 ]
 
@@ -120,6 +121,28 @@ LAYOUTS: dict[str, tuple[frozenset[str], dict[str, Check]]] = {
     ),
     "sgd": (frozenset({"x", "best_x", "opt.velocity"}), _MINIBATCH),
     "adam": (frozenset({"x", "best_x", "opt.m", "opt.v"}), {**_MINIBATCH, "opt.t": _COUNT}),
+}
+# What nnlearn.fitting adds to a full-batch optimiser's state with early stopping (its
+# Watch: the best weights and the plateau's counter) and augmentation (the random state
+# its fixed copies were made from); a mini-batch optimiser's snapshot holds its own early
+# stopping and, with augmentation, the state of the next epoch's distortions.
+_AUGMENT = {"aug_rng": _RNG}
+_WATCH = {
+    "es.best_iter": _COUNT,
+    "es.scores": _FLOATS,
+    "es.plateau_best": nullable(_FLOAT),
+    "es.plateau_stale": _COUNT,
+}
+# The planner's choice of the kernel's forms (nnlearn.core.Plan.to_dict), kept so that a
+# resumed run computes with the forms the interrupted one used.
+_PLAN = {"plan": PLAN_RECORD}
+#: Each layout kind's optional parts: arrays and numbers a state holds all or none of
+#: (each group), as :data:`LAYOUTS` has them.
+OPTIONAL: dict[str, list[tuple[frozenset[str], dict[str, Check]]]] = {
+    "scipy": [(frozenset({"es.best_x"}), _WATCH), (frozenset(), _AUGMENT), (frozenset(), _PLAN)],
+    "fmincg": [(frozenset({"es.best_x"}), _WATCH), (frozenset(), _AUGMENT), (frozenset(), _PLAN)],
+    "sgd": [(frozenset(), _AUGMENT), (frozenset(), _PLAN)],
+    "adam": [(frozenset(), _AUGMENT), (frozenset(), _PLAN)],
 }
 #: The layout kind each optimiser writes: a checkpoint whose settings name one optimiser
 #: and whose state is another's would fail inside the optimiser.
@@ -188,7 +211,7 @@ def save_checkpoint(path: str | os.PathLike, settings: dict[str, Any], state: di
     """
     arrays = {name: value for name, value in state.items() if isinstance(value, np.ndarray)}
     scalars = {name: plain(value) for name, value in state.items() if name not in arrays}
-    kinds = [kind for kind, (names, numbers) in LAYOUTS.items() if set(state) == names | set(numbers)]
+    kinds = [kind for kind in LAYOUTS if set(state) in _key_sets(kind)]
     if not kinds:
         raise ModelFileError(f"{path}: cannot be saved: not an optimiser state nnlearn knows ({sorted(state)})")
     _check_state(path, kinds[0], scalars, arrays, "it cannot be saved")
@@ -235,9 +258,23 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
     return settings, {**state, **arrays}
 
 
-def _check_state(path, kind, scalars, arrays, consequence):
-    """ModelFileError, ending in ``consequence``, unless the state is exactly ``kind``'s layout."""
+def _key_sets(kind):
+    """Every set of keys a state of ``kind`` may have: its layout's, with any of its optional groups."""
     names, numbers = LAYOUTS[kind]
+    sets = [names | set(numbers)]
+    for group_names, group_numbers in OPTIONAL[kind]:
+        sets += [keys | group_names | set(group_numbers) for keys in sets]
+    return sets
+
+
+def _check_state(path, kind, scalars, arrays, consequence):
+    """ModelFileError, ending in ``consequence``, unless the state is exactly ``kind``'s layout
+    (with whole optional groups)."""
+    names, numbers = LAYOUTS[kind]
+    present = set(arrays) | set(scalars)
+    for group_names, group_numbers in OPTIONAL[kind]:
+        if present & (group_names | set(group_numbers)):
+            names, numbers = names | group_names, {**numbers, **group_numbers}
     missing = sorted((names - set(arrays)) | (set(numbers) - set(scalars)))
     unknown = sorted((set(arrays) - names) | (set(scalars) - set(numbers)))
     if missing:

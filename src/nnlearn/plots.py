@@ -25,6 +25,7 @@ from matplotlib.ticker import FormatStrFormatter, FuncFormatter, MaxNLocator
 from numpy.typing import ArrayLike
 
 # The bias-variance curves live in their own module; they are part of this one's API.
+from .augment import Augment, distort, upright
 from .curves import figure as _figure
 from .curves import plot_learning_curve, plot_validation_curve
 from .datasets import image_side
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "plot_digits",
+    "plot_distortions",
     "plot_hidden_units",
     "plot_cost_history",
     "plot_confusion_matrix",
@@ -208,6 +210,41 @@ def _annotate_digits(ax, origins, s, labels, predictions, fontsize):
         else:
             subtitle = f"all {len(origins)} right"
         ax.set_title(subtitle, fontsize=9, color=_WRONG if n_wrong else "black")
+
+
+def plot_distortions(
+    X: ArrayLike,
+    copies: int = 5,
+    n: int = 8,
+    rng: int | np.random.Generator | None = None,
+    settings: Augment | None = None,
+    side: int | None = None,
+) -> Figure:
+    """Originals beside distorted copies of them (:func:`nnlearn.augment.distort`), upright.
+
+    One row per original: the original in the first column, ``copies`` distortions after
+    it. ``n`` originals are picked at random when ``X`` has more rows; ``rng`` seeds the
+    pick and the distortions; ``settings`` sets their sizes (default: ``Augment()``'s).
+    """
+    X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+    s = image_side(X.shape[1], side, "plot_distortions")
+    if int(n) < 1 or int(copies) < 1 or len(X) == 0:
+        raise ParameterError(f"nothing to show: {len(X)} examples, n={n}, copies={copies}")
+    generator = np.random.default_rng(rng)
+    originals = X[_pick(len(X), int(n), generator)]
+    settings = settings or Augment()
+    distorted = distort(originals, copies=int(copies), settings=settings, seed=generator, side=s)
+    k, ncols = len(originals), int(copies) + 1
+    # Row i of the grid: original i, then its copies (distort returns copy j of row i at j * k + i).
+    rows = np.concatenate([originals[None], distorted.reshape(ncols - 1, k, -1)]).transpose(1, 0, 2)
+    images = upright(rows.reshape(k * ncols, -1), s, settings.order)
+    width = min(10.0, max(4.5, ncols * 0.8))
+    fig = _figure(width, width * k / ncols + 0.3)
+    ax = fig.add_subplot()
+    ax.set_axis_off()
+    _show_montage(ax, images, ncols, cmap="gray", vmin=min(X.min(), 0.0), vmax=X.max())
+    ax.set_title(f"originals (left) and {copies} distorted copies of each", fontsize=9)
+    return fig
 
 
 def plot_hidden_units(model: Model) -> Figure:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import numbers
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .augment import Augment, check_augment
 from .core import ACTIVATIONS, OUTPUTS, Network, NetworkLike
 from .errors import DataError, ParameterError
 
@@ -35,6 +37,8 @@ __all__ = [
     "check_max_iter",
     "check_epsilon",
     "check_minibatch_settings",
+    "check_stopping",
+    "STOPPING",
     "check_sample_weight",
     "check_memory",
     "check_kinds",
@@ -116,14 +120,23 @@ def check_settings(
     return hidden
 
 
+#: The stopping settings every optimiser reads, now :class:`Options`' own; :class:`MiniBatch`
+#: keeps them too, for code written when only the mini-batch optimisers had them.
+STOPPING = ("early_stopping", "validation_fraction", "n_iter_no_change")
+
+
 @dataclass(frozen=True, kw_only=True)
 class MiniBatch:
-    """How a mini-batch optimiser runs (the full-batch ones ignore all of it).
+    """How a mini-batch optimiser runs (the full-batch ones ignore it).
 
     ``batch_size`` examples per step; ``learning_rate`` (None: the optimiser's default,
-    ``nnlearn.minibatch.LEARNING_RATES``); stop after ``n_iter_no_change`` epochs without
-    improvement; with ``early_stopping`` judge improvement on a held-out stratified
-    ``validation_fraction`` of the training data and keep the best epoch's weights.
+    ``nnlearn.minibatch.LEARNING_RATES``).
+
+    ``n_iter_no_change``, ``early_stopping`` and ``validation_fraction`` apply to every
+    optimiser now and are :class:`Options`' own; they are kept here for code written
+    before. :meth:`Options.checked` takes the one that differs from its default (an
+    error when both do and disagree) and sets both to it: the MiniBatch's then mirror
+    Options' (``_mirrored``), and a later change of Options' own wins over them.
     """
 
     batch_size: int = 200
@@ -131,6 +144,7 @@ class MiniBatch:
     n_iter_no_change: int = 10
     early_stopping: bool = False
     validation_fraction: float = 0.1
+    _mirrored: bool = field(default=False, repr=False, compare=False)
 
     def checked(self, tol: float | None = None) -> MiniBatch:
         """These settings checked (:class:`ParameterError` naming the bad one), normalised."""
@@ -168,6 +182,15 @@ class Options:
     dtype: str = "float64"
     epsilon_init: float | str = 0.12
     minibatch: MiniBatch = MiniBatch()
+    #: Hold out a stratified ``validation_fraction`` of the training data, stop once its
+    #: accuracy has not improved for ``n_iter_no_change`` iterations (epochs), keep the
+    #: best weights; without early stopping the mini-batch optimisers judge their cost.
+    early_stopping: bool = False
+    validation_fraction: float = 0.1
+    n_iter_no_change: int = 10
+    #: Distorted copies of the training images (:mod:`nnlearn.augment`): None or 0 (off),
+    #: a number of copies, or an :class:`~nnlearn.augment.Augment`.
+    augment: Augment | int | None = None
 
     def checked(self) -> Options:
         """These options checked (:class:`ParameterError` naming the bad one), normalised."""
@@ -175,7 +198,8 @@ class Options:
         activation, output = check_kinds(self.activation, self.output)
         check_epsilon(self.epsilon_init)
         check_seed(self.seed)
-        minibatch = self.minibatch.checked(self.tol)
+        stopping = check_stopping(**_stopping(self))
+        minibatch = replace(replace(self.minibatch, **stopping).checked(self.tol), _mirrored=True)
         return replace(
             self,
             hidden_layer_sizes=hidden,
@@ -185,6 +209,8 @@ class Options:
             max_iter=int(self.max_iter),
             dtype=np.dtype(self.dtype).name,
             minibatch=minibatch,
+            augment=check_augment(self.augment),
+            **stopping,
         )
 
     def network(self, n_inputs: int, n_classes: int) -> Network:
@@ -194,6 +220,24 @@ class Options:
     @property
     def is_minibatch(self) -> bool:
         return self.optimizer in MINI_BATCH
+
+
+def _stopping(options: Options) -> dict[str, Any]:
+    """The stopping settings of ``options``: its own, or its MiniBatch's where only those
+    differ from the default (code written before they were Options')."""
+    defaults = {field.name: field.default for field in fields(Options) if field.name in STOPPING}
+    if options.minibatch._mirrored:  # checked before: the MiniBatch's copy Options' own
+        return {name: getattr(options, name) for name in STOPPING}
+    chosen = {}
+    for name in STOPPING:
+        own, old = getattr(options, name), getattr(options.minibatch, name)
+        if own != old and own != defaults[name] and old != defaults[name]:
+            raise ParameterError(
+                f"{name} is {own!r} in the options but {old!r} in their MiniBatch settings; set it once, "
+                f"as Options.{name}, which every optimiser reads"
+            )
+        chosen[name] = old if own == defaults[name] else own
+    return chosen
 
 
 #: The defaults of every surface.
@@ -235,6 +279,19 @@ def _is_int(value, low):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= low
 
 
+def check_stopping(early_stopping: bool, validation_fraction: float, n_iter_no_change: int) -> dict[str, Any]:
+    """Reject out-of-range stopping settings (:class:`ParameterError`); return them normalised."""
+    if not _is_int(n_iter_no_change, 1):
+        raise ParameterError(f"n_iter_no_change must be an integer >= 1, got {n_iter_no_change!r}")
+    if not (isinstance(validation_fraction, numbers.Real) and 0 < validation_fraction < 1):
+        raise ParameterError(f"validation_fraction must lie strictly between 0 and 1, got {validation_fraction!r}")
+    return {
+        "early_stopping": bool(early_stopping),
+        "validation_fraction": float(validation_fraction),
+        "n_iter_no_change": int(n_iter_no_change),
+    }
+
+
 def check_minibatch_settings(
     batch_size: int,
     learning_rate: float | None,
@@ -248,18 +305,13 @@ def check_minibatch_settings(
         raise ParameterError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     if learning_rate is not None and not (np.isfinite(learning_rate) and learning_rate > 0):
         raise ParameterError(f"learning_rate must be a number > 0 (or None for the default), got {learning_rate!r}")
-    if not _is_int(n_iter_no_change, 1):
-        raise ParameterError(f"n_iter_no_change must be an integer >= 1, got {n_iter_no_change!r}")
-    if not 0 < validation_fraction < 1:
-        raise ParameterError(f"validation_fraction must lie strictly between 0 and 1, got {validation_fraction!r}")
+    stopping = check_stopping(early_stopping, validation_fraction, n_iter_no_change)
     if tol is not None and not (np.isfinite(tol) and tol >= 0):
         raise ParameterError(f"tol must be a number >= 0 (or None for the default), got {tol!r}")
     return MiniBatch(
         batch_size=int(batch_size),
         learning_rate=None if learning_rate is None else float(learning_rate),
-        n_iter_no_change=int(n_iter_no_change),
-        early_stopping=bool(early_stopping),
-        validation_fraction=float(validation_fraction),
+        **stopping,
     )
 
 

@@ -22,15 +22,24 @@ import contextlib
 import functools
 import itertools
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from .core import Network, data_term, total_weight
+from .core import Network, NetworkLike, Plan, data_term, total_weight
 
-__all__ = ["MIN_SHARD_WORK", "ShardedDataTerm", "blas_threads", "default_threads", "shard_bounds"]
+__all__ = [
+    "MIN_SHARD_WORK",
+    "ShardedDataTerm",
+    "blas_threads",
+    "default_threads",
+    "handoff_seconds",
+    "shard_bounds",
+    "shard_count",
+]
 
 # The least work a shard gets, in examples times weights (each weight is used in about
 # three multiply-adds per example). Below it a shard's fixed costs (a thread hand-off and
@@ -88,6 +97,29 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_pool.cache_clear)
 
 
+def _nothing():
+    return None
+
+
+def handoff_seconds(workers: int, repeats: int = 20) -> float:
+    """The least time, over ``repeats`` tries, to hand ``workers`` empty tasks to the shards'
+    pool and collect them: what sharding a call costs besides the work itself."""
+    pool, best = _pool(workers), float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for future in [pool.submit(_nothing) for _ in range(workers)]:
+            future.result()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def shard_count(m: int, network: NetworkLike, threads: int | None = None) -> int:
+    """How many shards ``m`` examples get with ``threads`` threads (None: :func:`default_threads`):
+    one per thread, or fewer so that each has at least ``MIN_SHARD_WORK``; at least one."""
+    threads = default_threads() if threads is None else int(threads)
+    return max(1, min(threads, m * Network.of(network).n_weights // MIN_SHARD_WORK))
+
+
 def shard_bounds(m: int, shards: int) -> np.ndarray:
     """Boundaries of ``shards`` contiguous slices of ``m`` examples, as even as can be: shape (shards + 1,)."""
     return np.linspace(0, m, shards + 1).round().astype(int)
@@ -106,19 +138,26 @@ class ShardedDataTerm:
     threads : int, optional
         Threads to use; None: :func:`default_threads`. There are as many shards, or
         fewer, so that each has at least ``MIN_SHARD_WORK`` examples times weights; at
-        least one.
+        least one (:func:`shard_count`).
+    plan : Plan, optional
+        The forms of the kernel's products (:func:`nnlearn.planner.plan_for` measures
+        one); its ``shards``, when set, is the number of shards instead (at most one per
+        example). None: the kernel's fixed forms.
 
     Calling it with ``thetas`` returns ``(loss_sum, grad_sums)`` as ``data_term`` does,
     the shards' sums added in shard order: a :class:`nnlearn.objective.DataTerm`, with
     its ``network``, ``m`` (examples or their total weight) and ``dtype``.
     """
 
-    def __init__(self, X, Y, network, sample_weight=None, threads=None):
-        threads = default_threads() if threads is None else int(threads)
+    def __init__(self, X, Y, network, sample_weight=None, threads=None, *, plan: Plan | None = None):
         self.network = Network.of(network)
         self.m = total_weight(X, sample_weight)
         self.dtype = X.dtype
-        count = max(1, min(threads, X.shape[0] * self.network.n_weights // MIN_SHARD_WORK))
+        self.plan = plan
+        if plan is not None and plan.shards is not None:
+            count = max(1, min(plan.shards, X.shape[0]))
+        else:
+            count = shard_count(X.shape[0], self.network, threads)
         bounds = shard_bounds(X.shape[0], count)
         self.shards = [
             (X[i:j], Y[i:j], None if sample_weight is None else sample_weight[i:j])
@@ -128,9 +167,11 @@ class ShardedDataTerm:
     def __call__(self, thetas):
         with blas_threads(1):
             if len(self.shards) == 1:
-                return data_term(thetas, *self.shards[0], network=self.network)
+                return data_term(thetas, *self.shards[0], network=self.network, plan=self.plan)
             pool = _pool(len(self.shards))
-            futures = [pool.submit(data_term, thetas, *shard, network=self.network) for shard in self.shards]
+            futures = [
+                pool.submit(data_term, thetas, *shard, network=self.network, plan=self.plan) for shard in self.shards
+            ]
             results = [future.result() for future in futures]
         loss_sum, grads = results[0]
         for shard_loss, shard_grads in results[1:]:

@@ -12,6 +12,7 @@ scaled so that the full objective is what they minimise.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -20,17 +21,20 @@ from typing import Any
 
 import numpy as np
 
+from .augment import augment_record, check_augment
+from .backends import ArrayDataTerm, device_dataset, on_accelerator
 from .core import Network, NetworkLike, init_random, one_hot, pack, unpack
 from .datacheck import check_dataset
-from .errors import DataError, ExamplesLost, ShapeError
+from .errors import DataError, ExamplesLost, ParameterError, ShapeError
 from .fitting import DataTermFactory, fit_weights
 from .fitting import hold_out as hold_out  # public here before nnlearn.fitting existed
 from .model import Model
 from .objective import Objective, batch_objective, full_objective
+from .planner import resolve_plan
+from .presets import options_with
 from .results import OptimizeResult
 from .settings import (
     DEFAULTS,
-    MiniBatch,
     Options,
     check_cluster_optimizer,
     check_epsilon,
@@ -121,6 +125,7 @@ def fit(
     state=None,
     data_term: DataTermFactory = ShardedDataTerm,
     local: bool = True,
+    plan: Any = "auto",
 ) -> Fitted:
     """The one fitting path: checked data and checked options to a trained model.
 
@@ -140,6 +145,11 @@ def fit(
     local : bool
         The examples are computed on this machine; False (a cluster's data term) leaves
         their activations out of this machine's memory check.
+    plan : "auto", "off", None, Plan or its dict
+        The forms of the kernel's products (:func:`nnlearn.planner.resolve_plan`): "auto"
+        measures them once per machine and network shape, or reads them from the cache. A
+        resumed run uses its checkpoint's plan. The plan goes into the model's history
+        and every checkpoint, and to a cluster's workers.
 
     Raises
     ------
@@ -147,15 +157,28 @@ def fit(
         When the data term's examples could not be reached any more; its ``model`` holds
         the weights reached before.
     """
+    augment = check_augment(options.augment)
+    if augment is not None:
+        augment_record(augment, X.shape[1])  # the rows must be square images
     classes, Y = one_hot(y, classes)
     network = options.network(X.shape[1], classes.size)
-    x0 = initial_weights(network, options.epsilon_init, options.seed, initial_thetas, m=X.shape[0] if local else 0)
+    # The distorted copies are examples too, in memory besides the originals.
+    m = X.shape[0] * (1 + (augment.copies if augment is not None else 0))
+    x0 = initial_weights(network, options.epsilon_init, options.seed, initial_thetas, m=m if local else 0)
+    # The mini-batch optimisers' batches run the fixed forms (nnlearn.objective.batch_objective).
+    plan = "off" if options.is_minibatch else plan
+    plan = resolve_plan(plan, X, network, None if local else 1, resume=resume, sharded=local)
+    record = plan.to_dict()
+    if resume is not None:
+        resume = {name: value for name, value in resume.items() if name != "plan"}
+    if checkpoint is not None:
+        checkpoint = _with_plan(checkpoint, record)
     start = time.perf_counter()
 
     def model_of(result):
         thetas = [theta.astype(X.dtype) for theta in unpack(result.x, network)]
-        history = _history(options, result, time.perf_counter() - start)
-        return Model(thetas, classes, options.lam, history, network=network)
+        history = _history(options, result, time.perf_counter() - start, X.shape[1])
+        return Model(thetas, classes, options.lam, {**history, "plan": record}, network=network)
 
     try:
         result = fit_weights(
@@ -170,7 +193,7 @@ def fit(
             resume=resume,
             shuffle=shuffle,
             state=state,
-            data_term=data_term,
+            data_term=functools.partial(data_term, plan=plan),
         )
     except ExamplesLost as exc:
         exc.model = model_of(exc.result)  # type: ignore[attr-defined]
@@ -178,7 +201,16 @@ def fit(
     return Fitted(model_of(result), result)
 
 
-def _history(options, result, seconds):
+def _with_plan(checkpoint, record):
+    """``checkpoint`` handed each state with the run's plan added: a resumed run reuses it."""
+
+    def save(state):
+        checkpoint({**state, "plan": record})
+
+    return save
+
+
+def _history(options, result, seconds, n_features):
     history = {
         "cost": result.history,
         "optimizer": options.optimizer,
@@ -199,6 +231,16 @@ def _history(options, result, seconds):
             learning_rate=options.minibatch.learning_rate,
             validation_scores=getattr(result, "validation_scores", []),
         )
+    if options.early_stopping:
+        history.update(
+            early_stopping=True,
+            validation_fraction=options.validation_fraction,
+            n_iter_no_change=options.n_iter_no_change,
+            validation_scores=getattr(result, "validation_scores", []),
+        )
+    augment = check_augment(options.augment)
+    if augment is not None:
+        history.update(augment_record(augment, n_features))
     return history
 
 
@@ -216,34 +258,52 @@ def data_terms(cluster: Any = None) -> AbstractContextManager[DataTermFactory]:
     return data_term_on(cluster)
 
 
+class _Unset:
+    """A setting :func:`train` was not given: the preset's (the course's without one)."""
+
+    def __repr__(self) -> str:
+        return "<the preset's>"
+
+
+#: The default of :func:`train`'s settings: the preset's value, :data:`DEFAULTS`' without one.
+UNSET: Any = _Unset()
+
+
 def train(
     X,
     y,
-    hidden_layer_sizes=DEFAULTS.hidden_layer_sizes,
-    lam=DEFAULTS.lam,
-    optimizer=DEFAULTS.optimizer,
-    max_iter=DEFAULTS.max_iter,
+    hidden_layer_sizes=UNSET,
+    lam=UNSET,
+    optimizer=UNSET,
+    max_iter=UNSET,
     *,
-    seed=DEFAULTS.seed,
-    dtype=DEFAULTS.dtype,
-    activation=DEFAULTS.activation,
-    output=DEFAULTS.output,
-    epsilon_init=DEFAULTS.epsilon_init,
-    tol=DEFAULTS.tol,
+    seed=UNSET,
+    dtype=UNSET,
+    activation=UNSET,
+    output=UNSET,
+    epsilon_init=UNSET,
+    tol=UNSET,
     callback=None,
     initial_thetas=None,
     sample_weight=None,
-    batch_size=DEFAULTS.minibatch.batch_size,
-    learning_rate=DEFAULTS.minibatch.learning_rate,
-    early_stopping=DEFAULTS.minibatch.early_stopping,
-    validation_fraction=DEFAULTS.minibatch.validation_fraction,
-    n_iter_no_change=DEFAULTS.minibatch.n_iter_no_change,
+    batch_size=UNSET,
+    learning_rate=UNSET,
+    early_stopping=UNSET,
+    validation_fraction=UNSET,
+    n_iter_no_change=UNSET,
+    augment=UNSET,
     checkpoint=None,
     resume=None,
     options: Options | None = None,
     cluster=None,
+    preset: str | None = None,
+    plan="auto",
 ) -> Model:
     """Train a network by backpropagation and a full-batch or mini-batch optimiser.
+
+    Every setting left out takes the ``preset``'s value, or without one the course's
+    (:data:`nnlearn.settings.DEFAULTS`: a 400-25-10 sigmoid network, lambda 1, cg, 400
+    iterations, seed 0, float64, epsilon_init 0.12).
 
     Parameters
     ----------
@@ -258,8 +318,9 @@ def train(
     max_iter : int
         Iterations; for ``"sgd"`` and ``"adam"`` an iteration is an epoch.
     seed : int
-        Seeds the random initial weights (and, for the mini-batch optimisers, the
-        shuffling and validation split): the same seed gives the same model.
+        Seeds the random initial weights (and the mini-batch optimisers' shuffling, the
+        early-stopping split and the distortions, each from a stream of its own): the
+        same seed gives the same model.
     dtype : {"float64", "float32"}
         Precision of the cost and gradient computation.
     activation : {"sigmoid", "tanh", "relu"}
@@ -281,13 +342,26 @@ def train(
         Start from these weights instead of random ones.
     sample_weight : array-like, shape (m,), optional
         Example weights; a weight of 2 counts like the example given twice.
-    batch_size, learning_rate, early_stopping, validation_fraction, n_iter_no_change
-        Mini-batch settings (ignored by the full-batch optimisers): examples per step,
-        step size (None: ``nnlearn.minibatch.LEARNING_RATES``), and scikit-learn's
-        stopping rule, on a held-out stratified fraction when ``early_stopping``.
+    batch_size, learning_rate
+        Mini-batch settings (ignored by the full-batch optimisers): examples per step and
+        step size (None: ``nnlearn.minibatch.LEARNING_RATES``).
+    early_stopping, validation_fraction, n_iter_no_change
+        Stopping, for every optimiser: with ``early_stopping``, hold out a stratified
+        ``validation_fraction`` of the training data, stop once its accuracy has not
+        improved for ``n_iter_no_change`` iterations (epochs), and return the best
+        iteration's weights. Without it the mini-batch optimisers stop on their cost
+        (scikit-learn's rule) and the full-batch ones on their own tests.
+    augment : int or Augment, optional
+        Train on distorted copies of the images too (:mod:`nnlearn.augment`): a number of
+        copies of each (0 or None: off) or an :class:`~nnlearn.augment.Augment`. The
+        full-batch optimisers get one fixed set of copies, made before training; sgd and
+        adam fresh ones every epoch. Only training examples are distorted, after the
+        early-stopping split. The rows must be square images (column-major, nnlearn's
+        layout, unless the Augment says otherwise).
     checkpoint : callable, optional
         ``checkpoint(state)`` after each iteration, with the optimiser's state (a dict of
-        arrays, numbers and lists; :func:`nnlearn.modelio.save_checkpoint` writes it).
+        arrays, numbers and lists; :func:`nnlearn.modelio.save_checkpoint` writes it),
+        early stopping's and the distortions' included.
     resume : dict, optional
         A state handed to ``checkpoint`` by an earlier run with the same data and
         settings: continue that run to the weights the uninterrupted run reaches. fmincg,
@@ -295,49 +369,74 @@ def train(
         to themselves and replay the saved iterations first.
     options : Options, optional
         All the settings above as one :class:`~nnlearn.settings.Options`; given, it
-        replaces them.
+        replaces them (and may not come with a ``preset``).
     cluster : distributed.Client, str or int, optional
         Train on a Dask cluster (:mod:`nnlearn.cluster`, ``pip install "nnlearn[cluster]"``):
         a client, a scheduler address, or a number of local worker processes. ``X`` may
         then be a Dask array (e.g. :func:`nnlearn.datasets.load_shards`), whose chunks stay
         on the workers. Full-batch optimisers only.
+    preset : str, optional
+        A name in :data:`nnlearn.presets.PRESETS` (``"course"``, ``"best"``): its settings
+        replace the course's defaults; the settings given here replace its.
+    plan : "auto", "off", None, Plan or its dict
+        The forms of the fast kernel's products (:mod:`nnlearn.planner`): "auto" times the
+        candidates once per machine and network shape (or reads the plan from its cache;
+        ``NNLEARN_PLAN=off`` turns that off); "off" or None: the fixed forms; a plan (a
+        model's ``history["plan"]``): that plan, to repeat a run bit for bit. Examples on
+        an accelerator (a CUDA tensor, a CuPy array) are computed there, through the
+        array API (:mod:`nnlearn.backends`), and keep no plan.
 
     Returns
     -------
     Model
-        Its ``history`` adds, for mini-batch runs, ``batch_size``, ``learning_rate`` and
-        ``validation_scores``.
+        Its ``history`` adds, for mini-batch runs, ``batch_size`` and ``learning_rate``;
+        with early stopping ``validation_scores``; with augmentation the distortions
+        (``augment``: copies, ``augment_rotation``, ...).
     """
     if options is None:
-        minibatch = MiniBatch(
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            n_iter_no_change=n_iter_no_change,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction,
-        )
-        options = Options(
-            hidden_layer_sizes=hidden_layer_sizes,
-            activation=activation,
-            output=output,
-            lam=lam,
-            optimizer=optimizer,
-            max_iter=max_iter,
-            tol=tol,
-            seed=seed,
-            dtype=dtype,
-            epsilon_init=epsilon_init,
-            minibatch=minibatch,
-        )
+        given = {
+            "hidden_layer_sizes": hidden_layer_sizes,
+            "lam": lam,
+            "optimizer": optimizer,
+            "max_iter": max_iter,
+            "seed": seed,
+            "dtype": dtype,
+            "activation": activation,
+            "output": output,
+            "epsilon_init": epsilon_init,
+            "tol": tol,
+            "batch_size": batch_size,
+            "learning_rate": learning_rate,
+            "early_stopping": early_stopping,
+            "validation_fraction": validation_fraction,
+            "n_iter_no_change": n_iter_no_change,
+            "augment": augment,
+        }
+        options = options_with(preset, **{name: value for name, value in given.items() if value is not UNSET})
+    elif preset is not None:
+        raise ParameterError("give train a preset or options, not both: the options hold every setting")
     options = options.checked()
-    if cluster is not None:
+    terms = data_terms(cluster)
+    if on_accelerator(X):
+        if cluster is not None or options.early_stopping or options.augment:
+            raise ParameterError(
+                "examples on an accelerator are trained where they are: a cluster, early stopping and "
+                "augmentation need them in this process's memory (pass a NumPy array)"
+            )
+        X, y = device_dataset(X, y, options.dtype, options.optimizer)
+        terms, plan = nullcontext(ArrayDataTerm), "off"
+    elif cluster is not None:
         check_cluster_optimizer(options.optimizer)
         from .cluster import check_cluster_dataset
 
         X, y = check_cluster_dataset(X, y, "training data")
+        if (options.early_stopping or options.augment) and not isinstance(X, np.ndarray):
+            raise ParameterError(
+                "early stopping and augmentation split and distort the examples in this process; "
+                "data that stay on the cluster's workers (a shard directory) cannot have them"
+            )
     else:
         X, y = check_dataset(X, y, "training data")
-    terms = data_terms(cluster)
     if np.unique(y).size < 2:
         raise DataError(f"training data: need at least two classes, got {np.unique(y).tolist()}")
     sample_weight = check_sample_weight(sample_weight, X.shape[0], options.dtype)
@@ -353,5 +452,6 @@ def train(
             resume=resume,
             data_term=data_term,
             local=cluster is None,
+            plan=plan,
         )
     return fitted.model

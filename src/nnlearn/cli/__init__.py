@@ -21,12 +21,12 @@ from .. import __version__
 from ..errors import NNLearnError
 from ..files import OutputExistsError
 from ..monitor import say
-from . import cost, evaluate, gradcheck, predict, report, reproduce, shard, show, train
+from . import cost, evaluate, gradcheck, predict, report, reproduce, serve, shard, show, train, tune
 
 __all__ = ["main", "build_parser", "VERBS"]
 
 #: The verbs' modules; a verb is named after its module.
-VERBS = (train, evaluate, predict, cost, gradcheck, reproduce, report, show, shard)
+VERBS = (train, evaluate, predict, cost, gradcheck, reproduce, report, show, shard, tune, serve)
 
 
 def verb_name(module):

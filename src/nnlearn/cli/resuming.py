@@ -21,7 +21,7 @@ from ..datasets import DATASETS
 from ..errors import ParameterError
 from ..settings import MINI_BATCH
 from ..shards import MANIFEST
-from .train_options import MINI_BATCH_OPTIONS, TRAIN_DEFAULTS
+from .train_options import MINI_BATCH_OPTIONS, STOPPING_OPTIONS, TRAIN_DEFAULTS
 
 # Training options a checkpoint fixes (a resumed run keeps its data, network and seed):
 # argparse's name -> (the option, its key in the checkpoint's settings).
@@ -36,16 +36,22 @@ RESUMED = {
     "activation": ("--activation", "activation"),
     "output": ("--output", "output"),
     "framing": ("--framing", "framing"),
-    **{dest: (option, dest) for dest, option in MINI_BATCH_OPTIONS.items()},
+    "augment": ("--augment", "augment"),
+    "preset": ("--preset", "preset"),
+    **{dest: (option, dest) for dest, option in {**MINI_BATCH_OPTIONS, **STOPPING_OPTIONS}.items()},
 }
-# What a checkpoint that does not record a setting ran with: the course's kinds and the
-# mini-batch defaults (written before those settings existed, or by a full-batch run);
-# a framing not recorded is worked out as for a new run (None).
+# What a checkpoint that does not record a setting ran with: the course's kinds, the
+# mini-batch and stopping defaults and no distortions (written before those settings
+# existed, or by a run that did not use them); a framing not recorded is worked out as
+# for a new run, and a preset not recorded may be given (None): every setting it holds
+# that a resumed run keeps is recorded on its own.
 RESUMED_BEFORE = {
     "activation": "sigmoid",
     "output": "sigmoid",
     "framing": None,
-    **{dest: TRAIN_DEFAULTS[dest] for dest in MINI_BATCH_OPTIONS},
+    "preset": None,
+    "augment": 0,
+    **{dest: TRAIN_DEFAULTS[dest] for dest in {**MINI_BATCH_OPTIONS, **STOPPING_OPTIONS}},
 }
 _MISSING = object()
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..augment import Augment, augment_record
 from ..core import Network
 from ..datasets import DATASET_FRAMING, DATASETS
 from ..errors import NNLearnError, ParameterError
@@ -44,7 +45,7 @@ from .resuming import RESUMED_BEFORE as RESUMED_BEFORE
 from .resuming import data_digest as data_digest
 from .saving import end_aborted, end_interrupted, end_lost, save_weights, why_failed
 from .saving import fallback_dirs as fallback_dirs
-from .train_options import MINI_BATCH_OPTIONS, TRAIN_DEFAULTS, check_options
+from .train_options import MINI_BATCH_OPTIONS, STOPPING_OPTIONS, TRAIN_DEFAULTS, check_options, preset_values
 from .train_options import add_arguments as add_arguments  # the verb's options, for nnlearn.cli
 
 SUMMARY = "train a network (default: the course's 400-25-10 on the embedded digits)"
@@ -53,6 +54,8 @@ EXAMPLES = """\
   nnlearn train --hidden 50 25 --optimizer lbfgs --test-size 0 --out big.npz
   nnlearn train --hidden 100 --activation relu --output softmax --optimizer lbfgs --out relu.npz
   nnlearn train --optimizer adam --batch-size 100 --learning-rate 0.001 --early-stopping --out adam.npz
+  nnlearn train --preset best --out best.npz
+  nnlearn train --hidden 300 --activation relu --output softmax --optimizer lbfgs --augment 4 --out aug.npz
   nnlearn train --optimizer fmincg --checkpoint run.ckpt --out m.npz   (Ctrl-C, then:)
   nnlearn train --resume run.ckpt --out m.npz --force"""
 
@@ -67,12 +70,14 @@ STOP_WORDS = {
 
 # The time notice: the cost and gradient take about 3 multiply-adds per example and
 # weight (forward, back, gradient), a full-batch iteration up to 2 evaluations (its line
-# search). A current core does 8-16e9 multiply-adds per second in these products (an
-# AVX-512 machine shared with other jobs); 2e9 is assumed, an old or busy core's, so that
-# a slower machine is not left unwarned.
+# search), a mini-batch epoch one pass over the examples. A current core does 8-16e9
+# float64 multiply-adds per second in these products (an AVX-512 machine shared with other
+# jobs), twice that in float32; 2e9 (float64) is assumed, an old or busy core's, so that a
+# slower machine is not left unwarned.
 MULTIPLY_ADDS_PER_EXAMPLE_WEIGHT = 3
-EVALUATIONS_PER_ITERATION = 2
+EVALUATIONS_PER_ITERATION = {"full-batch": 2, "mini-batch": 1}
 ASSUMED_RATE = 2e9
+DTYPE_SPEED = {"float64": 1, "float32": 2}
 #: A run expected to take longer than this many seconds is announced.
 NOTICE_SECONDS = 180
 
@@ -82,6 +87,10 @@ def run(args):
     # 1. Options (a checkpoint's settings are options too: it is read first).
     resumed, state = resume_settings(args)
     done = len(state.get("history", ())) if state else 0
+    if args.preset is not None:  # the options given (or resumed) win over the preset's
+        for dest, value in preset_values(args.preset).items():
+            if getattr(args, dest) is None:
+                setattr(args, dest, value)
     for dest, default in TRAIN_DEFAULTS.items():
         if getattr(args, dest) is None:
             setattr(args, dest, default)
@@ -91,9 +100,13 @@ def run(args):
     # labels are read here).
     X, y = cluster_data(args)
     framing = _framing(args)
+    if args.augment:
+        augment_record(Augment(copies=args.augment), X.shape[1])  # the rows must be square images
     X_train, X_test, y_train, y_test = split_data(X, y, args.test_size, args.seed)
     network = Network((X.shape[1], *hidden, np.unique(y_train).size), args.activation, args.output)
-    check_memory(network, X_train.shape[0] if args.cluster is None else 0)
+    # The distorted copies are examples too.
+    m_trained = X_train.shape[0] * (1 + args.augment)
+    check_memory(network, m_trained if args.cluster is None else 0)
     # 3. Outputs.
     out = args.out or DEFAULT_MODEL
     checkpoint = args.checkpoint or args.resume
@@ -107,7 +120,14 @@ def run(args):
     differences = compare_exactness(resumed, settings) if resumed is not None else []
     for line in difference_lines(args.resume, differences):
         say(f"nnlearn train: warning: {line}")
-    notice = time_notice(network, X_train.shape[0], _iterations_to_run(args, done), settings["exact.shards"])
+    notice = time_notice(
+        network,
+        m_trained,
+        _iterations_to_run(args, done),
+        settings["exact.shards"],
+        minibatch=args.optimizer in MINI_BATCH,
+        dtype=args.dtype,
+    )
     if notice:
         say(f"nnlearn train: notice: {notice}")
     # 4. Training.
@@ -184,11 +204,13 @@ def _train(train, args, monitor, data, hidden, state, checkpoint, cluster):
         dtype=args.dtype,
         activation=args.activation,
         output=args.output,
+        epsilon_init=args.epsilon_init,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         early_stopping=args.early_stopping,
         validation_fraction=args.validation_fraction,
         n_iter_no_change=args.n_iter_no_change,
+        augment=args.augment,
         callback=monitor.callback,
         checkpoint=monitor.checkpoint if checkpoint else None,
         resume=state,
@@ -259,15 +281,16 @@ def _iterations_to_run(args, done):
     return args.max_iter if args.optimizer in ("cg", "lbfgs") else max(0, args.max_iter - done)
 
 
-def time_notice(network, m, iterations, threads):
+def time_notice(network, m, iterations, threads, minibatch=False, dtype="float64"):
     """A line announcing a run expected to take more than :data:`NOTICE_SECONDS`, else None.
 
-    ``threads`` is how many share the work (the data term's shards). The estimate is
-    deliberately slow (:data:`ASSUMED_RATE`): it is there to warn before minutes of work,
-    not to predict the time.
+    ``threads`` is how many share the work (the data term's shards); ``minibatch``: an
+    iteration is an epoch. The estimate is deliberately slow (:data:`ASSUMED_RATE`): it is
+    there to warn before minutes of work, not to predict the time.
     """
-    per_evaluation = MULTIPLY_ADDS_PER_EXAMPLE_WEIGHT * m * network.n_weights / (ASSUMED_RATE * threads)
-    per_iteration = EVALUATIONS_PER_ITERATION * per_evaluation
+    rate = ASSUMED_RATE * DTYPE_SPEED.get(dtype, 1) * threads
+    per_evaluation = MULTIPLY_ADDS_PER_EXAMPLE_WEIGHT * m * network.n_weights / rate
+    per_iteration = EVALUATIONS_PER_ITERATION["mini-batch" if minibatch else "full-batch"] * per_evaluation
     seconds = per_iteration * iterations
     if seconds <= NOTICE_SECONDS:
         return None
@@ -325,8 +348,17 @@ def _train_settings(args, hidden, framing):
         "output": args.output,
         "framing": framing,
     }
+    # Recorded where they matter, so that the course's default run records what it did before they existed.
     if args.optimizer in MINI_BATCH:
         settings.update({dest: getattr(args, dest) for dest in MINI_BATCH_OPTIONS})
+    if args.optimizer in MINI_BATCH or args.early_stopping:
+        settings.update({dest: getattr(args, dest) for dest in STOPPING_OPTIONS})
+    if args.augment:
+        settings["augment"] = args.augment
+    if args.epsilon_init != TRAIN_DEFAULTS["epsilon_init"]:
+        settings["epsilon_init"] = args.epsilon_init
+    if args.preset is not None:
+        settings["preset"] = args.preset
     return settings
 
 
@@ -362,6 +394,8 @@ def _train_text(result, model):
         data = f"{s['data']}: {result['m_train']} training / {result['m_test']} test examples"
     else:
         data = f"{s['data']}: {result['m_train']} training examples (no held-out part)"
+    if s.get("augment"):
+        data += f", each with {s['augment']} distorted {'copy' if s['augment'] == 1 else 'copies'}"
     lines = [
         f"network          {architecture(model)}, lambda {s['lambda']:g}, {s['optimizer']}, "
         f"{result['n_iter']} iterations, {s['dtype']}, seed {s['seed']}",

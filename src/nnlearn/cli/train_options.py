@@ -1,8 +1,10 @@
 """The options of ``nnlearn train``: their defaults, their parser and their checks.
 
-A checkpoint's settings are options too (:mod:`nnlearn.cli.resuming`): that is why the
-training options default to None on the command line and take :data:`TRAIN_DEFAULTS`
-only once a checkpoint has been read.
+A checkpoint's settings are options too (:mod:`nnlearn.cli.resuming`), and so are a
+preset's (``--preset``, :mod:`nnlearn.presets`): that is why the training options default
+to None on the command line and take a preset's values (:func:`preset_values`), then
+:data:`TRAIN_DEFAULTS`, only once a checkpoint has been read. An option given on the
+command line wins over both.
 """
 
 from __future__ import annotations
@@ -10,10 +12,20 @@ from __future__ import annotations
 import argparse
 import math
 
+from ..augment import Augment, check_augment
 from ..errors import ParameterError
 from ..images import FRAMINGS
 from ..minibatch import LEARNING_RATES
-from ..settings import DEFAULTS, MINI_BATCH, OPTIMIZERS, check_cluster_optimizer, check_kinds, check_settings
+from ..presets import PRESETS, preset_options
+from ..settings import (
+    DEFAULTS,
+    MINI_BATCH,
+    OPTIMIZERS,
+    check_cluster_optimizer,
+    check_epsilon,
+    check_kinds,
+    check_settings,
+)
 from .common import DATA_HELP, DEFAULT_MODEL, add_kinds
 from .remote import cluster_argument
 
@@ -31,20 +43,53 @@ TRAIN_DEFAULTS = {
     "dtype": DEFAULTS.dtype,
     "activation": DEFAULTS.activation,
     "output": DEFAULTS.output,
+    "epsilon_init": DEFAULTS.epsilon_init,
     "batch_size": _MINI.batch_size,
     "learning_rate": _MINI.learning_rate,
-    "early_stopping": _MINI.early_stopping,
-    "validation_fraction": _MINI.validation_fraction,
-    "n_iter_no_change": _MINI.n_iter_no_change,
+    "early_stopping": DEFAULTS.early_stopping,
+    "validation_fraction": DEFAULTS.validation_fraction,
+    "n_iter_no_change": DEFAULTS.n_iter_no_change,
+    "augment": 0,
 }
 #: The mini-batch options (argparse's names -> the options): sgd and adam only.
 MINI_BATCH_OPTIONS = {
     "batch_size": "--batch-size",
     "learning_rate": "--learning-rate",
+}
+#: The stopping options, every optimizer's.
+STOPPING_OPTIONS = {
     "early_stopping": "--early-stopping",
     "validation_fraction": "--validation-fraction",
     "n_iter_no_change": "--n-iter-no-change",
 }
+
+
+def preset_values(name):
+    """The options (argparse's names) a preset sets: its Options as ``nnlearn train``'s options."""
+    options = preset_options(name)
+    augment = check_augment(options.augment)
+    if options.tol is not None or (augment is not None and augment != Augment(copies=augment.copies)):
+        raise ParameterError(
+            f"the preset {name!r} sets what nnlearn train has no option for (a tol, or distortion sizes); "
+            "use nnlearn.train(..., preset=...)"
+        )
+    return {
+        "hidden": list(options.hidden_layer_sizes),
+        "lam": options.lam,
+        "optimizer": options.optimizer,
+        "max_iter": options.max_iter,
+        "seed": options.seed,
+        "dtype": options.dtype,
+        "activation": options.activation,
+        "output": options.output,
+        "epsilon_init": options.epsilon_init,
+        "batch_size": options.minibatch.batch_size,
+        "learning_rate": options.minibatch.learning_rate,
+        "early_stopping": options.early_stopping,
+        "validation_fraction": options.validation_fraction,
+        "n_iter_no_change": options.n_iter_no_change,
+        "augment": 0 if augment is None else augment.copies,
+    }
 
 
 def add_arguments(p):
@@ -52,6 +97,12 @@ def add_arguments(p):
     # a resumed run can tell an option given on the command line from a default.
     d = TRAIN_DEFAULTS
     p.add_argument("--data", metavar="NAME|FILE", default=None, help=f"{DATA_HELP} (default: {d['data']})")
+    p.add_argument(
+        "--preset",
+        metavar="NAME",
+        help=f"start from a preset's settings: {', '.join(PRESETS)} (course: the defaults; best: the settings "
+        "docs/quality.md chose by cross-validation); the options given here override the preset's",
+    )
     p.add_argument(
         "--hidden",
         type=int,
@@ -91,9 +142,27 @@ def add_arguments(p):
         type=int,
         default=None,
         metavar="N",
-        help=f"seeds the split and the initial weights (default: {d['seed']})",
+        help=f"seeds the split, the initial weights, and the shuffling, early-stopping split and distortions "
+        f"(default: {d['seed']})",
     )
     p.add_argument("--dtype", default=None, metavar="TYPE", help=f"float64 or float32 (default: {d['dtype']})")
+    p.add_argument(
+        "--epsilon-init",
+        type=_epsilon,
+        default=None,
+        metavar="E|auto",
+        help=f"half-width of the uniform initial weights, or auto to scale it to each layer (He's for relu) "
+        f"(default: {d['epsilon_init']:g})",
+    )
+    p.add_argument(
+        "--augment",
+        type=int,
+        default=None,
+        metavar="N",
+        help="also train on N distorted copies of each training image (rotation, scale, shear, shift: "
+        "nnlearn.augment's defaults), made after the held-out splits; full-batch optimizers get one fixed "
+        "set, sgd and adam fresh ones every epoch; 0 turns it off (default: 0)",
+    )
     p.add_argument(
         "--framing",
         default=None,
@@ -114,26 +183,28 @@ def add_arguments(p):
         + ", ".join(f"{rate:g} for {name}" for name, rate in LEARNING_RATES.items())
         + ")",
     )
-    mini.add_argument(
+    stopping = p.add_argument_group("stopping (every optimizer)")
+    stopping.add_argument(
         "--early-stopping",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="judge improvement on a held-out stratified part of the training data and keep the best "
-        "epoch's weights (default: off)",
+        help="hold out a stratified part of the training data, stop once its accuracy has not improved for "
+        "--n-iter-no-change iterations, and keep the best iteration's weights (default: off)",
     )
-    mini.add_argument(
+    stopping.add_argument(
         "--validation-fraction",
         type=float,
         default=None,
         metavar="F",
         help=f"the part held out for --early-stopping (default: {d['validation_fraction']:g})",
     )
-    mini.add_argument(
+    stopping.add_argument(
         "--n-iter-no-change",
         type=int,
         default=None,
         metavar="N",
-        help=f"stop after N epochs without improvement (default: {d['n_iter_no_change']})",
+        help="stop after N iterations (epochs) without improvement: of the held-out accuracy with "
+        f"--early-stopping, else of sgd's and adam's cost (default: {d['n_iter_no_change']})",
     )
     p.add_argument(
         "--out",
@@ -175,6 +246,11 @@ def add_arguments(p):
     )
 
 
+def _epsilon(text):
+    """--epsilon-init: a number, or "auto"."""
+    return text if text == "auto" else float(text)
+
+
 def check_options(args, given_mini, done):
     """Every option, before any file is read or written; returns the hidden layer sizes."""
     if not 0 <= args.seed < 2**32:
@@ -201,6 +277,12 @@ def check_options(args, given_mini, done):
         raise ParameterError(f"--validation-fraction must lie strictly between 0 and 1, got {args.validation_fraction}")
     if args.n_iter_no_change < 1:
         raise ParameterError(f"--n-iter-no-change must be an integer >= 1, got {args.n_iter_no_change}")
+    if args.augment < 0:
+        raise ParameterError(f"--augment must be a number of copies >= 0 (0: off), got {args.augment}")
+    try:
+        check_epsilon(args.epsilon_init)
+    except ParameterError:
+        raise ParameterError(f"--epsilon-init must be a number > 0 or auto, got {args.epsilon_init}") from None
     if args.cluster is not None:
         args.cluster = cluster_argument(args.cluster)
         check_cluster_optimizer(args.optimizer)

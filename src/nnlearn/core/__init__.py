@@ -1,10 +1,14 @@
-"""The network's mathematics: pure functions on NumPy arrays, importing nothing else of nnlearn.
+"""The network's mathematics: pure functions on arrays, importing nothing else of nnlearn.
+
+NumPy arrays throughout; the reference (``backprop``) takes any array API library's too.
 
 ==================  ==============================================================
 ``activations``     the registries: hidden activations and output layers as data
 ``network``         :class:`Network` (sizes, activation, output); shapes, packing, init
 ``backprop``        the reference feedforward and backpropagation, to be read
 ``kernels``         the fast kernel, tested equal to the reference
+``forms``           :class:`Plan`: which form of each product the kernel runs
+``arrayapi``        arrays of PyTorch, CuPy, ... through the array API (for the reference)
 ``objective``       J and its gradient from the kernel's sums, with the penalty
 ``labels``          one-hot encoding of labels
 ==================  ==============================================================
@@ -16,6 +20,7 @@ means the course's network of sigmoid hidden units and sigmoid outputs.
 """
 
 from .activations import ACTIVATIONS, OUTPUTS, Activation, Output, sigmoid, sigmoid_gradient
+from .forms import Plan
 from .kernels import data_term, forward, output_preactivation
 from .labels import one_hot
 from .network import (
@@ -38,6 +43,7 @@ __all__ = [
     "Network",
     "NetworkLike",
     "Output",
+    "Plan",
     "cost",
     "cost_and_gradient",
     "data_term",

@@ -7,7 +7,9 @@ output, in its names: ``a1`` = X, ``z2`` = [1, a1] Theta1', ``a2`` = g(z2), ...,
 
 It builds the bias columns and keeps every intermediate: no memory tricks. The fast
 kernel (:mod:`nnlearn.core.kernels`) computes the same numbers and is tested against
-this module for every activation, output, dtype and depth.
+this module for every activation, output, dtype and depth. It is written with the array
+API, so PyTorch or CuPy arrays are computed by their library on their device
+(:mod:`nnlearn.core.arrayapi`); NumPy arrays by NumPy and the registry's kinds, as always.
 
 The objective, with example weights w_i (all 1 unweighted) and M = sum_i w_i, is
 
@@ -22,70 +24,119 @@ from typing import Any
 import numpy as np
 
 from .activations import ACTIVATIONS, OUTPUTS
+from .arrayapi import Kinds, kinds_of, namespace_of
 from .network import Network, layer_sizes_of
 
-__all__ = ["feedforward", "cost_and_gradient"]
+__all__ = ["feedforward", "cost_and_gradient", "data_sums"]
 
 
-def _with_bias(a):
+def _with_bias(xp, a):
     """[1, a]: a column of ones before ``a``."""
-    return np.hstack([np.ones((a.shape[0], 1), dtype=a.dtype), a])
+    if xp is np:
+        return np.hstack([np.ones((a.shape[0], 1), dtype=a.dtype), a])
+    return xp.concat([xp.ones((a.shape[0], 1), dtype=a.dtype, device=a.device), a], axis=1)
 
 
-def feedforward(
-    thetas: Sequence[np.ndarray], X: np.ndarray, *, network: Network | None = None
-) -> tuple[list[np.ndarray], np.ndarray]:
-    """Hidden activations [a1, a2, ..., a_{L-1}] (no bias columns) and the output logits z_L.
+def _kinds(xp, network) -> Kinds:
+    """The network's g, g', loss and delta: the registry's for NumPy, else their array API forms."""
+    if xp is np:
+        g, h = ACTIVATIONS[network.activation], OUTPUTS[network.output]
+        return Kinds(g.function, g.derivative, h.loss, h.delta)
+    return kinds_of(xp, network.activation, network.output)
 
-    ``network`` gives the activation (None: the course's sigmoid network).
-    """
-    g = ACTIVATIONS[(network or Network(layer_sizes_of(thetas))).activation]
+
+def _feedforward(xp, thetas, X, g):
     a = [X]
     for Theta in thetas[:-1]:
-        z = _with_bias(a[-1]) @ Theta.T
-        a.append(g.function(z))
-    return a, _with_bias(a[-1]) @ thetas[-1].T
+        z = _with_bias(xp, a[-1]) @ Theta.T
+        a.append(g(z))
+    return a, _with_bias(xp, a[-1]) @ thetas[-1].T
+
+
+def feedforward(thetas: Sequence[Any], X: Any, *, network: Network | None = None) -> tuple[list[Any], Any]:
+    """Hidden activations [a1, a2, ..., a_{L-1}] (no bias columns) and the output logits z_L.
+
+    ``network`` gives the activation (None: the course's sigmoid network). Arrays of any
+    array API library, all of one (:mod:`nnlearn.core.arrayapi`).
+    """
+    xp = namespace_of(X, *thetas)
+    network = network or Network(layer_sizes_of(thetas))
+    return _feedforward(xp, thetas, X, _kinds(xp, network).function)
+
+
+def _sums(xp, thetas, X, Y, sample_weight, network) -> tuple[Any, Any, list[Any]]:
+    """(w, sum_i w_i loss_i, [Delta_l]): the example weights and the unnormalised sums."""
+    kinds = _kinds(xp, network)
+    if sample_weight is not None:
+        w = sample_weight
+    elif xp is np:
+        w = np.ones(X.shape[0], dtype=X.dtype)
+    else:
+        w = xp.ones(X.shape[0], dtype=X.dtype, device=X.device)
+    a, zL = _feedforward(xp, thetas, X, kinds.function)
+    loss_sum = w @ kinds.loss(zL, Y)
+    delta = kinds.delta(zL, Y) * w[:, None]  # the output layer's delta, "delta3" in the notebook
+    Delta: list[Any] = [None] * len(thetas)  # filled from the output layer down
+    for l in reversed(range(len(thetas))):
+        Delta[l] = delta.T @ _with_bias(xp, a[l])
+        if l > 0:
+            delta = (delta @ thetas[l][:, 1:]) * kinds.derivative(a[l])
+    return w, loss_sum, Delta
+
+
+def data_sums(
+    thetas: Sequence[Any],
+    X: Any,
+    Y: Any,
+    sample_weight: Any | None = None,
+    *,
+    network: Network | None = None,
+) -> tuple[Any, list[Any]]:
+    """sum_i w_i loss_i and the gradients' sums [Delta_l], unnormalised, by plain backpropagation.
+
+    What :func:`nnlearn.core.kernels.data_term` returns, computed by the reference in the
+    arrays' own library and device: a 0-d array and arrays of the shapes of ``thetas``.
+    """
+    xp = namespace_of(X, Y, sample_weight, *thetas)
+    _, loss_sum, Delta = _sums(xp, thetas, X, Y, sample_weight, network or Network(layer_sizes_of(thetas)))
+    return loss_sum, Delta
 
 
 def cost_and_gradient(
-    thetas: Sequence[np.ndarray],
-    X: np.ndarray,
-    Y: np.ndarray,
+    thetas: Sequence[Any],
+    X: Any,
+    Y: Any,
     lam: float = 0.0,
-    sample_weight: np.ndarray | None = None,
+    sample_weight: Any | None = None,
     *,
     network: Network | None = None,
-) -> tuple[float, list[np.ndarray]]:
+) -> tuple[float, list[Any]]:
     """J and its gradient by plain backpropagation: the reference the fast kernel must equal.
 
     Parameters
     ----------
-    thetas : list of ndarray, shapes (s_{l+1}, s_l + 1)
-    X : ndarray, shape (m, s_1)
-    Y : ndarray, shape (m, K), one-hot
+    thetas : list of arrays, shapes (s_{l+1}, s_l + 1)
+    X : array, shape (m, s_1)
+    Y : array, shape (m, K), one-hot
     lam : float
-    sample_weight : ndarray, shape (m,), optional
+    sample_weight : array, shape (m,), optional
     network : Network, optional
         Its activation and output (None: sigmoid and sigmoid, the course's).
+
+    NumPy arrays, or all the arrays of one other array API library (PyTorch, CuPy), which
+    computes on its device: the gradients come back as its arrays.
 
     Returns
     -------
     J : float
-    grads : list of ndarray, shapes of ``thetas``
+    grads : list of arrays, shapes of ``thetas``
     """
+    xp = namespace_of(X, Y, sample_weight, *thetas)
     network = network or Network(layer_sizes_of(thetas))
-    g, h = ACTIVATIONS[network.activation], OUTPUTS[network.output]
-    w = np.ones(X.shape[0], dtype=X.dtype) if sample_weight is None else sample_weight
-    M = np.sum(w)
-    a, zL = feedforward(thetas, X, network=network)
-    penalty = sum(np.sum(Theta[:, 1:] ** 2) for Theta in thetas)
-    J = w @ h.loss(zL, Y) / M + lam / (2 * M) * penalty
-    delta = h.delta(zL, Y) * w[:, None]  # the output layer's delta, "delta3" in the notebook
-    Delta: list[Any] = [None] * len(thetas)  # filled from the output layer down
-    for l in reversed(range(len(thetas))):
-        Delta[l] = delta.T @ _with_bias(a[l])
-        if l > 0:
-            delta = (delta @ thetas[l][:, 1:]) * g.derivative(a[l])
+    w, loss_sum, Delta = _sums(xp, thetas, X, Y, sample_weight, network)
+    M = xp.sum(w)
+    penalty = sum(xp.sum(Theta[:, 1:] ** 2) for Theta in thetas)
+    J = loss_sum / M + lam / (2 * M) * penalty
     grads = []
     for D, Theta in zip(Delta, thetas):
         grad = D / M

@@ -2,6 +2,10 @@
 
 J = (1/M) sum_i w_i loss_i + lam/(2M) sum_l sum_{j, k>=1} theta_l[j, k]^2, with M the
 number of examples (or their total weight); the bias columns are not regularised.
+
+NumPy arrays go through the fast kernel; arrays of another array API library (PyTorch,
+CuPy: :mod:`nnlearn.core.arrayapi`) through the reference backpropagation, computed by
+their library on their device.
 """
 
 from __future__ import annotations
@@ -11,6 +15,9 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .arrayapi import namespace_of
+from .backprop import cost_and_gradient as reference
+from .forms import Plan
 from .kernels import data_term, loss_sum
 from .network import Network
 
@@ -18,7 +25,10 @@ __all__ = ["regularization", "total_weight", "from_sums", "cost", "cost_and_grad
 
 
 def _sum_of_squares(thetas):
-    return sum(float(np.sum(np.square(theta[:, 1:]))) for theta in thetas)
+    xp = namespace_of(*thetas)
+    if xp is np:
+        return sum(float(np.sum(np.square(theta[:, 1:]))) for theta in thetas)
+    return sum(float(xp.sum(theta[:, 1:] ** 2)) for theta in thetas)
 
 
 def regularization(thetas: Sequence[np.ndarray], lam: float, m: float) -> tuple[float, list[np.ndarray]]:
@@ -40,7 +50,10 @@ def regularization(thetas: Sequence[np.ndarray], lam: float, m: float) -> tuple[
 
 def total_weight(X: np.ndarray, sample_weight: ArrayLike | None = None) -> float:
     """m, the number of examples, or the sum of their weights when weighted."""
-    return X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
+    if sample_weight is None:
+        return X.shape[0]
+    xp = namespace_of(sample_weight)
+    return float(np.sum(sample_weight) if xp is np else xp.sum(sample_weight))
 
 
 def cost(
@@ -54,8 +67,11 @@ def cost(
 ) -> float:
     """Regularised cost J(theta) by feedforward alone (no gradient).
 
-    Parameters as for :func:`cost_and_gradient`; returns J, a float.
+    Parameters as for :func:`cost_and_gradient`; returns J, a float. Arrays of another
+    library than NumPy get the reference's J (with its gradient, unused).
     """
+    if namespace_of(X, Y, sample_weight, *thetas) is not np:
+        return reference(thetas, X, Y, lam, sample_weight, network=network)[0]
     m = total_weight(X, sample_weight)
     return loss_sum(thetas, X, Y, sample_weight, network=network) / m + 0.5 * lam / m * _sum_of_squares(thetas)
 
@@ -68,6 +84,7 @@ def cost_and_gradient(
     sample_weight: np.ndarray | None = None,
     *,
     network: Network | None = None,
+    plan: Plan | None = None,
 ) -> tuple[float, list[np.ndarray]]:
     """Regularised cost J and its gradient by backpropagation (the fast kernel).
 
@@ -82,13 +99,20 @@ def cost_and_gradient(
         m becomes the sum of the weights.
     network : Network, optional
         Its activation and output (None: the course's sigmoid network).
+    plan : Plan, optional
+        The forms of the kernel's products (:mod:`nnlearn.core.forms`); None: the fixed ones.
 
     Returns
     -------
     J : float
     grads : list of ndarray, shapes of ``thetas``, in the dtype of the inputs
+
+    Arrays of another array API library than NumPy (all of one) are computed by the
+    reference backpropagation on their device, and the gradients come back as its arrays.
     """
-    loss, grads = data_term(thetas, X, Y, sample_weight, network=network)
+    if namespace_of(X, Y, sample_weight, *thetas) is not np:
+        return reference(thetas, X, Y, lam, sample_weight, network=network)
+    loss, grads = data_term(thetas, X, Y, sample_weight, network=network, plan=plan)
     return from_sums(loss, grads, thetas, lam, total_weight(X, sample_weight))
 
 

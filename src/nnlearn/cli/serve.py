@@ -1,0 +1,139 @@
+"""``nnlearn serve``: the web application (:mod:`nnlearn.web`) on this machine, with uvicorn.
+
+The model is read and the address bound before the server starts, so a bad MODEL or a
+port in use is one error line (exit status 2). Ctrl-C stops the server cleanly, exit 0.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+
+from ..errors import ModelFileError, NNLearnError, ParameterError
+from ..files import regular_file
+from ..monitor import say
+from .common import architecture, load_model_file
+from .predict import MAX_MODEL_BYTES
+
+SUMMARY = "a local web page: draw a digit and watch the network answer, see a model, train one and watch it learn"
+EXAMPLES = """\
+  nnlearn serve
+  nnlearn serve nnlearn-model.npz --port 8080"""
+
+#: Addresses that only this machine can reach.
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def add_arguments(p):
+    p.add_argument(
+        "model",
+        nargs="?",
+        metavar="MODEL",
+        help="nnlearn model (.npz) or Octave weights (.mat) (default: the course's pretrained network)",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000; 0: a free one)")
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another name clients reach the server by (the Host header is checked against the served names); "
+        "repeat for several",
+    )
+
+
+def _web():
+    try:
+        from .. import web
+    except ImportError as exc:
+        raise NNLearnError(str(exc).splitlines()[0]) from None
+    return web
+
+
+def _bind(host, port):
+    """A listening socket on ``host``:``port`` (0: a free port)."""
+    if not 0 <= port <= 65535:
+        raise ParameterError(f"--port {port} is not a port number (0 to 65535)")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise ParameterError(f"--host {host}: not an address of this machine ({exc.strerror})") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise ParameterError(f"cannot listen on {host} port {port}: {exc.strerror}") from None
+    return sock
+
+
+def _url(sock):
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
+def _warn_if_open(host):
+    if host not in LOOPBACK:
+        say(
+            f"nnlearn serve: WARNING: listening on {host}, not only on this machine: anyone who can reach this "
+            "address can use the page, read the model and start training runs on this machine's processors "
+            "(there is no login). Use --host 127.0.0.1 unless you mean it."
+        )
+
+
+def run(args):
+    web = _web()
+    if args.model is None:
+        model, source = None, web.app.PRETRAINED_SOURCE
+    else:
+        regular_file(args.model, ModelFileError, "model file", MAX_MODEL_BYTES)
+        model, source = load_model_file(args.model), args.model
+    hosts = [args.host, *args.allow_host]
+    if args.host in ("0.0.0.0", "::", ""):
+        hosts.append(socket.gethostname())
+    app = web.create_app(model, allowed_hosts=hosts, source=source)
+    served = app.state.served
+    sock = _bind(args.host, args.port)
+    _warn_if_open(args.host)
+    url = _url(sock)
+    if args.json:
+        print(json.dumps({"serving": url, "model": served.id, "source": served.source}), flush=True)
+    else:
+        given = "" if args.model else " (no MODEL given)"
+        print(f"model: {served.source}{given}, {architecture(served.model)}")
+        print(f"serving on {url}", flush=True)
+        say("press Ctrl-C to stop")
+    _serve(web, app, sock)
+    say("nnlearn serve: stopped")
+    return 0
+
+
+def _serve(web, app, sock):
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame):
+            app.state.runs.cancel_all()  # a run going ends now, and with it its event streams
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        ws="none",
+        server_header=False,
+        limit_concurrency=app.state.limits.max_connections,
+        timeout_graceful_shutdown=5,
+    )
+    try:
+        Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn hands Ctrl-C back once it has shut down
+        pass
+    finally:
+        sock.close()
+        sys.stdout.flush()

@@ -1,0 +1,230 @@
+"""Early stopping for every optimiser, and training on distorted copies (augmentation):
+where the copies come from, and that both resume exactly from a checkpoint."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+import nnlearn.augment
+import nnlearn.fitting
+from nnlearn import NeuralNetClassifier, load_digits8, train
+from nnlearn.core import one_hot
+from nnlearn.errors import ParameterError
+from nnlearn.fitting import hold_out
+from nnlearn.settings import MiniBatch, Options
+
+from .helpers import assert_one_line_error, ok_json, run_cli
+
+FULL_BATCH = ["cg", "lbfgs", "fmincg"]
+
+
+@pytest.fixture(scope="module")
+def digits8():
+    return load_digits8()  # 1797 distinct rows: a row tells which example it is
+
+
+def rows_of(X):
+    return {row.tobytes() for row in np.asarray(X, dtype=np.float64)}
+
+
+@pytest.fixture
+def distorted(monkeypatch):
+    """Every array of originals that augmentation distorts, as the sets of its rows."""
+    seen = []
+    real = nnlearn.augment.distort
+
+    def spy(X, **kwargs):
+        seen.append(rows_of(X))
+        return real(X, **kwargs)
+
+    monkeypatch.setattr(nnlearn.augment, "distort", spy)  # the full-batch optimisers' copies
+    monkeypatch.setattr(nnlearn.fitting, "distort", spy)  # sgd's and adam's, every epoch
+    return seen
+
+
+def validation_rows(X, y, seed, fraction=0.1):
+    """The rows early stopping holds out: the split stream of ``seed``, as nnlearn.fitting draws it."""
+    _, Y = one_hot(y)
+    split_seed = np.random.SeedSequence(seed).spawn(3)[1]
+    _, (X_val, _, _) = hold_out(X, Y, None, fraction, split_seed)
+    return rows_of(X_val)
+
+
+@pytest.mark.parametrize("optimizer", FULL_BATCH)
+def test_a_full_batch_optimizer_stops_early_with_the_best_weights(digits8, optimizer):
+    X, y = digits8
+    iterates = []
+    model = train(
+        X,
+        y,
+        (12,),
+        optimizer=optimizer,
+        max_iter=200,
+        seed=5,
+        early_stopping=True,
+        n_iter_no_change=5,
+        callback=lambda i, J, x: iterates.append(x.copy()),
+    )
+    history = model.history
+    scores = history["validation_scores"]
+    best = int(np.argmax(scores)) + 1  # the first of the best: a later tie is no improvement
+    assert history["stop_reason"] == "converged" and "validation accuracy did not improve" in history["message"]
+    assert len(scores) == history["n_iter"] == best + 5 < 200
+    assert history["early_stopping"] is True and history["n_iter_no_change"] == 5
+    np.testing.assert_array_equal(np.concatenate([t.ravel() for t in model.thetas]), iterates[best - 1])
+    assert history["cost"][-1] != history["cost"][best - 1]  # the last iterate is not what was kept
+
+
+def test_without_early_stopping_a_full_batch_run_is_unchanged(digits8):
+    X, y = digits8
+    plain = train(X, y, (12,), optimizer="lbfgs", max_iter=30, seed=5)
+    assert plain.history["n_iter"] == 30 and "validation_scores" not in plain.history
+    again = train(X, y, (12,), optimizer="lbfgs", max_iter=30, seed=5, early_stopping=False, augment=0)
+    np.testing.assert_array_equal(plain.thetas[0], again.thetas[0])
+
+
+def test_the_stopping_settings_keep_their_old_home_in_minibatch(digits8):
+    old = Options(minibatch=MiniBatch(early_stopping=True, n_iter_no_change=4)).checked()
+    assert (old.early_stopping, old.n_iter_no_change) == (True, 4)
+    assert (old.minibatch.early_stopping, old.minibatch.n_iter_no_change) == (True, 4)
+    new = Options(early_stopping=True, validation_fraction=0.2).checked()
+    assert new.minibatch.early_stopping and new.minibatch.validation_fraction == 0.2
+    # checked options changed afterwards take the change, though their MiniBatch mirrors the old value
+    assert not replace(new, early_stopping=False).checked().early_stopping
+    assert replace(new, n_iter_no_change=7).checked().minibatch.n_iter_no_change == 7
+    with pytest.raises(ParameterError, match="n_iter_no_change is 3 in the options but 4 in their MiniBatch"):
+        Options(n_iter_no_change=3, minibatch=MiniBatch(n_iter_no_change=4)).checked()
+    with pytest.raises(ParameterError, match="validation_fraction must lie strictly between 0 and 1"):
+        Options(early_stopping=True, validation_fraction=1.0).checked()
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "fmincg", "adam"])
+def test_augmentation_distorts_only_what_is_left_after_the_early_stopping_split(digits8, distorted, optimizer):
+    X, y = digits8
+    train(X, y, (12,), optimizer=optimizer, max_iter=3, seed=2, early_stopping=True, augment=1)
+    held_out = validation_rows(X, y, seed=2)
+    assert len(held_out) == 180
+    # the full-batch optimisers distort once, sgd and adam every epoch
+    assert len(distorted) == (3 if optimizer == "adam" else 1)
+    for rows in distorted:
+        assert rows == rows_of(X) - held_out
+
+
+def test_the_command_line_distorts_neither_test_nor_validation_digits(digits8, distorted, capsys, tmp_path):
+    from nnlearn.datasets import split
+
+    X, y = digits8
+    run = ok_json(
+        run_cli(
+            capsys,
+            *("train", "--data", "digits8", "--optimizer", "lbfgs", "--max-iter", "3", "--augment", "1"),
+            *("--early-stopping", "--out", tmp_path / "m.npz", "--json"),
+        )
+    )
+    assert run["settings"]["augment"] == 1 and run["settings"]["early_stopping"] is True
+    X_train, X_test, y_train, _ = split(X, y, 0.2, 0)
+    (rows,) = distorted
+    assert rows == rows_of(X_train) - validation_rows(X_train, y_train, seed=0)
+    assert not rows & rows_of(X_test)
+
+
+def test_cross_validation_distorts_only_each_folds_training_part(digits8, distorted):
+    X, y = digits8
+    folds = list(StratifiedKFold(3).split(X, y))
+    clf = NeuralNetClassifier((8,), max_iter=3, augment=1)
+    cross_val_score(clf, X, y, cv=folds)
+    assert [rows == rows_of(X[fit]) for rows, (fit, _) in zip(distorted, folds)] == [True] * 3
+
+
+def resumed_equals_uninterrupted(X, y, settings, stop_at, path):
+    """Interrupt a run at iteration ``stop_at(uninterrupted model)``, resume it from its
+    checkpoint file, and compare with the uninterrupted run; returns that."""
+    from nnlearn.modelio import load_checkpoint, save_checkpoint
+
+    full = train(X, y, **settings)
+    stop_at = stop_at(full)
+
+    def interrupt(iteration, J, x):
+        if iteration == stop_at:
+            raise StopIteration
+
+    optimizer = settings["optimizer"]
+    first = train(
+        X,
+        y,
+        **settings,
+        callback=interrupt,
+        checkpoint=lambda state: save_checkpoint(path, {"optimizer": optimizer}, state),
+    )
+    assert first.history["n_iter"] == stop_at and first.history["stop_reason"] == "interrupted"
+    _, state = load_checkpoint(path)
+    resumed = train(X, y, **settings, resume=state)
+    assert resumed.history["n_iter"] == full.history["n_iter"]
+    assert resumed.history["stop_reason"] == full.history["stop_reason"]
+    assert resumed.history["cost"] == full.history["cost"]
+    assert resumed.history.get("validation_scores") == full.history.get("validation_scores")
+    for a, b in zip(resumed.thetas, full.thetas):
+        np.testing.assert_array_equal(a, b)
+    return full
+
+
+@pytest.mark.parametrize("optimizer", FULL_BATCH)
+def test_a_resumed_run_stops_early_where_the_uninterrupted_one_does(digits8, optimizer, tmp_path):
+    X, y = digits8
+    settings = dict(hidden_layer_sizes=(12,), optimizer=optimizer, max_iter=200, seed=5, early_stopping=True)
+    settings.update(n_iter_no_change=5)
+
+    def after_the_best(model):  # a resumed run must remember the best it has seen and how long ago
+        return int(np.argmax(model.history["validation_scores"])) + 3
+
+    full = resumed_equals_uninterrupted(X, y, settings, after_the_best, tmp_path / "run.ckpt.npz")
+    assert full.history["stop_reason"] == "converged" and full.history["n_iter"] < 200
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "fmincg", "adam"])
+def test_a_resumed_run_with_distorted_copies_equals_the_uninterrupted_one(digits8, optimizer, tmp_path):
+    X, y = digits8
+    settings = dict(hidden_layer_sizes=(12,), optimizer=optimizer, max_iter=8, seed=3, augment=1)
+    full = resumed_equals_uninterrupted(X, y, settings, lambda model: 4, tmp_path / "run.ckpt.npz")
+    assert full.history["augment"] == 1 and full.history["stop_reason"] == "max_iter"
+    # the copies matter: another seed for them (through the seed) gives other weights
+    other = train(X, y, **{**settings, "seed": 4})
+    assert not np.array_equal(other.thetas[0], full.thetas[0])
+
+
+def test_a_checkpoints_distortions_and_early_stopping_are_resumed_by_the_command_line(capsys, tmp_path):
+    ckpt, out = tmp_path / "run.ckpt", tmp_path / "m.npz"
+    first = run_cli(
+        capsys,
+        *("train", "--data", "digits8", "--hidden", "8", "--optimizer", "fmincg", "--max-iter", "3"),
+        *("--augment", "1", "--early-stopping", "--checkpoint", ckpt, "--out", out, "--quiet"),
+    )
+    assert first.returncode == 0, first.stderr
+    differs = run_cli(capsys, "train", "--resume", ckpt, "--augment", "2", "--out", out, "--force")
+    assert_one_line_error(differs, "--augment 2 differs from the checkpoint's 1")
+    resumed = ok_json(run_cli(capsys, "train", "--resume", ckpt, "--max-iter", "5", "--out", out, "--force", "--json"))
+    assert resumed["settings"]["augment"] == 1 and resumed["settings"]["early_stopping"] is True
+    assert resumed["n_iter"] == 5
+
+
+def test_the_command_line_stops_every_optimizer_early_and_refuses_mini_batch_options_for_others(capsys, tmp_path):
+    run = ok_json(
+        run_cli(
+            capsys,
+            *("train", "--data", "digits8", "--optimizer", "cg", "--early-stopping", "--n-iter-no-change", "2"),
+            *("--out", tmp_path / "m.npz", "--json"),
+        )
+    )
+    assert run["stop_reason"] == "converged" and run["n_iter"] < 400
+    refused = run_cli(capsys, "train", "--optimizer", "cg", "--batch-size", "10", "--out", tmp_path / "n.npz")
+    assert_one_line_error(refused, "--batch-size", "mini-batch")
+    negative = run_cli(capsys, "train", "--augment", "-1", "--out", tmp_path / "n.npz")
+    assert_one_line_error(negative, "--augment must be a number of copies >= 0")
+
+
+def test_augmentation_needs_square_images(digits8):
+    X, y = digits8
+    with pytest.raises(ParameterError, match="63 features are not a square image"):
+        train(X[:, :63], y, (4,), max_iter=1, augment=1)
