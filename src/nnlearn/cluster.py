@@ -37,7 +37,7 @@ from .core import Network, Plan, data_term, total_weight
 from .datacheck import check_dataset
 from .errors import DataError, ExamplesLost, ParameterError
 from .files import first_line
-from .threads import blas_threads, shard_bounds
+from .threads import add_in_order, blas_threads, shard_bounds
 
 __all__ = [
     "ClusterDataTerm",
@@ -282,12 +282,7 @@ class ClusterDataTerm:
                 # again and retry. Any other error is the computation's own: raise it.
                 if attempt >= RETRIES or not self._replace_lost():
                     raise
-        loss_sum, grads = results[0]
-        for partition_loss, partition_grads in results[1:]:
-            loss_sum += partition_loss
-            for grad, partition_grad in zip(grads, partition_grads):
-                grad += partition_grad
-        return loss_sum, grads
+        return add_in_order(results)
 
     def close(self):
         """Let the cluster forget this term's partitions."""

@@ -33,6 +33,7 @@ from .core import Network, NetworkLike, Plan, data_term, total_weight
 
 __all__ = [
     "MIN_SHARD_WORK",
+    "add_in_order",
     "ShardedDataTerm",
     "blas_threads",
     "default_threads",
@@ -120,6 +121,18 @@ def shard_count(m: int, network: NetworkLike, threads: int | None = None) -> int
     return max(1, min(threads, m * Network.of(network).n_weights // MIN_SHARD_WORK))
 
 
+def add_in_order(results):
+    """The sum of data terms' ``(loss_sum, grads)``, added in the order given (in place, into
+    the first's): the same order every call, so the same bits (also for a cluster's
+    partitions)."""
+    loss_sum, grads = results[0]
+    for part_loss, part_grads in results[1:]:
+        loss_sum += part_loss
+        for grad, part_grad in zip(grads, part_grads):
+            grad += part_grad
+    return loss_sum, grads
+
+
 def shard_bounds(m: int, shards: int) -> np.ndarray:
     """Boundaries of ``shards`` contiguous slices of ``m`` examples, as even as can be: shape (shards + 1,)."""
     return np.linspace(0, m, shards + 1).round().astype(int)
@@ -173,9 +186,4 @@ class ShardedDataTerm:
                 pool.submit(data_term, thetas, *shard, network=self.network, plan=self.plan) for shard in self.shards
             ]
             results = [future.result() for future in futures]
-        loss_sum, grads = results[0]
-        for shard_loss, shard_grads in results[1:]:
-            loss_sum += shard_loss
-            for grad, shard_grad in zip(grads, shard_grads):
-                grad += shard_grad
-        return loss_sum, grads
+        return add_in_order(results)
