@@ -137,15 +137,12 @@ class ArrayDataTerm:
     network : Network or sequence of int
     sample_weight : array, shape (m,), optional
         NumPy or X's library; sent once.
-    plan : ignored
-        The planner's forms are those of the NumPy kernel; accepted so that a factory
-        handing every data term a plan can hand this one too.
 
     Calling it with NumPy ``thetas`` sends them as one vector, runs the reference
     backpropagation there, and brings the sums back as one vector, in float64.
     """
 
-    def __init__(self, X: Any, Y: Any, network: NetworkLike, sample_weight: Any = None, *, plan: Any = None):
+    def __init__(self, X: Any, Y: Any, network: NetworkLike, sample_weight: Any = None):
         array = X.array if isinstance(X, DeviceArray) else X
         self.xp = xp = _namespace(array)
         if _dtype_name(array) not in _FLOATS:

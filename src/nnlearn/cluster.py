@@ -17,9 +17,8 @@ Where the partitions come from:
 
 With partitions at the same boundaries as :class:`nnlearn.threads.ShardedDataTerm`'s
 shards, the sums are bit for bit those of one machine: each partition is computed by the
-same kernel on one BLAS thread, with the same plan of its products (sent with the
-weights, never re-planned on a worker: :mod:`nnlearn.planner`), and the sums are added in
-the same order.
+same kernel on one BLAS thread, with the same fixed forms of its products, and the sums are
+added in the same order.
 
 Dask is an optional dependency: ``pip install "nnlearn[cluster]"``.
 """
@@ -33,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from .core import Network, Plan, data_term, total_weight
+from .core import Network, data_term, total_weight
 from .datacheck import check_dataset
 from .errors import DataError, ExamplesLost, ParameterError
 from .files import first_line
@@ -138,15 +137,13 @@ def connect(cluster: Any, timeout: float = 10.0) -> tuple[Any, Callable[[], None
 
 
 @contextmanager
-def data_term_on(cluster: Any, plan: Plan | None = None) -> Iterator[Callable[..., ClusterDataTerm]]:
+def data_term_on(cluster: Any) -> Iterator[Callable[..., ClusterDataTerm]]:
     """A data-term factory for :func:`nnlearn.training.fit` on ``cluster`` (see :func:`connect`);
-    a client or local cluster nnlearn made for it is closed on leaving. ``plan``: the forms
-    of the kernel's products on every worker (None: the fixed ones); the factory takes
-    ``plan=`` too, as :class:`~nnlearn.threads.ShardedDataTerm` does, for one run's own."""
+    a client or local cluster nnlearn made for it is closed on leaving."""
     client, close = connect(cluster)
 
-    def make(X, Y, network, sample_weight=None, *, plan=plan):  # a plan given per run wins
-        return ClusterDataTerm(client, X, Y, network, sample_weight, plan=plan)
+    def make(X, Y, network, sample_weight=None):
+        return ClusterDataTerm(client, X, Y, network, sample_weight)
 
     try:
         yield make
@@ -176,11 +173,10 @@ def _all_finite(X):
     return bool(np.all(np.isfinite(X)))
 
 
-def _partition_sums(X, Y, sample_weight, thetas, network, plan=None):
-    """One partition's unnormalised sums, on one BLAS thread (as the local shards), with the
-    client's plan."""
+def _partition_sums(X, Y, sample_weight, thetas, network):
+    """One partition's unnormalised sums, on one BLAS thread (as the local shards)."""
     with blas_threads(1):
-        return data_term(thetas, X, Y, sample_weight, network=network, plan=plan)
+        return data_term(thetas, X, Y, sample_weight, network=network)
 
 
 def _is_dask(array) -> bool:
@@ -205,10 +201,6 @@ class ClusterDataTerm:
     partitions : int, optional
         For NumPy ``X``: how many (default: the workers' threads, so that the boundaries
         are those of :class:`~nnlearn.threads.ShardedDataTerm` with as many threads).
-    plan : Plan, optional
-        The forms of the kernel's products, made on the client and sent to every worker
-        with each evaluation, so that all compute alike (its ``shards`` is not used here:
-        the partitions are). None: the kernel's fixed forms.
     """
 
     def __init__(
@@ -220,10 +212,8 @@ class ClusterDataTerm:
         sample_weight=None,
         *,
         partitions: int | None = None,
-        plan: Plan | None = None,
     ):
         self.client = client
-        self.plan = plan
         self.network = Network.of(network)
         self.dtype = np.dtype(X.dtype)
         self.m = total_weight(Y, sample_weight)
@@ -270,7 +260,7 @@ class ClusterDataTerm:
         for attempt in itertools.count():
             try:
                 futures = [
-                    self.client.submit(_partition_sums, *placed, thetas, self.network, self.plan, pure=False)
+                    self.client.submit(_partition_sums, *placed, thetas, self.network, pure=False)
                     for placed in self._placed
                 ]
                 results = self.client.gather(futures)

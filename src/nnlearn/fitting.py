@@ -30,8 +30,7 @@ from .threads import ShardedDataTerm, blas_threads
 
 __all__ = ["fit_weights", "hold_out", "DataTermFactory", "Watch", "ValidatedResult"]
 
-#: Makes the data term of a run: ``(X, Y, network, sample_weight, *, plan=None) -> DataTerm``
-#: (``plan``: the kernel's forms, :class:`nnlearn.core.Plan`).
+#: Makes the data term of a run: ``(X, Y, network, sample_weight) -> DataTerm``.
 DataTermFactory = Callable[..., DataTerm]
 
 

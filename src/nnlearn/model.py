@@ -32,7 +32,6 @@ from numpy.typing import ArrayLike
 
 from .archive import document, read_archive, write_archive
 from .core import ACTIVATIONS, OUTPUTS, Network, cost, forward, layer_sizes_of, one_hot, output_preactivation
-from .core.forms import GRADIENT_FORMS, HIDDEN_ORDERS, MAX_PAD
 from .errors import DataError, ModelFileError, ShapeError
 from .schema import (
     MAX_NAME,
@@ -71,13 +70,13 @@ MAX_ARRAY_BYTES = 2 * 2**30
 #: nears overflow, see nnlearn.fitting) gives more.
 MAX_COST = 1e100
 
-#: The forms of the kernel's products a run used (:meth:`nnlearn.core.Plan.to_dict`), as a
-#: model's history and a checkpoint record them.
+#: The forms of the kernel's products that nnlearn 0.2's planner recorded in a model's
+#: history and in checkpoints: read in files of that version, never written now.
 PLAN_RECORD = record(
     {
-        "hidden_order": text(choices=HIDDEN_ORDERS),
-        "gradient": text(choices=GRADIENT_FORMS),
-        "pad": integer(1, MAX_PAD),
+        "hidden_order": text(choices=("C", "F")),
+        "gradient": text(choices=("delta' a", "(a' delta)'")),
+        "pad": integer(1, 64),
         "shards": nullable(integer(1, 2**16)),
     }
 )

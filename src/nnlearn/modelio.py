@@ -133,8 +133,8 @@ _WATCH = {
     "es.plateau_best": nullable(_FLOAT),
     "es.plateau_stale": _COUNT,
 }
-# The planner's choice of the kernel's forms (nnlearn.core.Plan.to_dict), kept so that a
-# resumed run computes with the forms the interrupted one used.
+# The kernel's forms that nnlearn 0.2's planner recorded: read in its checkpoints, never
+# written now (nnlearn.training warns when they were not the fixed ones).
 _PLAN = {"plan": PLAN_RECORD}
 #: Each layout kind's optional parts: arrays and numbers a state holds all or none of
 #: (each group), as :data:`LAYOUTS` has them.

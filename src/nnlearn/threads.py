@@ -29,7 +29,7 @@ from contextlib import nullcontext
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from .core import Network, NetworkLike, Plan, data_term, total_weight
+from .core import Network, NetworkLike, data_term, total_weight
 
 __all__ = [
     "MIN_SHARD_WORK",
@@ -152,25 +152,17 @@ class ShardedDataTerm:
         Threads to use; None: :func:`default_threads`. There are as many shards, or
         fewer, so that each has at least ``MIN_SHARD_WORK`` examples times weights; at
         least one (:func:`shard_count`).
-    plan : Plan, optional
-        The forms of the kernel's products (:func:`nnlearn.planner.plan_for` measures
-        one); its ``shards``, when set, is the number of shards instead (at most one per
-        example). None: the kernel's fixed forms.
 
     Calling it with ``thetas`` returns ``(loss_sum, grad_sums)`` as ``data_term`` does,
     the shards' sums added in shard order: a :class:`nnlearn.objective.DataTerm`, with
     its ``network``, ``m`` (examples or their total weight) and ``dtype``.
     """
 
-    def __init__(self, X, Y, network, sample_weight=None, threads=None, *, plan: Plan | None = None):
+    def __init__(self, X, Y, network, sample_weight=None, threads=None):
         self.network = Network.of(network)
         self.m = total_weight(X, sample_weight)
         self.dtype = X.dtype
-        self.plan = plan
-        if plan is not None and plan.shards is not None:
-            count = max(1, min(plan.shards, X.shape[0]))
-        else:
-            count = shard_count(X.shape[0], self.network, threads)
+        count = shard_count(X.shape[0], self.network, threads)
         bounds = shard_bounds(X.shape[0], count)
         self.shards = [
             (X[i:j], Y[i:j], None if sample_weight is None else sample_weight[i:j])
@@ -180,10 +172,8 @@ class ShardedDataTerm:
     def __call__(self, thetas):
         with blas_threads(1):
             if len(self.shards) == 1:
-                return data_term(thetas, *self.shards[0], network=self.network, plan=self.plan)
+                return data_term(thetas, *self.shards[0], network=self.network)
             pool = _pool(len(self.shards))
-            futures = [
-                pool.submit(data_term, thetas, *shard, network=self.network, plan=self.plan) for shard in self.shards
-            ]
+            futures = [pool.submit(data_term, thetas, *shard, network=self.network) for shard in self.shards]
             results = [future.result() for future in futures]
         return add_in_order(results)

@@ -12,8 +12,8 @@ scaled so that the full objective is what they minimise.
 
 from __future__ import annotations
 
-import functools
 import time
+import warnings
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -30,7 +30,6 @@ from .fitting import DataTermFactory, fit_weights
 from .fitting import hold_out as hold_out  # public here before nnlearn.fitting existed
 from .model import Model
 from .objective import Objective, batch_objective, full_objective
-from .planner import resolve_plan
 from .presets import options_with
 from .results import OptimizeResult
 from .settings import (
@@ -125,7 +124,6 @@ def fit(
     state=None,
     data_term: DataTermFactory = ShardedDataTerm,
     local: bool = True,
-    plan: Any = "auto",
 ) -> Fitted:
     """The one fitting path: checked data and checked options to a trained model.
 
@@ -145,11 +143,6 @@ def fit(
     local : bool
         The examples are computed on this machine; False (a cluster's data term) leaves
         their activations out of this machine's memory check.
-    plan : "auto", "off", None, Plan or its dict
-        The forms of the kernel's products (:func:`nnlearn.planner.resolve_plan`): "auto"
-        measures them once per machine and network shape, or reads them from the cache. A
-        resumed run uses its checkpoint's plan. The plan goes into the model's history
-        and every checkpoint, and to a cluster's workers.
 
     Raises
     ------
@@ -165,20 +158,14 @@ def fit(
     # The distorted copies are examples too, in memory besides the originals.
     m = X.shape[0] * (1 + (augment.copies if augment is not None else 0))
     x0 = initial_weights(network, options.epsilon_init, options.seed, initial_thetas, m=m if local else 0)
-    # The mini-batch optimisers' batches run the fixed forms (nnlearn.objective.batch_objective).
-    plan = "off" if options.is_minibatch else plan
-    plan = resolve_plan(plan, X, network, None if local else 1, resume=resume, sharded=local)
-    record = plan.to_dict()
     if resume is not None:
-        resume = {name: value for name, value in resume.items() if name != "plan"}
-    if checkpoint is not None:
-        checkpoint = _with_plan(checkpoint, record)
+        resume = _without_plan(resume, X.dtype)
     start = time.perf_counter()
 
     def model_of(result):
         thetas = [theta.astype(X.dtype) for theta in unpack(result.x, network)]
         history = _history(options, result, time.perf_counter() - start, X.shape[1])
-        return Model(thetas, classes, options.lam, {**history, "plan": record}, network=network)
+        return Model(thetas, classes, options.lam, history, network=network)
 
     try:
         result = fit_weights(
@@ -193,7 +180,7 @@ def fit(
             resume=resume,
             shuffle=shuffle,
             state=state,
-            data_term=functools.partial(data_term, plan=plan),
+            data_term=data_term,
         )
     except ExamplesLost as exc:
         exc.model = model_of(exc.result)  # type: ignore[attr-defined]
@@ -201,13 +188,24 @@ def fit(
     return Fitted(model_of(result), result)
 
 
-def _with_plan(checkpoint, record):
-    """``checkpoint`` handed each state with the run's plan added: a resumed run reuses it."""
+#: The kernel's forms as nnlearn 0.2's planner recorded them when it kept the fixed ones.
+_FIXED_PLAN = {"gradient": "delta' a", "pad": 1, "shards": None}
 
-    def save(state):
-        checkpoint({**state, "plan": record})
 
-    return save
+def _without_plan(resume, dtype):
+    """A checkpoint's state without the plan nnlearn 0.2 recorded; a warning when that plan
+    was not the kernel's fixed forms (the only ones there are now): the resumed run then
+    computes in other forms than the interrupted one, equal but for the last digits."""
+    resume = dict(resume)
+    plan = resume.pop("plan", None)
+    fixed = {**_FIXED_PLAN, "hidden_order": "F" if np.dtype(dtype) == np.float64 else "C"}
+    if plan is not None and plan != fixed:
+        warnings.warn(
+            "the checkpoint was computed with measured product forms (nnlearn 0.2's planner); it resumes with "
+            "the fixed forms, so the run may end a few last digits away from where the interrupted one would",
+            stacklevel=3,
+        )
+    return resume
 
 
 def _history(options, result, seconds, n_features):
@@ -297,7 +295,6 @@ def train(
     options: Options | None = None,
     cluster=None,
     preset: str | None = None,
-    plan="auto",
 ) -> Model:
     """Train a network by backpropagation and a full-batch or mini-batch optimiser.
 
@@ -378,13 +375,11 @@ def train(
     preset : str, optional
         A name in :data:`nnlearn.presets.PRESETS` (``"course"``, ``"best"``): its settings
         replace the course's defaults; the settings given here replace its.
-    plan : "auto", "off", None, Plan or its dict
-        The forms of the fast kernel's products (:mod:`nnlearn.planner`): "auto" times the
-        candidates once per machine and network shape (or reads the plan from its cache;
-        ``NNLEARN_PLAN=off`` turns that off); "off" or None: the fixed forms; a plan (a
-        model's ``history["plan"]``): that plan, to repeat a run bit for bit. Examples on
-        an accelerator (a CUDA tensor, a CuPy array) are computed there, through the
-        array API (:mod:`nnlearn.backends`), and keep no plan.
+
+    Examples on an accelerator (a CUDA tensor, a CuPy array) are computed there, through
+    the array API (:mod:`nnlearn.backends`). On NumPy arrays the fast kernel runs one fixed
+    form of each product: the same inputs, seed, BLAS kernel and thread count give the
+    same weights, whatever else the machine is doing.
 
     Returns
     -------
@@ -424,7 +419,7 @@ def train(
                 "augmentation need them in this process's memory (pass a NumPy array)"
             )
         X, y = device_dataset(X, y, options.dtype, options.optimizer)
-        terms, plan = nullcontext(ArrayDataTerm), "off"
+        terms = nullcontext(ArrayDataTerm)
     elif cluster is not None:
         check_cluster_optimizer(options.optimizer)
         from .cluster import check_cluster_dataset
@@ -452,6 +447,5 @@ def train(
             resume=resume,
             data_term=data_term,
             local=cluster is None,
-            plan=plan,
         )
     return fitted.model

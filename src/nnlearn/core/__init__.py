@@ -7,7 +7,6 @@ NumPy arrays throughout; the reference (``backprop``) takes any array API librar
 ``network``         :class:`Network` (sizes, activation, output); shapes, packing, init
 ``backprop``        the reference feedforward and backpropagation, to be read
 ``kernels``         the fast kernel, tested equal to the reference
-``forms``           :class:`Plan`: which form of each product the kernel runs
 ``arrayapi``        arrays of PyTorch, CuPy, ... through the array API (for the reference)
 ``objective``       J and its gradient from the kernel's sums, with the penalty
 ``labels``          one-hot encoding of labels
@@ -20,7 +19,6 @@ means the course's network of sigmoid hidden units and sigmoid outputs.
 """
 
 from .activations import ACTIVATIONS, OUTPUTS, Activation, Output, sigmoid, sigmoid_gradient
-from .forms import Plan
 from .kernels import data_term, forward, output_preactivation
 from .labels import one_hot
 from .network import (
@@ -43,7 +41,6 @@ __all__ = [
     "Network",
     "NetworkLike",
     "Output",
-    "Plan",
     "cost",
     "cost_and_gradient",
     "data_term",

@@ -6,9 +6,8 @@ What it does differently, each choice measured in ``docs/benchmarks.md``:
   copying ``a``;
 * every step in place, on arrays it owns, with no (m, s) temporaries where one can be
   avoided (the sigmoid as 0.5 tanh(z/2) + 0.5, the loss summed in parts);
-* float64 hidden layers in Fortran order (examples down contiguous columns);
-* with a :class:`~nnlearn.core.forms.Plan`, the forms of the products measured fastest
-  on the machine (memory order, the gradients' product, padded hidden widths);
+* float64 hidden layers in Fortran order (examples down contiguous columns), float32 ones
+  in C order: one fixed choice per dtype, so the same inputs always give the same bits;
 * the data term unnormalised (:func:`data_term`), so that sums over shards of the
   examples can be added up (:func:`nnlearn.core.objective.from_sums`).
 
@@ -26,7 +25,6 @@ import numpy as np
 from scipy.special import expit
 
 from .activations import ACTIVATIONS, OUTPUTS
-from .forms import GRADIENT_FORMS, Plan
 from .network import Network, layer_sizes_of
 
 __all__ = ["data_term", "forward", "output_preactivation", "loss_sum"]
@@ -139,15 +137,9 @@ def _backward(g, delta, theta, a):
     return _product_like(delta, theta[:, 1:], a) * g.derivative(a)
 
 
-def _column_major(plan, dtype):
-    """Whether the hidden layers are kept in Fortran order: the plan's choice, or with no
-    plan the fixed one (:data:`_COLUMN_MAJOR_HIDDEN`, read at each call)."""
-    return dtype in _COLUMN_MAJOR_HIDDEN if plan is None else plan.hidden_order == "F"
-
-
-def _feedforward(thetas, X, g, plan=None):
+def _feedforward(thetas, X, g):
     """Activations a_1 = X, ..., a_{L-1} (no bias columns) and the output pre-activation z_L."""
-    column_major = _column_major(plan, X.dtype)
+    column_major = X.dtype in _COLUMN_MAJOR_HIDDEN  # read at each call: a test flips it
     activations = [X]
     for theta in thetas[:-1]:
         activations.append(_activate(g, _hidden_affine(activations[-1], theta, column_major)))
@@ -265,7 +257,6 @@ def data_term(
     sample_weight: np.ndarray | None = None,
     *,
     network: Network | None = None,
-    plan: Plan | None = None,
 ) -> tuple[float, list[np.ndarray]]:
     """Unnormalised data part of the cost and its gradient, summed over the given examples.
 
@@ -281,9 +272,6 @@ def data_term(
         Weight of each example; a weight of 2 counts like the row given twice.
     network : Network, optional
         Its activation and output (None: the course's sigmoid network).
-    plan : Plan, optional
-        The forms of the products (:mod:`nnlearn.core.forms`, chosen by
-        :mod:`nnlearn.planner`); None: the fixed choices, those of ``Plan.fixed(X.dtype)``.
 
     Returns
     -------
@@ -293,11 +281,7 @@ def data_term(
         sum_i w_i dloss_i / dtheta, before division by m and without regularisation.
     """
     g, h = _kinds(thetas, network)
-    shapes = [theta.shape for theta in thetas]
-    if plan is not None and plan.pad > 1 and g in _HIDDEN:  # other kinds may not map 0 to a finite value
-        thetas = _padded(thetas, plan.pad)
-    gradient = GRADIENT_FORMS[0] if plan is None else plan.gradient
-    activations, z = _feedforward(thetas, X, g, plan)
+    activations, z = _feedforward(thetas, X, g)
     loss, delta = _loss_and_delta(h, z, Y, sample_weight)
     if sample_weight is not None:
         delta *= sample_weight[:, None]
@@ -309,27 +293,8 @@ def data_term(
         a = activations[l]
         grad = np.empty_like(thetas[l])
         grad[:, 0] = ones @ delta
-        grad[:, 1:] = delta.T @ a if gradient == GRADIENT_FORMS[0] else (a.T @ delta).T
-        grads[l] = grad if grad.shape == shapes[l] else np.ascontiguousarray(grad[: shapes[l][0], : shapes[l][1]])
+        grad[:, 1:] = delta.T @ a
+        grads[l] = grad
         if l > 0:
             delta = _backward(g, delta, thetas[l], a)
     return float(loss), grads
-
-
-def _padded(thetas, multiple):
-    """``thetas`` with every hidden width padded up to a multiple of ``multiple`` with zero weights.
-
-    A padded unit has z = 0, so its activation g(0) is finite for the built-in kinds, and
-    the zero weights out of it add exact zeros to the next layer's sums and to the deltas
-    backpropagated through it; its own gradients are cut off by the caller.
-    """
-    sizes = layer_sizes_of(thetas)
-    widths = [sizes[0], *(-(-s // multiple) * multiple for s in sizes[1:-1]), sizes[-1]]
-    if widths == list(sizes):
-        return thetas
-    padded = []
-    for theta, width_in, width_out in zip(thetas, widths[:-1], widths[1:]):
-        wide = np.zeros((width_out, width_in + 1), dtype=theta.dtype)
-        wide[: theta.shape[0], : theta.shape[1]] = theta
-        padded.append(wide)
-    return padded

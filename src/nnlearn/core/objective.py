@@ -17,7 +17,6 @@ from numpy.typing import ArrayLike
 
 from .arrayapi import namespace_of
 from .backprop import cost_and_gradient as reference
-from .forms import Plan
 from .kernels import data_term, loss_sum
 from .network import Network
 
@@ -84,7 +83,6 @@ def cost_and_gradient(
     sample_weight: np.ndarray | None = None,
     *,
     network: Network | None = None,
-    plan: Plan | None = None,
 ) -> tuple[float, list[np.ndarray]]:
     """Regularised cost J and its gradient by backpropagation (the fast kernel).
 
@@ -99,8 +97,6 @@ def cost_and_gradient(
         m becomes the sum of the weights.
     network : Network, optional
         Its activation and output (None: the course's sigmoid network).
-    plan : Plan, optional
-        The forms of the kernel's products (:mod:`nnlearn.core.forms`); None: the fixed ones.
 
     Returns
     -------
@@ -112,7 +108,7 @@ def cost_and_gradient(
     """
     if namespace_of(X, Y, sample_weight, *thetas) is not np:
         return reference(thetas, X, Y, lam, sample_weight, network=network)
-    loss, grads = data_term(thetas, X, Y, sample_weight, network=network, plan=plan)
+    loss, grads = data_term(thetas, X, Y, sample_weight, network=network)
     return from_sums(loss, grads, thetas, lam, total_weight(X, sample_weight))
 
 
