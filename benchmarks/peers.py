@@ -3,8 +3,7 @@
 * ``nnlearn``: the objective :func:`nnlearn.train` hands its optimisers
   (:func:`nnlearn.objective.full_objective` over a :class:`nnlearn.threads.ShardedDataTerm`):
   a flat weight vector in, the examples shared among ``threads`` threads, the cost and a
-  flat gradient out, with the plan :mod:`nnlearn.planner` measures (or finds cached).
-* ``nnlearn_fixed``: the same with the kernel's fixed forms (``NNLEARN_PLAN=off``).
+  flat gradient out, the kernel running its fixed forms.
 * ``array_numpy``, ``array_torch``: the same objective over the array API data term
   (:class:`nnlearn.backends.ArrayDataTerm`: the reference backpropagation) on NumPy
   arrays and on PyTorch CPU tensors.
@@ -46,29 +45,16 @@ def initial_thetas(layer_sizes, dtype, seed=0):
     return [t.astype(dtype) for t in init_random(layer_sizes, 0.12, rng=seed)]
 
 
-def nnlearn_call(X, Y, thetas, threads, plan="auto"):
-    """The objective over this machine's cores; ``call.info`` names the plan and its cost."""
+def nnlearn_call(X, Y, thetas, threads):
+    """The objective :func:`nnlearn.train` minimises, its examples in shards over ``threads`` threads."""
     from nnlearn.core import Network, layer_sizes_of, pack
     from nnlearn.objective import full_objective
-    from nnlearn.planner import resolve_plan
     from nnlearn.threads import ShardedDataTerm
 
     network = Network(layer_sizes_of(thetas))
-    start = time.perf_counter()
-    chosen = resolve_plan(plan, X, network, threads)
-    seconds = time.perf_counter() - start
-    objective = full_objective(ShardedDataTerm(X, Y, network, threads=threads, plan=chosen), LAM)
+    objective = full_objective(ShardedDataTerm(X, Y, network, threads=threads), LAM)
     vector = pack(thetas)
-
-    def call():
-        return objective(vector)
-
-    call.info = {"plan": chosen.describe(), "planning_s": seconds}
-    return call
-
-
-def nnlearn_fixed_call(X, Y, thetas, threads):
-    return nnlearn_call(X, Y, thetas, threads, plan="off")
+    return lambda: objective(vector)
 
 
 def array_call(X, Y, thetas, library):
@@ -186,7 +172,6 @@ def torch_call(X, Y, thetas, threads):
 
 CALLS = {
     "nnlearn": nnlearn_call,
-    "nnlearn_fixed": nnlearn_fixed_call,
     "array_numpy": array_numpy_call,
     "array_torch": array_torch_call,
     "core_blas": core_blas_call,

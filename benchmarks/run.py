@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -78,19 +76,9 @@ def main(argv=None):
     machine = common.machine()
     start = time.perf_counter()
     results = {}
-    # A cache of plans of this run's own (unless one is named): the run measures its plans
-    # and reports what measuring cost; every worker process of the run shares them.
-    plans = None if os.environ.get("NNLEARN_PLAN_CACHE") else tempfile.mkdtemp(prefix="nnlearn-plans-")
-    if plans:
-        os.environ["NNLEARN_PLAN_CACHE"] = plans
-    try:
-        for name in parts:
-            print(f"running {name} ...", file=sys.stderr, flush=True)
-            results[name] = PARTS[name].run(quick=args.quick)
-    finally:
-        if plans:
-            shutil.rmtree(plans, ignore_errors=True)
-            del os.environ["NNLEARN_PLAN_CACHE"]
+    for name in parts:
+        print(f"running {name} ...", file=sys.stderr, flush=True)
+        results[name] = PARTS[name].run(quick=args.quick)
     machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     lines = machine_lines(machine, time.perf_counter() - start, args.quick)
     for name in parts:
