@@ -2,7 +2,7 @@
 
 Peers, each in its own process: the notebook's function (the baseline); nnlearn's
 objective (as its optimisers call it, the kernel in its fixed forms) on the machine's
-cores and on one thread; the array API data term (:mod:`nnlearn.backends`, the reference
+cores and on one thread; the array API data term (:mod:`nnlearn.compute._backends`, the reference
 backpropagation) on NumPy arrays and on PyTorch CPU tensors; PyTorch written at its
 best on the machine's cores and on one thread; and the two large matrix products alone,
 each in its fastest form. They are timed in rounds, one after another, so every round

@@ -3,7 +3,7 @@
 Synthetic data with 784 features (an MNIST-sized input) and 10 classes, float64. Every
 size is timed in three settings taking turns within one process (only one runs at a
 time, each turn after a pause of ``common.SETTLE``): nnlearn's objective on one thread,
-on the machine's cores (examples shared among threads, :mod:`nnlearn.threads`), and the
+on the machine's cores (examples shared among threads, :mod:`nnlearn.compute._threads`), and the
 core function on all the examples with OpenBLAS's threads instead. Work per call is
 linear in m and in the hidden units, so the time per example (or per hidden unit) should
 stay flat; the report flags sizes where it moves by more than 25% from the smallest

@@ -3,8 +3,8 @@
 A local cluster of 2 worker processes (one thread each) on 127.0.0.1 holds m examples of
 784 synthetic float32 features, made on the workers (never on the client), in one
 partition per worker; the network is 784-100-10. For each m the median time of a
-cost+gradient evaluation is taken on the cluster (``nnlearn.cluster.ClusterDataTerm``)
-and in this process on the same 2 cores (``nnlearn.threads.ShardedDataTerm``), with the
+cost+gradient evaluation is taken on the cluster (``nnlearn.compute._cluster.ClusterDataTerm``)
+and in this process on the same 2 cores (``nnlearn.compute._threads.ShardedDataTerm``), with the
 cluster idle while the process computes and the other way round. The fixed cost of the
 transport is a round trip of one no-op task per worker.
 
@@ -53,9 +53,9 @@ def measure(examples=EXAMPLES, calls=5):
     import distributed
     from threadpoolctl import threadpool_limits
 
-    from nnlearn.cluster import ClusterDataTerm, local_cluster
+    from nnlearn.compute._cluster import ClusterDataTerm, local_cluster
+    from nnlearn.compute._threads import ShardedDataTerm
     from nnlearn.core import Network, init_random
-    from nnlearn.threads import ShardedDataTerm
 
     network = Network((N_FEATURES, HIDDEN, K))
     thetas = init_random(network, rng=0, dtype=np.float32)

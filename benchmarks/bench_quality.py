@@ -5,7 +5,7 @@
     python benchmarks/bench_quality.py tune              # nnlearn tune --data digits8, timed
     python benchmarks/bench_quality.py markdown          # the tables of docs/quality.md
 
-Every part uses the split ``nnlearn train`` makes (``nnlearn.datasets.split``: stratified,
+Every part uses the split ``nnlearn train`` makes (``nnlearn.datasets._builtin.split``: stratified,
 80/20, seed 0): 4000 training and 1000 test digits.
 
 * ``cv`` scores each candidate for the ``best`` preset by stratified 5-fold
@@ -66,7 +66,7 @@ CANDIDATES = {
 
 def split_digits():
     """The 4000 training and 1000 test digits of ``nnlearn train``'s split."""
-    from nnlearn.datasets import load_digits20, split
+    from nnlearn.datasets._builtin import load_digits20, split
 
     X, y = load_digits20()
     return split(X, y, test_size=0.2, seed=0)
@@ -74,7 +74,7 @@ def split_digits():
 
 def settings_for(settings):
     """Train's keywords for ``settings``: an augmentation dict becomes an Augment."""
-    from nnlearn.augment import Augment
+    from nnlearn.training._augment import Augment
 
     augment = settings.get("augment")
     if isinstance(augment, dict):
@@ -126,7 +126,7 @@ def run_cv(names):
         save("cv", name, record)
 
 
-#: The preset chosen from ``cv`` (the lead sets nnlearn.presets.PRESETS["best"] to it).
+#: The preset chosen from ``cv`` (the lead sets nnlearn.training._presets.PRESETS["best"] to it).
 CHOSEN = "relu300-l3-adam-aug4-120"
 PRESET = CANDIDATES[CHOSEN]
 
@@ -190,7 +190,7 @@ def train_sklearn(settings, X, y, X_test, y_test):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
-    from nnlearn.augment import distort
+    from nnlearn.training._augment import distort
 
     start = time.perf_counter()
     copies = settings["copies"]
@@ -231,9 +231,9 @@ def check_preset():
     from dataclasses import fields
 
     try:
-        from nnlearn.presets import PRESETS, options_with
+        from nnlearn.training._presets import PRESETS, options_with
     except ImportError:
-        print("warning: nnlearn.presets is missing", file=sys.stderr)
+        print("warning: nnlearn.training._presets is missing", file=sys.stderr)
         return
     best, chosen = PRESETS["best"].checked(), options_with(None, **settings_for(PRESET)).checked()
     differ = [f.name for f in fields(chosen) if getattr(best, f.name) != getattr(chosen, f.name)]

@@ -9,7 +9,7 @@ float64 and float32, on the digits (5000 x 400, 400-25-10) and on 60,000 x 784 s
 examples with 800 hidden units (``--m``, ``--hidden``):
 
 1. cost and gradient of :func:`nnlearn.core.cost_and_gradient` given CUDA tensors, and
-   the sums of :class:`nnlearn.backends.ArrayDataTerm` on CUDA, against NumPy's fast
+   the sums of :class:`nnlearn.compute._backends.ArrayDataTerm` on CUDA, against NumPy's fast
    kernel on the CPU: equal to 1e-12 (float64) or 1e-5 (float32), relative;
 2. timings, median of several calls: the data term on CUDA as the optimisers call it
    (weights there and sums back included), PyTorch written by hand on CUDA, and
@@ -77,11 +77,11 @@ def problems(m, hidden):
 
 
 def check(torch, device, name, X, y, hidden, dtype, iterations):
-    from nnlearn.backends import ArrayDataTerm, device_dataset
+    from nnlearn.compute._backends import ArrayDataTerm, device_dataset
+    from nnlearn.compute._dataterm import full_objective
+    from nnlearn.compute._threads import ShardedDataTerm
     from nnlearn.core import Network, cost_and_gradient, init_random, one_hot, pack
-    from nnlearn.objective import full_objective
-    from nnlearn.optimize import minimize
-    from nnlearn.threads import ShardedDataTerm
+    from nnlearn.optim._minimize import minimize
 
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     network = Network((X.shape[1], hidden, 10))

@@ -1,11 +1,11 @@
 """The implementations being timed, each set up once and returned as a zero-argument call.
 
 * ``nnlearn``: the objective :func:`nnlearn.train` hands its optimisers
-  (:func:`nnlearn.objective.full_objective` over a :class:`nnlearn.threads.ShardedDataTerm`):
+  (:func:`nnlearn.compute._dataterm.full_objective` over a :class:`nnlearn.compute._threads.ShardedDataTerm`):
   a flat weight vector in, the examples shared among ``threads`` threads, the cost and a
   flat gradient out, the kernel running its fixed forms.
 * ``array_numpy``, ``array_torch``: the same objective over the array API data term
-  (:class:`nnlearn.backends.ArrayDataTerm`: the reference backpropagation) on NumPy
+  (:class:`nnlearn.compute._backends.ArrayDataTerm`: the reference backpropagation) on NumPy
   arrays and on PyTorch CPU tensors.
 * ``core_blas``: :func:`nnlearn.core.cost_and_gradient` alone on all the examples, with
   OpenBLAS's own threads (the process's BLAS thread count): what sharding replaced.
@@ -47,9 +47,9 @@ def initial_thetas(layer_sizes, dtype, seed=0):
 
 def nnlearn_call(X, Y, thetas, threads):
     """The objective :func:`nnlearn.train` minimises, its examples in shards over ``threads`` threads."""
+    from nnlearn.compute._dataterm import full_objective
+    from nnlearn.compute._threads import ShardedDataTerm
     from nnlearn.core import Network, layer_sizes_of, pack
-    from nnlearn.objective import full_objective
-    from nnlearn.threads import ShardedDataTerm
 
     network = Network(layer_sizes_of(thetas))
     objective = full_objective(ShardedDataTerm(X, Y, network, threads=threads), LAM)
@@ -58,10 +58,10 @@ def nnlearn_call(X, Y, thetas, threads):
 
 
 def array_call(X, Y, thetas, library):
-    """The objective over :class:`nnlearn.backends.ArrayDataTerm` with X as ``library``'s array."""
-    from nnlearn.backends import ArrayDataTerm
+    """The objective over :class:`nnlearn.compute._backends.ArrayDataTerm` with X as ``library``'s array."""
+    from nnlearn.compute._backends import ArrayDataTerm
+    from nnlearn.compute._dataterm import full_objective
     from nnlearn.core import layer_sizes_of, pack
-    from nnlearn.objective import full_objective
 
     if library == "torch":
         import torch

@@ -1,11 +1,19 @@
-"""nnlearn.augment: distorted copies of image rows, in nnlearn's column-major layout."""
+"""nnlearn.training._augment: distorted copies of image rows, in nnlearn's column-major layout."""
 
 import numpy as np
 import pytest
 from scipy import ndimage
 
-from nnlearn.augment import Augment, augment_record, check_augment, distort, simard_elastic, upright, warp
 from nnlearn.errors import ParameterError
+from nnlearn.training._augment import (
+    Augment,
+    augment_record,
+    check_augment,
+    distort,
+    simard_elastic,
+    upright,
+    warp,
+)
 
 
 def ell(side=12):
@@ -114,7 +122,7 @@ def test_a_trained_network_gives_distorted_digits_their_labels(digits20):
     framing placed the originals. Measured (seed 0, all 5000 digits): 92.4% for the
     defaults, 91.3% for an elastic field of half Simard et al.'s size, unmoved.
     """
-    from nnlearn.modelio import load_pretrained
+    from nnlearn.model._octave import load_pretrained
 
     X, y = digits20
     model = load_pretrained()
@@ -156,7 +164,7 @@ def test_sizes_that_follow_the_side_are_worked_out_and_recorded():
 
 
 def test_the_picture_shows_each_original_upright_beside_its_copies(digits):
-    from nnlearn.plots import montage, plot_distortions
+    from nnlearn.reporting._plots import montage, plot_distortions
 
     X, _ = digits
     fig = plot_distortions(X[:3], copies=4, rng=5)

@@ -7,14 +7,20 @@ import sys
 import numpy as np
 import pytest
 
-from nnlearn.backends import ArrayDataTerm, DeviceArray, device_dataset, is_device_array, on_accelerator
+from nnlearn.compute._backends import (
+    ArrayDataTerm,
+    DeviceArray,
+    device_dataset,
+    is_device_array,
+    on_accelerator,
+)
+from nnlearn.compute._dataterm import full_objective
+from nnlearn.compute._threads import ShardedDataTerm
 from nnlearn.core import ACTIVATIONS, OUTPUTS, Network, cost, cost_and_gradient, init_random, one_hot, pack
 from nnlearn.core import backprop as reference
 from nnlearn.core.arrayapi import namespace_of
 from nnlearn.errors import DataError, ParameterError
-from nnlearn.objective import full_objective
-from nnlearn.optimize import minimize
-from nnlearn.threads import ShardedDataTerm
+from nnlearn.optim._minimize import minimize
 
 try:
     import torch

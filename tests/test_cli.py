@@ -130,7 +130,7 @@ def test_version(cli):
 
 
 def test_train_help_gives_the_library_defaults(cli):
-    from nnlearn.settings import DEFAULTS
+    from nnlearn.training._settings import DEFAULTS
 
     text = " ".join(cli("train", "--help").stdout.split())
     assert f"(default: {DEFAULTS.optimizer})" in text and f"(default: {DEFAULTS.max_iter})" in text
@@ -298,7 +298,7 @@ def test_train_other_kinds(cli, in_tmp):
 
 
 def test_train_with_report(cli, in_tmp):
-    import nnlearn.report  # noqa: F401  (imported: a broken module fails here, never skips)
+    import nnlearn.reporting._report  # noqa: F401  (imported: a broken module fails here, never skips)
 
     run = ok_json(
         cli("train", "--data", "digits8", "--max-iter", "20", "--optimizer", "lbfgs", "--report", "rep", "--json")
@@ -364,15 +364,15 @@ def test_gradcheck_prints_the_course_columns(cli, in_tmp):
 
 
 def test_gradcheck_exits_1_when_backpropagation_is_wrong(cli, in_tmp, monkeypatch):
-    import nnlearn.gradcheck
+    import nnlearn.core.gradcheck
 
-    real = nnlearn.gradcheck.check_gradients
+    real = nnlearn.core.gradcheck.check_gradients
 
     def off_by_a_little(*args, **kwargs):
         difference, numgrad, grad = real(*args, **kwargs)
         return difference + 1e-6, numgrad, grad
 
-    monkeypatch.setattr(nnlearn.gradcheck, "check_gradients", off_by_a_little)
+    monkeypatch.setattr(nnlearn.core.gradcheck, "check_gradients", off_by_a_little)
     result = ok_json_status(cli("gradcheck", "--json"), 1)
     assert not result["passed"]
 
@@ -484,7 +484,7 @@ def test_reproduce_with_other_weights_does_not_match_the_costs(cli, in_work):
 
 
 def test_show_digits_and_hidden_units(cli, in_work, tmp_path):
-    import nnlearn.plots  # noqa: F401  (imported: a broken module fails here, never skips)
+    import nnlearn.reporting._plots  # noqa: F401  (imported: a broken module fails here, never skips)
 
     assert cli("show", "--seed", "3", "--out", tmp_path / "d.png").returncode == 0
     assert (tmp_path / "d.png").read_bytes()[:4] == b"\x89PNG"
@@ -495,7 +495,7 @@ def test_show_digits_and_hidden_units(cli, in_work, tmp_path):
 
 
 def test_report(cli, in_work, tmp_path):
-    import nnlearn.report  # noqa: F401  (imported: a broken module fails here, never skips)
+    import nnlearn.reporting._report  # noqa: F401  (imported: a broken module fails here, never skips)
 
     out = ok_json(cli("report", "small.npz", "--data", "few.npz", tmp_path / "rep", "--json"))
     assert Path(out["report"]).exists() and out["m"] == 5
@@ -512,7 +512,7 @@ def test_argparse_errors_name_the_verb(cli, in_tmp):
 
 
 def test_train_says_why_it_stopped(cli, in_tmp):
-    from nnlearn.optimize import REASONS
+    from nnlearn.optim._results import REASONS
 
     run = ok_json(cli("train", "--data", "digits8", "--optimizer", "lbfgs", "--max-iter", "5", "--json"))
     assert run["stop_reason"] == "max_iter" and run["stop_reason"] in REASONS and run["stop_message"]
@@ -540,7 +540,7 @@ def test_train_says_why_it_stopped(cli, in_tmp):
 
 
 def test_train_mini_batch_options(cli, in_tmp):
-    from nnlearn.settings import DEFAULTS
+    from nnlearn.training._settings import DEFAULTS
 
     run = ok_json(
         cli(
@@ -594,7 +594,7 @@ def test_a_long_run_is_announced_with_an_estimate(cli, in_tmp, monkeypatch):
 
 
 def test_training_data_are_not_called_test_data(cli, in_tmp):
-    import nnlearn.report  # noqa: F401  (imported: a broken module fails here, never skips)
+    import nnlearn.reporting._report  # noqa: F401  (imported: a broken module fails here, never skips)
 
     run = ok_json(
         cli("train", "--data", "digits8", "--test-size", "0", "--max-iter", "10", "--report", "rep", "--json")
@@ -645,17 +645,17 @@ def test_a_failed_model_write_saves_the_weights_to_a_fallback(cli, in_tmp, monke
 
 
 def test_an_out_file_that_appears_while_training_is_not_replaced(cli, in_tmp, monkeypatch):
-    import nnlearn.monitor
+    import nnlearn.cli._monitor
 
     monkeypatch.setenv("NNLEARN_CACHE_DIR", str(in_tmp / "cache"))
-    real = nnlearn.monitor.Monitor.callback
+    real = nnlearn.cli._monitor.Monitor.callback
 
     def another_run_finishes_first(self, iteration, J, x):
         if iteration == 1:
             (in_tmp / "m.npz").write_bytes(b"the other run's model")
         return real(self, iteration, J, x)
 
-    monkeypatch.setattr(nnlearn.monitor.Monitor, "callback", another_run_finishes_first)
+    monkeypatch.setattr(nnlearn.cli._monitor.Monitor, "callback", another_run_finishes_first)
     result = cli("train", "--data", "digits8", "--max-iter", "3", "--out", "m.npz")
     assert result.returncode == 1 and "created by someone else while this run trained" in result.stderr
     assert (in_tmp / "m.npz").read_bytes() == b"the other run's model"
@@ -665,7 +665,7 @@ def test_an_out_file_that_appears_while_training_is_not_replaced(cli, in_tmp, mo
 
 @pytest.mark.slow
 def test_a_half_written_report_does_not_block_a_rerun(cli, in_tmp, monkeypatch):
-    from nnlearn import report
+    from nnlearn.reporting import _report as report
 
     real = report.save_figure
 

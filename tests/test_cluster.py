@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 
 import nnlearn
-import nnlearn.cluster
-from nnlearn.cluster import ClusterDataTerm, ClusterLost, connect
+import nnlearn.compute._cluster
+from nnlearn.compute._cluster import ClusterDataTerm, ClusterLost, connect
+from nnlearn.compute._threads import ShardedDataTerm
 from nnlearn.core import Network, init_random, one_hot
+from nnlearn.datasets._shards import load_shards, write_shards
 from nnlearn.errors import DataError, ExamplesLost, ParameterError
-from nnlearn.shards import load_shards, write_shards
-from nnlearn.threads import ShardedDataTerm
 
 
 def local_cluster():
-    return nnlearn.cluster.local_cluster(2)
+    return nnlearn.compute._cluster.local_cluster(2)
 
 
 @pytest.fixture(scope="module")
@@ -225,7 +225,7 @@ def test_the_command_line_trains_on_a_cluster_to_the_same_model(capsys, tmp_path
 @pytest.mark.slow
 def test_a_scheduler_lost_mid_run_keeps_the_weights_in_out(capsys, tmp_path, monkeypatch):
     from nnlearn import load_model
-    from nnlearn.monitor import Monitor
+    from nnlearn.cli._monitor import Monitor
 
     from .helpers import run_cli
 

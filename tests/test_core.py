@@ -17,8 +17,8 @@ from nnlearn.core import (
     sigmoid_gradient,
     unpack,
 )
-from nnlearn.gradcheck import check_directional, check_gradients, debug_problem
-from nnlearn.modelio import read_octave_weights
+from nnlearn.core.gradcheck import check_directional, check_gradients, debug_problem
+from nnlearn.model._octave import read_octave_weights
 
 from .notebook_reference import nn_cost_function_backprop
 
@@ -208,7 +208,7 @@ def test_directional_check_on_the_full_digit_network(digits20, ex4weights, monke
         J, grads = cost_and_gradient(*args, **kwargs)
         return J, [g * 1.01 for g in grads]
 
-    monkeypatch.setattr("nnlearn.gradcheck.cost_and_gradient", off_by_one_percent)
+    monkeypatch.setattr("nnlearn.core.gradcheck.cost_and_gradient", off_by_one_percent)
     assert check_directional(thetas, X, Y, lam=1.0) > 1e-3
 
 

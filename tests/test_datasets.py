@@ -6,9 +6,11 @@ import pytest
 from scipy.io import savemat
 from scipy.ndimage import zoom
 
-from nnlearn import datafiles
 from nnlearn.core import one_hot
-from nnlearn.datasets import check_dataset, load_csv, load_data, load_digits8, load_mat, load_npz, split
+from nnlearn.datasets import _files as datafiles
+from nnlearn.datasets._builtin import load_data, load_digits8, split
+from nnlearn.datasets._check import check_dataset
+from nnlearn.datasets._files import load_csv, load_mat, load_npz
 from nnlearn.errors import DataError, ShapeError
 
 from .helpers import raises_quickly

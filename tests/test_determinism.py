@@ -12,11 +12,12 @@ import time
 import numpy as np
 import pytest
 
-from nnlearn import load_model, train, training
+from nnlearn import load_model, train
 from nnlearn.core import ACTIVATIONS, OUTPUTS, Network, data_term, from_sums, init_random, one_hot, pack
 from nnlearn.core import backprop as reference
 from nnlearn.errors import ParameterError
-from nnlearn.modelio import load_checkpoint, save_checkpoint
+from nnlearn.training import _train as training
+from nnlearn.training._checkpoints import load_checkpoint, save_checkpoint
 
 from .helpers import ENV, nnlearn_script
 

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
-import nnlearn.augment
-import nnlearn.fitting
+import nnlearn.training._augment
+import nnlearn.training._fitting
 from nnlearn import NeuralNetClassifier, load_digits8, train
 from nnlearn.core import one_hot
 from nnlearn.errors import ParameterError
-from nnlearn.fitting import hold_out
-from nnlearn.settings import MiniBatch, Options
+from nnlearn.training._fitting import hold_out
+from nnlearn.training._settings import MiniBatch, Options
 
 from .helpers import assert_one_line_error, ok_json, run_cli
 
@@ -33,19 +33,19 @@ def rows_of(X):
 def distorted(monkeypatch):
     """Every array of originals that augmentation distorts, as the sets of its rows."""
     seen = []
-    real = nnlearn.augment.distort
+    real = nnlearn.training._augment.distort
 
     def spy(X, **kwargs):
         seen.append(rows_of(X))
         return real(X, **kwargs)
 
-    monkeypatch.setattr(nnlearn.augment, "distort", spy)  # the full-batch optimisers' copies
-    monkeypatch.setattr(nnlearn.fitting, "distort", spy)  # sgd's and adam's, every epoch
+    monkeypatch.setattr(nnlearn.training._augment, "distort", spy)  # the full-batch optimisers' copies
+    monkeypatch.setattr(nnlearn.training._fitting, "distort", spy)  # sgd's and adam's, every epoch
     return seen
 
 
 def validation_rows(X, y, seed, fraction=0.1):
-    """The rows early stopping holds out: the split stream of ``seed``, as nnlearn.fitting draws it."""
+    """The rows early stopping holds out: the split stream of ``seed``, as nnlearn.training._fitting draws it."""
     _, Y = one_hot(y)
     split_seed = np.random.SeedSequence(seed).spawn(3)[1]
     _, (X_val, _, _) = hold_out(X, Y, None, fraction, split_seed)
@@ -113,7 +113,7 @@ def test_augmentation_distorts_only_what_is_left_after_the_early_stopping_split(
 
 
 def test_the_command_line_distorts_neither_test_nor_validation_digits(digits8, distorted, capsys, tmp_path):
-    from nnlearn.datasets import split
+    from nnlearn.datasets._builtin import split
 
     X, y = digits8
     run = ok_json(
@@ -141,7 +141,7 @@ def test_cross_validation_distorts_only_each_folds_training_part(digits8, distor
 def resumed_equals_uninterrupted(X, y, settings, stop_at, path):
     """Interrupt a run at iteration ``stop_at(uninterrupted model)``, resume it from its
     checkpoint file, and compare with the uninterrupted run; returns that."""
-    from nnlearn.modelio import load_checkpoint, save_checkpoint
+    from nnlearn.training._checkpoints import load_checkpoint, save_checkpoint
 
     full = train(X, y, **settings)
     stop_at = stop_at(full)

@@ -10,7 +10,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from nnlearn import NeuralNetClassifier, load_digits8, split, train
 from nnlearn.core import init_random, pack
-from nnlearn.training import make_batch_objective, make_objective
+from nnlearn.training._train import make_batch_objective, make_objective
 
 FULL_BATCH_XFAIL = {
     "check_sample_weight_equivalence_on_dense_data": (

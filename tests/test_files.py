@@ -1,4 +1,4 @@
-"""nnlearn.files: writes that never lose or destroy a file, and reads that never hang.
+"""nnlearn.persist._atomic: writes that never lose or destroy a file, and reads that never hang.
 
 Atomic replacement, creation without overwriting under races (threads and processes),
 special files never replaced, a killed writer's temporary files cleaned (and only
@@ -18,20 +18,20 @@ import pytest
 
 import nnlearn
 from nnlearn.errors import DataError
-from nnlearn.files import (
+from nnlearn.persist._atomic import (
     OutputExistsError,
     SpecialFileError,
     atomic_write,
     probe_directory,
-    read_npz,
     remove_stale_temporaries,
     temporary_prefix,
     write_new,
 )
+from nnlearn.persist._reading import read_npz
 
 from .helpers import ENV
 
-# The child processes below import nnlearn.files alone, without the package's __init__
+# The child processes below import nnlearn.persist._atomic alone, without the package's __init__
 # (which loads SciPy and scikit-learn): several of them start in a fraction of a second.
 BARE_IMPORT = f"""
 import sys, types
@@ -152,7 +152,7 @@ RACER = (
     BARE_IMPORT
     + """
 import pathlib, sys, time
-from nnlearn.files import OutputExistsError, atomic_write
+from nnlearn.persist._atomic import OutputExistsError, atomic_write
 go = pathlib.Path(sys.argv[1])
 while not go.exists():
     time.sleep(0.001)
@@ -180,7 +180,7 @@ KILLED_WRITER = (
     BARE_IMPORT
     + """
 import sys, time
-from nnlearn.files import atomic_write
+from nnlearn.persist._atomic import atomic_write
 def write(f):
     f.write(b"half")
     f.flush()
@@ -298,7 +298,7 @@ def test_read_npz_refuses_special_files_and_other_files(tmp_path):
 
 
 def test_the_default_bound_is_a_quarter_of_the_memory(monkeypatch):
-    from nnlearn import files
+    from nnlearn.persist import _reading as files
 
     memory = files.physical_memory()
     assert memory is None or files.default_max_bytes() == memory // 4
@@ -307,7 +307,7 @@ def test_the_default_bound_is_a_quarter_of_the_memory(monkeypatch):
 
 
 def test_a_file_swapped_for_a_fifo_after_the_check_is_refused_without_blocking(tmp_path, monkeypatch):
-    from nnlearn import files
+    from nnlearn.persist import _reading as files
 
     fifo = tmp_path / "fifo.npz"
     os.mkfifo(fifo)

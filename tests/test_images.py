@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from nnlearn import DataError, ModelFileError, ParameterError, ShapeError, images, load_digits20
-from nnlearn.images import (
+from nnlearn import DataError, ModelFileError, ParameterError, ShapeError, load_digits20
+from nnlearn.datasets import _images as images
+from nnlearn.datasets._images import (
     FRAMINGS,
     ImageWarning,
     digit_frame,

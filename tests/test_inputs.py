@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 import nnlearn
-from nnlearn import datafiles
+from nnlearn.datasets import _files as datafiles
 
 from .helpers import assert_one_line_error, ok_json, run_cli
 
@@ -64,7 +64,7 @@ def test_every_good_input_is_reported_and_every_bad_one_is_one_line(cli, work):
 
 def test_images_are_prepared_with_the_models_framing(cli, work):
     _, model, X, y = work
-    from nnlearn.images import image_to_input
+    from nnlearn.datasets._images import image_to_input
 
     out = ok_json(cli("predict", "model.npz", "a.png", "c.png", "--json"))
     expected = model.predict(np.stack([image_to_input(name, 64, "fill") for name in ("a.png", "c.png")]))

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import nnlearn
-import nnlearn.monitor
-from nnlearn.modelio import load_checkpoint, save_checkpoint
+import nnlearn.cli._monitor
+from nnlearn.training._checkpoints import load_checkpoint, save_checkpoint
 
 from .helpers import ENV, SCRIPT, assert_one_line_error, nnlearn_script, run_cli
 
@@ -91,7 +91,7 @@ def test_sigint_without_out_saves_to_the_default_model_and_says_so(tmp_path):
 
 def signal_at(iteration, signum):
     """A Monitor.callback that receives ``signum`` at ``iteration``, as from outside."""
-    real = nnlearn.monitor.Monitor.callback
+    real = nnlearn.cli._monitor.Monitor.callback
 
     def callback(self, i, J, x):
         if i == iteration:
@@ -103,7 +103,7 @@ def signal_at(iteration, signum):
 
 def test_sigterm_is_a_first_ctrl_c(cli, tmp_path, monkeypatch):
     # A batch system's SIGTERM: stop after the iteration, save, say so, exit 128 + 15.
-    monkeypatch.setattr(nnlearn.monitor.Monitor, "callback", signal_at(4, signal.SIGTERM))
+    monkeypatch.setattr(nnlearn.cli._monitor.Monitor, "callback", signal_at(4, signal.SIGTERM))
     result = cli(
         *("train", "--data", "digits8", "--optimizer", "fmincg", "--max-iter", "50", "--checkpoint", "run.ckpt"),
         *("--out", "my model.npz"),
@@ -153,7 +153,7 @@ def test_sigterm_to_the_script_saves_the_weights_and_hints_the_resume(tmp_path):
 
 
 def test_interrupted_json_is_one_object(cli, tmp_path, monkeypatch):
-    monkeypatch.setattr(nnlearn.monitor.Monitor, "callback", signal_at(2, signal.SIGINT))
+    monkeypatch.setattr(nnlearn.cli._monitor.Monitor, "callback", signal_at(2, signal.SIGINT))
     result = cli("train", "--data", "digits8", "--max-iter", "50", "--checkpoint", "c.ckpt", "--json")
     assert result.returncode == 130
     payload = __import__("json").loads(result.stdout)
@@ -228,7 +228,7 @@ def test_a_resumed_run_refuses_a_max_iter_below_what_it_has_done(cli, tmp_path):
 
 
 def test_a_second_ctrl_c_during_the_final_checkpoint_write_finishes_it(cli, tmp_path, monkeypatch):
-    real, calls = nnlearn.monitor.save_checkpoint, []
+    real, calls = nnlearn.cli._monitor.save_checkpoint, []
 
     def interrupted_twice(path, settings, state):
         calls.append(len(state["history"]))
@@ -237,7 +237,7 @@ def test_a_second_ctrl_c_during_the_final_checkpoint_write_finishes_it(cli, tmp_
             os.kill(os.getpid(), signal.SIGINT)
         return real(path, settings, state)
 
-    monkeypatch.setattr(nnlearn.monitor, "save_checkpoint", interrupted_twice)
+    monkeypatch.setattr(nnlearn.cli._monitor, "save_checkpoint", interrupted_twice)
     result = cli(
         *("train", "--data", "digits8", "--optimizer", "fmincg", "--max-iter", "50"),
         *("--checkpoint", "c.ckpt", "--checkpoint-every", "0", "--quiet"),
@@ -256,7 +256,7 @@ def test_a_failing_checkpoint_warns_and_the_run_goes_on(cli, tmp_path, monkeypat
     def disk_full(path, settings, state):
         raise OSError(28, "No space left on device", str(path))
 
-    monkeypatch.setattr(nnlearn.monitor, "save_checkpoint", disk_full)
+    monkeypatch.setattr(nnlearn.cli._monitor, "save_checkpoint", disk_full)
     result = cli("train", "--data", "digits8", "--max-iter", "5", "--checkpoint", "c.ckpt", "--checkpoint-every", "0")
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if "warning" in line]
@@ -291,13 +291,13 @@ def test_a_resume_that_cannot_be_exact_says_what_differs(cli, tmp_path, monkeypa
 
 
 def test_a_resume_on_other_threads_says_what_that_means(cli, tmp_path, monkeypatch):
-    import nnlearn.threads
+    import nnlearn.compute._threads
 
     # 4000 examples of a 400-25-10 network are enough work for two shards.
-    monkeypatch.setattr(nnlearn.threads, "default_threads", lambda: 2)
+    monkeypatch.setattr(nnlearn.compute._threads, "default_threads", lambda: 2)
     started = cli("train", "--max-iter", "1", "--optimizer", "fmincg", "--checkpoint", "c.ckpt", "--out", "a.npz")
     assert started.returncode == 0, started.stderr
-    monkeypatch.setattr(nnlearn.threads, "default_threads", lambda: 1)
+    monkeypatch.setattr(nnlearn.compute._threads, "default_threads", lambda: 1)
     resumed = cli("train", "--resume", "c.ckpt", "--max-iter", "2", "--out", "b.npz", "--json")
     assert resumed.returncode == 0, resumed.stderr
     assert "the partitions of examples the cost is summed in differ" in resumed.stderr

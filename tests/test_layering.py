@@ -93,7 +93,7 @@ def test_the_core_imports_nothing_of_the_rest(name):
 
 def test_the_graph_sees_the_imports_it_should():
     # a check that the parser above can fail: known edges are found
-    assert "nnlearn.core" in GRAPH["nnlearn.training"]
+    assert "nnlearn.core" in GRAPH["nnlearn.training._train"]
     assert "nnlearn.core.activations" in GRAPH["nnlearn.core.network"]
     assert "nnlearn.estimator" in GRAPH["nnlearn"]  # a lazy import, inside a function
 
@@ -101,16 +101,61 @@ def test_the_graph_sees_the_imports_it_should():
 @pytest.mark.parametrize(
     ("lower", "upper"),
     [
-        ("nnlearn.settings", "nnlearn.optimize"),
-        ("nnlearn.settings", "nnlearn.minibatch"),
-        ("nnlearn.model", "nnlearn.modelio"),
-        ("nnlearn.curves", "nnlearn.plots"),
-        ("nnlearn.training", "nnlearn.cli"),
-        ("nnlearn.training", "nnlearn.estimator"),
+        ("nnlearn.model._model", "nnlearn.model._octave"),
+        ("nnlearn.reporting._curves", "nnlearn.reporting._plots"),
+        ("nnlearn.training._train", "nnlearn.cli"),
+        ("nnlearn.training._train", "nnlearn.estimator"),
     ],
 )
 def test_lower_layers_do_not_import_upper_ones(lower, upper):
     assert upper not in GRAPH[lower]
+
+
+#: The packages from the bottom up: each may import those before it, never one after it.
+#: ``nnlearn`` itself is the public face over the library; the surfaces (web, cli) sit on it.
+PACKAGE_ORDER = (
+    "errors",
+    "_version",
+    "core",
+    "optim",
+    "persist",
+    "datasets",
+    "compute",
+    "model",
+    "training",
+    "estimator",
+    "reporting",
+    "nnlearn",
+    "web",
+    "cli",
+    "__main__",
+)
+
+
+def package_of(name):
+    """The top-level package (or module) of nnlearn that ``name`` belongs to."""
+    parts = name.split(".")
+    return parts[1] if len(parts) > 1 else "nnlearn"
+
+
+def test_every_package_has_its_place_in_the_order():
+    assert {package_of(name) for name in MODULES} == set(PACKAGE_ORDER)
+
+
+def test_packages_import_only_the_packages_below_them():
+    upward = sorted(
+        (name, target)
+        for name, targets in GRAPH.items()
+        for target in targets
+        if PACKAGE_ORDER.index(package_of(target)) > PACKAGE_ORDER.index(package_of(name))
+    )
+    assert not upward, f"imports that run upward: {upward}"
+
+
+def test_the_package_order_test_can_fail():
+    rank = PACKAGE_ORDER.index
+    assert rank(package_of("nnlearn.core.kernels")) < rank(package_of("nnlearn.training._train"))
+    assert package_of("nnlearn") == "nnlearn" and package_of("nnlearn.cli.train") == "cli"
 
 
 def test_the_architecture_document_names_every_module():

@@ -278,7 +278,7 @@ def test_brackets_inside_strings_are_not_nesting(tmp_path):
 
 
 def test_metadata_longer_than_nnlearn_writes_is_refused_before_parsing(saved, tmp_path, monkeypatch):
-    from nnlearn import archive
+    from nnlearn.persist import _archive as archive
 
     monkeypatch.setattr(archive, "MAX_META_CHARS", 100)
     monkeypatch.setattr(archive.json, "loads", lambda *args, **kwargs: pytest.fail("parsed"))
@@ -349,7 +349,7 @@ def test_with_data_a_model_recording_a_fifo_is_evaluated_on_the_file_given(cli):
 
 
 def test_with_data_a_model_recording_a_fifo_is_reported_on_the_file_given(cli, work, tmp_path):
-    import nnlearn.report  # noqa: F401  (imported: a broken module fails here, never skips)
+    import nnlearn.reporting._report  # noqa: F401  (imported: a broken module fails here, never skips)
 
     result = ok_json(cli("report", "on-fifo.npz", "--data", "d.npz", tmp_path / "rep", "--json"))
     assert result["m"] == 1797 and (tmp_path / "rep" / "index.html").exists()

@@ -5,7 +5,7 @@ import pytest
 
 from nnlearn import load_digits8, train
 from nnlearn.core import init_random, pack
-from nnlearn.minibatch import (
+from nnlearn.optim._minibatch import (
     LEARNING_RATES,
     MinibatchResult,
     Plateau,
@@ -16,8 +16,8 @@ from nnlearn.minibatch import (
     sgd_init,
     sgd_step,
 )
-from nnlearn.settings import OPTIMIZERS
-from nnlearn.training import make_batch_objective, make_objective
+from nnlearn.training._settings import OPTIMIZERS
+from nnlearn.training._train import make_batch_objective, make_objective
 
 MINI_BATCH = ["sgd", "adam"]
 

@@ -16,11 +16,13 @@ import time
 import numpy as np
 import pytest
 
-from nnlearn import datasets, mnist
-from nnlearn.datasets import DATASET_FRAMING, DATASETS, load_data
+from nnlearn.datasets import _builtin as datasets
+from nnlearn.datasets import _mnist as mnist
+from nnlearn.datasets._builtin import DATASET_FRAMING, DATASETS, load_data
+from nnlearn.datasets._idx import read_idx
+from nnlearn.datasets._images import FRAMINGS
+from nnlearn.datasets._mnist import Source, load_fashion_mnist, load_mnist, resample_digits
 from nnlearn.errors import DataError, ParameterError
-from nnlearn.images import FRAMINGS
-from nnlearn.mnist import Source, load_fashion_mnist, load_mnist, read_idx, resample_digits
 
 NAMES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),

@@ -6,8 +6,8 @@ import pytest
 
 from nnlearn import Model, init_random, load_model, load_octave_model, load_weights, save_model
 from nnlearn.errors import ModelFileError, ShapeError
-from nnlearn.files import OutputExistsError
-from nnlearn.modelio import write_octave_weights
+from nnlearn.model._octave import write_octave_weights
+from nnlearn.persist._atomic import OutputExistsError
 
 
 @pytest.fixture
@@ -112,7 +112,7 @@ def test_octave_weights_are_read_among_other_variables(tmp_path, fmt, compressed
     from scipy.io import savemat
     from scipy.sparse import eye
 
-    from nnlearn.modelio import read_octave_weights
+    from nnlearn.model._octave import read_octave_weights
 
     rng = np.random.default_rng(0)
     thetas = {"Theta1": rng.normal(size=(5, 4)), "Theta2": rng.integers(0, 9, size=(3, 6)).astype(np.int16)}
@@ -137,7 +137,7 @@ def test_octave_weights_are_read_among_other_variables(tmp_path, fmt, compressed
 def test_a_theta_that_is_no_real_matrix_is_refused(tmp_path, value, words):
     from scipy.io import savemat
 
-    from nnlearn.modelio import read_octave_weights
+    from nnlearn.model._octave import read_octave_weights
 
     savemat(tmp_path / "w.mat", {"Theta1": value}, do_compression=True)
     with pytest.raises(ModelFileError, match=f"Theta1 is {words}"):
@@ -220,7 +220,7 @@ def save_raw(path, arrays, content):
 
 def rewrite_checkpoint(path, arrays, meta):
     """Write ``arrays`` and ``meta`` with every checksum recomputed (as anyone could)."""
-    from nnlearn.archive import write_archive
+    from nnlearn.persist._archive import write_archive
 
     meta = {key: value for key, value in meta.items() if key not in ("format", "format_version", "sha256")}
     write_archive(path, "nnlearn-checkpoint", arrays, meta, overwrite=True)
@@ -228,7 +228,7 @@ def rewrite_checkpoint(path, arrays, meta):
 
 @pytest.mark.parametrize("optimizer", ["cg", "fmincg", "sgd", "adam"])
 def test_a_checkpoint_round_trips_with_its_layout(states, tmp_path, optimizer):
-    from nnlearn.modelio import STATE_LAYOUT, load_checkpoint, save_checkpoint
+    from nnlearn.training._checkpoints import STATE_LAYOUT, load_checkpoint, save_checkpoint
 
     state = states[optimizer]
     path = save_checkpoint(tmp_path / "c.ckpt", {"optimizer": optimizer, "data": "digits8"}, state)
@@ -247,7 +247,7 @@ def test_a_checkpoint_round_trips_with_its_layout(states, tmp_path, optimizer):
 @pytest.mark.parametrize("optimizer", ["cg", "fmincg", "sgd", "adam"])
 @pytest.mark.parametrize("marker", ["none", "version-1", "format-1"])
 def test_a_checkpoint_of_an_older_state_layout_is_refused(states, tmp_path, optimizer, marker):
-    from nnlearn.modelio import load_checkpoint, save_checkpoint
+    from nnlearn.training._checkpoints import load_checkpoint, save_checkpoint
 
     path = save_checkpoint(tmp_path / "c.ckpt", {"optimizer": optimizer}, states[optimizer])
     arrays, meta = checkpoint_meta(path)
@@ -270,7 +270,7 @@ def test_a_checkpoint_of_an_older_state_layout_is_refused(states, tmp_path, opti
 
 
 def test_a_checkpoint_of_a_newer_state_layout_is_refused(states, tmp_path):
-    from nnlearn.modelio import STATE_LAYOUT, load_checkpoint, save_checkpoint
+    from nnlearn.training._checkpoints import STATE_LAYOUT, load_checkpoint, save_checkpoint
 
     path = save_checkpoint(tmp_path / "c.ckpt", {}, states["fmincg"])
     arrays, meta = checkpoint_meta(path)
@@ -298,7 +298,7 @@ def test_a_checkpoint_of_a_newer_state_layout_is_refused(states, tmp_path):
 def test_a_checkpoint_whose_state_is_not_what_its_optimiser_needs_is_refused(
     states, tmp_path, optimizer, change, words
 ):
-    from nnlearn.modelio import load_checkpoint, save_checkpoint
+    from nnlearn.training._checkpoints import load_checkpoint, save_checkpoint
 
     path = save_checkpoint(tmp_path / "c.ckpt", {"optimizer": optimizer}, states[optimizer])
     arrays, meta = checkpoint_meta(path)
@@ -313,7 +313,7 @@ def test_a_checkpoint_whose_state_is_not_what_its_optimiser_needs_is_refused(
 
 
 def test_a_checkpoint_whose_settings_name_another_optimiser_is_refused(states, tmp_path):
-    from nnlearn.modelio import load_checkpoint, save_checkpoint
+    from nnlearn.training._checkpoints import load_checkpoint, save_checkpoint
 
     path = save_checkpoint(tmp_path / "c.ckpt", {"optimizer": "adam"}, states["sgd"])
     with pytest.raises(ModelFileError, match="state is sgd's, not adam's"):
@@ -332,7 +332,7 @@ def test_a_checkpoint_whose_settings_name_another_optimiser_is_refused(states, t
     ],
 )
 def test_checkpoint_settings_outside_the_schema_are_refused(states, tmp_path, settings, word):
-    from nnlearn.modelio import load_checkpoint, save_checkpoint
+    from nnlearn.training._checkpoints import load_checkpoint, save_checkpoint
 
     with pytest.raises(ModelFileError, match="cannot be saved"):
         save_checkpoint(tmp_path / "c.ckpt", settings, states["fmincg"])
@@ -358,7 +358,7 @@ def reseal_checkpoint(meta):
 
 
 def test_a_state_in_no_known_layout_is_not_saved(tmp_path):
-    from nnlearn.modelio import save_checkpoint
+    from nnlearn.training._checkpoints import save_checkpoint
 
     with pytest.raises(ModelFileError, match="not an optimiser state"):
         save_checkpoint(tmp_path / "c.ckpt", {}, {"x": np.zeros(3), "fun": 1.0})
@@ -366,8 +366,8 @@ def test_a_state_in_no_known_layout_is_not_saved(tmp_path):
 
 
 def test_every_optimiser_has_a_state_layout():
-    from nnlearn import settings
-    from nnlearn.modelio import KIND_OF, LAYOUTS
+    from nnlearn.training import _settings as settings
+    from nnlearn.training._checkpoints import KIND_OF, LAYOUTS
 
     assert set(KIND_OF) == set(settings.FULL_BATCH) | set(settings.MINI_BATCH)
     assert set(KIND_OF.values()) == set(LAYOUTS)

@@ -22,9 +22,9 @@ from nnlearn.core import (
     one_hot,
     pack,
 )
+from nnlearn.core.gradcheck import check_gradients
 from nnlearn.errors import ModelFileError, ParameterError
-from nnlearn.gradcheck import check_gradients
-from nnlearn.modelio import load_pretrained, write_octave_weights
+from nnlearn.model._octave import load_pretrained, write_octave_weights
 
 from .notebook_reference import nn_cost_function_backprop
 

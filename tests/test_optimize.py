@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 from scipy.optimize import rosen, rosen_der
 
-from nnlearn import fmincg as fmincg_module
-from nnlearn.fmincg import INT, MAX_EVALS
-from nnlearn.optimize import OPTIMIZERS, REASONS, OptimizeResult, fmincg, minimize
+from nnlearn.optim import FULL_BATCH as OPTIMIZERS
+from nnlearn.optim import _fmincg as fmincg_module
+from nnlearn.optim import minimize
+from nnlearn.optim._fmincg import INT, MAX_EVALS, fmincg
+from nnlearn.optim._results import REASONS, OptimizeResult
 
 
 def rosenbrock(x):

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from nnlearn import load_digits8, train
-from nnlearn.augment import Augment
 from nnlearn.errors import ParameterError
-from nnlearn.presets import PRESETS, options_with, preset_options
-from nnlearn.settings import DEFAULTS, Options
+from nnlearn.training._augment import Augment
+from nnlearn.training._presets import PRESETS, options_with, preset_options
+from nnlearn.training._settings import DEFAULTS, Options
 
 from .helpers import assert_one_line_error, ok_json, run_cli
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from nnlearn import load_octave_model
-from nnlearn.modelio import load_pretrained
+from nnlearn.model._octave import load_pretrained
 
 
 @pytest.fixture(scope="module")

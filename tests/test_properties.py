@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 
 from nnlearn import Model
 from nnlearn.core import cost, cost_and_gradient, init_random, one_hot, pack, unpack
-from nnlearn.datasets import load_csv, load_mat, load_npz
+from nnlearn.core.gradcheck import numerical_gradient, relative_difference
+from nnlearn.datasets._files import load_csv, load_mat, load_npz
 from nnlearn.errors import NNLearnError
-from nnlearn.gradcheck import numerical_gradient, relative_difference
-from nnlearn.model import HISTORY_FIELDS
-from nnlearn.modelio import load_model, read_octave_weights
+from nnlearn.model._model import HISTORY_FIELDS, load_model
+from nnlearn.model._octave import read_octave_weights
 
 layer_sizes = st.lists(st.integers(1, 6), min_size=2, max_size=5).map(tuple)
 lams = st.floats(0.0, 10.0)
@@ -163,7 +163,7 @@ def planted(tmp_path_factory):
     # The split used once now: its first call imports modules and looks up plugins'
     # entry points, files the test's guard against opening would count though the
     # metadata named none of them.
-    from nnlearn.datasets import split
+    from nnlearn.datasets._builtin import split
 
     split(np.zeros((8, 2)), np.arange(8) % 2, test_size=0.5, seed=0)
     folder = tmp_path_factory.mktemp("planted")
@@ -355,7 +355,7 @@ def draw_like_report(model):
     the way is a failure too, not a warning."""
     import warnings
 
-    from nnlearn.plots import plot_cost_history
+    from nnlearn.reporting._plots import plot_cost_history
 
     if not len(model.history.get("cost") or []):  # report draws no figure then
         return
@@ -370,7 +370,7 @@ def draw_like_report(model):
 def test_random_edits_of_model_metadata_load_or_raise_model_file_error_and_open_nothing(tmp_path, planted, data):
     from types import SimpleNamespace
 
-    from nnlearn.cli import common
+    from nnlearn.cli import _common as common
     from nnlearn.errors import ModelFileError, ParameterError
 
     meta = copy.deepcopy(planted["meta"])
@@ -387,7 +387,7 @@ def test_random_edits_of_model_metadata_load_or_raise_model_file_error_and_open_
     path = tmp_path / "edited.npz"
     np.savez(path, **{**planted["arrays"], "meta": np.array(content)})
 
-    def load_data(source):  # nnlearn.cli.common's, for built-in names only
+    def load_data(source):  # nnlearn.cli._common's, for built-in names only
         assert source in ("digits8", "digits20"), f"evaluation_data would open {source!r}"
         rng = np.random.default_rng(0)
         return rng.normal(size=(60, 4)), np.arange(60) % 3

@@ -1,4 +1,4 @@
-"""nnlearn.report and the command line's pictures: pages that refer only to images that exist."""
+"""nnlearn.reporting._report and the command line's pictures: pages that refer only to images that exist."""
 
 import base64
 import contextlib
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import nnlearn
-from nnlearn.files import OutputExistsError
-from nnlearn.report import FIGURES, most_confidently_wrong, write_report
+from nnlearn.persist._atomic import OutputExistsError
+from nnlearn.reporting._report import FIGURES, most_confidently_wrong, write_report
 
 DEPTHS = {1: (16,), 2: (16, 12), 3: (16, 12, 8)}
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -144,7 +144,7 @@ def test_most_confidently_wrong(model, data):
     assert confidence[0] == pytest.approx(proba[wrong].max(axis=1).max())
 
 
-# The command line (nnlearn.cli) wires these verbs to nnlearn.plots and nnlearn.report.
+# The command line (nnlearn.cli) wires these verbs to nnlearn.reporting._plots and nnlearn.report.
 
 
 def run_cli(*args, cwd):
@@ -199,7 +199,7 @@ def test_cli_show_digits_and_hidden_units(cli_model, tmp_path):
 
 
 def test_training_data_are_named_as_such(tmp_path, model, data):
-    from nnlearn.report import _numbers
+    from nnlearn.reporting._report import _numbers
 
     X_train, _, y_train, _ = data
     index = write_report(model, tmp_path, X_train, y_train, X_train=X_train, y_train=y_train, data_role="training")
@@ -215,22 +215,22 @@ def test_training_data_are_named_as_such(tmp_path, model, data):
 
 @pytest.mark.slow
 def test_an_unfinished_report_is_replaced_without_overwrite(tmp_path, model, data, monkeypatch):
-    import nnlearn.report
+    import nnlearn.reporting._report
 
     _, X_test, _, y_test = data
-    real = nnlearn.report.save_figure
+    real = nnlearn.reporting._report.save_figure
 
     def killed_at_the_third(fig, path, overwrite=False):
         if Path(path).name == "cost.png":
             raise KeyboardInterrupt  # as if the process were stopped there
         return real(fig, path, overwrite)
 
-    monkeypatch.setattr(nnlearn.report, "save_figure", killed_at_the_third)
+    monkeypatch.setattr(nnlearn.reporting._report, "save_figure", killed_at_the_third)
     with pytest.raises(KeyboardInterrupt):
         write_report(model, tmp_path, X_test, y_test)
     assert (tmp_path / "digits.png").exists() and not (tmp_path / "index.html").exists()
-    assert nnlearn.report.report_clashes(tmp_path) == []
-    monkeypatch.setattr(nnlearn.report, "save_figure", real)
+    assert nnlearn.reporting._report.report_clashes(tmp_path) == []
+    monkeypatch.setattr(nnlearn.reporting._report, "save_figure", real)
     index = write_report(model, tmp_path, X_test, y_test)  # no overwrite needed
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["index.html", *FIGURES])
     assert_images_exist(index)
@@ -244,7 +244,7 @@ def test_an_unfinished_report_is_replaced_without_overwrite(tmp_path, model, dat
 def test_a_special_file_is_never_replaced_by_a_report(tmp_path, model, data):
     import os
 
-    from nnlearn.files import SpecialFileError
+    from nnlearn.persist._atomic import SpecialFileError
 
     _, X_test, _, y_test = data
     os.mkfifo(tmp_path / "wrong.png")

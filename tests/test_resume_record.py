@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 
 import nnlearn
-import nnlearn.cluster
-import nnlearn.monitor
-import nnlearn.threads
-from nnlearn.cli.resuming import NOT_EXACT_SINCE, compare_exactness, exactness_record
+import nnlearn.cli._monitor
+import nnlearn.compute._cluster
+import nnlearn.compute._threads
+from nnlearn.cli._resuming import NOT_EXACT_SINCE, compare_exactness, exactness_record
 from nnlearn.core import Network
 from nnlearn.errors import ModelFileError
-from nnlearn.modelio import load_checkpoint, save_checkpoint
+from nnlearn.training._checkpoints import load_checkpoint, save_checkpoint
 
 from .helpers import run_cli
 from .test_interrupt import signal_at
@@ -90,14 +90,14 @@ def test_every_checkpoint_write_carries_the_note_an_interrupted_one_too(cli, tmp
     cli("train", "--data", "d8.csv", *FMINCG, "--max-iter", "2", "--checkpoint", "d8.ckpt", "--out", "a.npz")
     write_csv(tmp_path / "d8.csv", X[::-1], y[::-1])
     writes = []
-    real = nnlearn.monitor.save_checkpoint
+    real = nnlearn.cli._monitor.save_checkpoint
 
     def watched(path, settings, state):
         writes.append(settings.get(NOT_EXACT_SINCE))
         return real(path, settings, state)
 
-    monkeypatch.setattr(nnlearn.monitor, "save_checkpoint", watched)
-    monkeypatch.setattr(nnlearn.monitor.Monitor, "callback", signal_at(5, signal.SIGINT))
+    monkeypatch.setattr(nnlearn.cli._monitor, "save_checkpoint", watched)
+    monkeypatch.setattr(nnlearn.cli._monitor.Monitor, "callback", signal_at(5, signal.SIGINT))
     cli(
         "train",
         "--quiet",
@@ -118,9 +118,9 @@ def test_every_checkpoint_write_carries_the_note_an_interrupted_one_too(cli, tmp
 
 def test_other_threads_are_noted_and_each_later_change_is_added(cli, tmp_path, monkeypatch):
     # 4000 examples of a 400-25-10 network are enough work for two shards.
-    monkeypatch.setattr(nnlearn.threads, "default_threads", lambda: 2)
+    monkeypatch.setattr(nnlearn.compute._threads, "default_threads", lambda: 2)
     cli("train", *FMINCG, "--max-iter", "1", "--checkpoint", "c.ckpt", "--out", "a.npz")
-    monkeypatch.setattr(nnlearn.threads, "default_threads", lambda: 1)  # OPENBLAS_NUM_THREADS=1
+    monkeypatch.setattr(nnlearn.compute._threads, "default_threads", lambda: 1)  # OPENBLAS_NUM_THREADS=1
     first = cli("train", "--quiet", "--json", "--resume", "c.ckpt", "--max-iter", "2", "--out", "b.npz")
     changed = "summed in 2 shards on 2 threads -> 1 shard on 1 thread"
     assert [(d["then"], d["now"]) for d in differences_of(first)] == [("2 shards on 2 threads", "1 shard on 1 thread")]
@@ -132,7 +132,7 @@ def test_other_threads_are_noted_and_each_later_change_is_added(cli, tmp_path, m
     assert f"this run has not been exact since iteration 1: {changed}" in same.stderr
 
     # Back on two threads: another change, added to the note (the first stays first).
-    monkeypatch.setattr(nnlearn.threads, "default_threads", lambda: 2)
+    monkeypatch.setattr(nnlearn.compute._threads, "default_threads", lambda: 2)
     back = cli("train", "--quiet", "--json", "--resume", "c.ckpt", "--max-iter", "4", "--out", "b.npz", "--force")
     assert [d["what"] for d in differences_of(back)] == ["history", "the partitions of examples the cost is summed in"]
     assert settings_of(tmp_path / "c.ckpt")[NOT_EXACT_SINCE] == (
@@ -204,17 +204,17 @@ def test_a_scheduler_address_records_its_workers_threads(monkeypatch):
         assert cluster == "tcp://10.0.0.1:8786"
         return FakeClient(), lambda: closed.append(True)
 
-    monkeypatch.setattr(nnlearn.cluster, "connect", connect)
+    monkeypatch.setattr(nnlearn.compute._cluster, "connect", connect)
     record = digits_record(cluster="tcp://10.0.0.1:8786")
     assert (record["exact.shards"], record["exact.cluster"]) == (5, "tcp://10.0.0.1:8786") and closed == [True]
     # A client already connected is asked, not a new connection.
-    monkeypatch.setattr(nnlearn.cluster, "connect", None)
+    monkeypatch.setattr(nnlearn.compute._cluster, "connect", None)
     assert digits_record(cluster="tcp://10.0.0.1:8786", client=FakeClient())["exact.shards"] == 5
 
 
 def test_a_shard_directory_on_a_cluster_records_its_chunks(tmp_path):
     pytest.importorskip("dask.array")
-    from nnlearn.shards import load_shards, write_shards
+    from nnlearn.datasets._shards import load_shards, write_shards
 
     X, y = nnlearn.load_digits20()
     write_shards(X, y, tmp_path / "shards", rows_per_shard=1700)
@@ -240,7 +240,7 @@ def layout(shards, cluster="none", bounds="even", threads=None):
 @pytest.mark.parametrize(
     ("then", "now", "difference"),
     [
-        # The same partitions, on this machine: the same sums bit for bit (nnlearn.cluster).
+        # The same partitions, on this machine: the same sums bit for bit (nnlearn.compute._cluster).
         (layout(3, "local 3"), layout(3), None),
         (layout(3, "local 3"), layout(3, "local 3"), None),
         (layout(5, "tcp://h:8786"), layout(5, "tcp://h:8786"), None),
@@ -299,7 +299,7 @@ def test_a_cluster_run_resumed_here_says_it_ends_near_not_at(cli, tmp_path, monk
     assert (settings["exact.shards"], settings["exact.cluster"]) == (3, "local 3")
     shutil.copy(tmp_path / "c3.ckpt", tmp_path / "copy.ckpt")
 
-    monkeypatch.setattr(nnlearn.threads, "default_threads", lambda: 1)
+    monkeypatch.setattr(nnlearn.compute._threads, "default_threads", lambda: 1)
     here = cli("train", "--quiet", "--json", "--resume", "c3.ckpt", "--max-iter", "30", "--out", "b.npz")
     (difference,) = differences_of(here)
     assert (difference["then"], difference["now"]) == (

@@ -97,8 +97,8 @@ def write_inputs(work):
 def write_crafted_models(work, good):
     """Model files whose checksums are right but whose contents are not a model:
     the checksum only catches accidents, so the contents are checked too."""
-    from nnlearn.archive import write_archive
-    from nnlearn.model import FORMAT
+    from nnlearn.model._model import FORMAT
+    from nnlearn.persist._archive import write_archive
 
     thetas = {f"theta{l}": theta for l, theta in enumerate(good.thetas, start=1)}
     meta = {"lam": 1.0, "network": {"activation": "sigmoid", "output": "sigmoid"}, "history": {}}

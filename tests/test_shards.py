@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
+from nnlearn.datasets._shards import MANIFEST, load_shards, write_shards
 from nnlearn.errors import DataError, ParameterError
-from nnlearn.shards import MANIFEST, load_shards, write_shards
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from nnlearn import threads
+from nnlearn.compute import _threads as threads
+from nnlearn.compute._threads import ShardedDataTerm, default_threads
 from nnlearn.core import cost_and_gradient, data_term, init_random, one_hot, pack
-from nnlearn.threads import ShardedDataTerm, default_threads
-from nnlearn.training import make_objective
+from nnlearn.training._train import make_objective
 
 LAYERS = (7, 6, 4)
 

@@ -108,7 +108,7 @@ def test_a_single_class_is_rejected():
 @pytest.mark.parametrize("optimizer", ["fmincg", "sgd", "adam", "cg", "lbfgs"])
 def test_a_run_resumed_from_a_checkpoint_reaches_the_same_weights(optimizer, tmp_path):
     from nnlearn import load_digits8
-    from nnlearn.modelio import load_checkpoint, save_checkpoint
+    from nnlearn.training._checkpoints import load_checkpoint, save_checkpoint
 
     X, y = load_digits8()
     settings = dict(hidden_layer_sizes=(12,), optimizer=optimizer, max_iter=20, seed=5)
@@ -145,14 +145,16 @@ def digits8_small():
 
 
 def test_the_settings_name_every_optimizer_the_optimizers_implement():
-    from nnlearn import minibatch, optimize, settings
+    from nnlearn.optim import _minibatch as minibatch
+    from nnlearn.optim import _minimize as optimize
+    from nnlearn.training import _settings as settings
 
-    assert settings.FULL_BATCH == optimize.OPTIMIZERS
+    assert settings.FULL_BATCH == optimize.FULL_BATCH
     assert settings.MINI_BATCH == minibatch.MINI_BATCH == tuple(minibatch.STEPS)
 
 
 def test_options_hold_every_default_and_train_takes_them_whole(digits8_small):
-    from nnlearn.settings import DEFAULTS, Options
+    from nnlearn.training._settings import DEFAULTS, Options
 
     X, y = digits8_small
     by_keywords = train(X, y, (10,), 1.0, "lbfgs", 20, seed=3, activation="tanh")

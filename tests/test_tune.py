@@ -1,4 +1,4 @@
-"""``nnlearn tune`` and :mod:`nnlearn.tuning`: the search, its check, its outputs and its errors.
+"""``nnlearn tune`` and :mod:`nnlearn.reporting._tuning`: the search, its check, its outputs and its errors.
 
 The searches here run on scikit-learn's 8x8 digits (``digits8``) with grids of two to four
 candidates and few iterations, in this process (``n_jobs=1``) unless a test is about the
@@ -15,10 +15,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
 import nnlearn
-from nnlearn import tuning
 from nnlearn.errors import ParameterError
 from nnlearn.estimator import NeuralNetClassifier
-from nnlearn.model import load_model
+from nnlearn.model._model import load_model
+from nnlearn.reporting import _tuning as tuning
 
 from .helpers import assert_one_line_error, nnlearn_script, ok_json, run_cli
 

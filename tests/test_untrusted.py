@@ -21,9 +21,10 @@ import pytest
 
 from nnlearn import Model, init_random, load_digits8
 from nnlearn.errors import DataError, ModelFileError
-from nnlearn.files import read_npz
-from nnlearn.model import MAX_ARRAY_BYTES
-from nnlearn.modelio import load_checkpoint, load_model, read_octave_weights
+from nnlearn.model._model import MAX_ARRAY_BYTES, load_model
+from nnlearn.model._octave import read_octave_weights
+from nnlearn.persist._reading import read_npz
+from nnlearn.training._checkpoints import load_checkpoint
 
 from .helpers import EX4WEIGHTS, assert_one_line_error, deadline, ok_json, run_cli
 
@@ -167,7 +168,7 @@ def test_a_damaged_member_fails_its_crc(tmp_path):
 
 
 def test_model_files_are_bounded_when_saved_too(monkeypatch, tmp_path):
-    from nnlearn import model as model_module
+    from nnlearn.model import _model as model_module
 
     monkeypatch.setattr(model_module, "MAX_ARRAY_BYTES", 100)
     with pytest.raises(ModelFileError, match="cannot be saved: its weights take"):
@@ -352,7 +353,7 @@ def test_the_shipped_weights_and_a_real_model_still_load(cli, tmp_path):
 def test_the_cost_figure_draws_any_floats_without_overflow(costs):
     import warnings
 
-    from nnlearn.plots import plot_cost_history
+    from nnlearn.reporting._plots import plot_cost_history
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
@@ -370,7 +371,7 @@ def test_the_cost_figure_draws_any_floats_without_overflow(costs):
 
 
 def test_a_data_file_that_inflates_a_thousandfold_is_refused_before_inflating(tmp_path):
-    from nnlearn.datafiles import load_npz
+    from nnlearn.datasets._files import load_npz
     from nnlearn.errors import DataError
 
     np.savez_compressed(tmp_path / "zeros.npz", X=np.zeros((20000, 400)), y=np.zeros(20000, dtype=int))

@@ -26,12 +26,12 @@ from PIL import Image, ImageDraw
 
 from nnlearn import load_digits8, load_digits20, train
 from nnlearn.core import ACTIVATIONS, OUTPUTS, forward
-from nnlearn.datasets import split
+from nnlearn.datasets._builtin import split
+from nnlearn.datasets._images import image_bytes_to_input, image_to_input
 from nnlearn.errors import ParameterError
-from nnlearn.images import image_bytes_to_input, image_to_input
-from nnlearn.model import Model, load_model
-from nnlearn.modelio import load_pretrained
-from nnlearn.settings import OPTIMIZERS
+from nnlearn.model._model import Model, load_model
+from nnlearn.model._octave import load_pretrained
+from nnlearn.training._settings import OPTIMIZERS
 
 from .helpers import ENV, SCRIPT, assert_one_line_error, run_cli
 
@@ -40,8 +40,8 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 from nnlearn.web import Limits, create_app
-from nnlearn.web.app import STATIC
-from nnlearn.web.limits import DATASETS
+from nnlearn.web._app import STATIC
+from nnlearn.web._limits import DATASETS
 
 ORIGIN = "http://127.0.0.1:8000"
 

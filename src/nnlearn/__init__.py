@@ -5,6 +5,7 @@ checking and full-batch training, from the course's 400-25-10 sigmoid digit netw
 any number of hidden layers of sigmoid, tanh or relu units with sigmoid or softmax outputs.
 """
 
+from ._version import __version__
 from .core import (
     Network,
     cost,
@@ -18,28 +19,11 @@ from .core import (
     sigmoid_gradient,
     unpack,
 )
+from .core.gradcheck import check_directional, check_gradients, numerical_gradient
 from .datasets import load_data, load_digits8, load_digits20, split
-from .errors import (
-    DataError,
-    ModelFileError,
-    NNLearnError,
-    ParameterError,
-    ShapeError,
-    TrainingError,
-)
-from .gradcheck import check_directional, check_gradients, numerical_gradient
-from .model import Model
-from .modelio import (
-    load_model,
-    load_octave_model,
-    load_pretrained,
-    load_weights,
-    save_model,
-    write_octave_weights,
-)
+from .errors import DataError, ModelFileError, NNLearnError, ParameterError, ShapeError, TrainingError
+from .model import Model, load_model, load_octave_model, load_pretrained, load_weights, save_model, write_octave_weights
 from .training import train
-
-__version__ = "0.2.0"
 
 
 def __getattr__(name):
@@ -53,6 +37,7 @@ def __getattr__(name):
 
 
 __all__ = [
+    "__version__",
     "Network",
     "sigmoid",
     "sigmoid_gradient",

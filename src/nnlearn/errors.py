@@ -37,3 +37,8 @@ class ExamplesLost(TrainingError):
     """
 
     model = None
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type's name when it has none."""
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

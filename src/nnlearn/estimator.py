@@ -1,7 +1,7 @@
 """``NeuralNetClassifier``: nnlearn's network as a scikit-learn classifier.
 
 The estimator validates its input with scikit-learn's helpers and hands the work to
-:mod:`nnlearn.training` (the same code as :func:`nnlearn.train`); it holds no maths of
+:mod:`nnlearn.training._train` (the same code as :func:`nnlearn.train`); it holds no maths of
 its own. Fitted state ends in ``_``, as scikit-learn's conventions ask.
 """
 
@@ -23,9 +23,9 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from .model import Model
-from .settings import DEFAULTS, ESTIMATOR_OPTIMIZER, MINI_BATCH, MiniBatch, Options, check_cluster_parameter
-from .training import data_terms, fit
+from .model._model import Model
+from .training._settings import DEFAULTS, ESTIMATOR_OPTIMIZER, MINI_BATCH, MiniBatch, Options, check_cluster_parameter
+from .training._train import data_terms, fit
 
 __all__ = ["NeuralNetClassifier"]
 
@@ -56,9 +56,9 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         Regularisation strength lambda: the penalty is lam/(2m) times the sum of the
         squared non-bias weights.
     optimizer : {"lbfgs", "cg", "fmincg", "sgd", "adam"}, default="lbfgs"
-        Full-batch ``"lbfgs"``, ``"cg"``, ``"fmincg"`` (:mod:`nnlearn.optimize`), or
+        Full-batch ``"lbfgs"``, ``"cg"``, ``"fmincg"`` (:mod:`nnlearn.optim._minimize`), or
         mini-batch ``"sgd"`` (with Nesterov momentum 0.9) and ``"adam"``
-        (:mod:`nnlearn.minibatch`).
+        (:mod:`nnlearn.optim._minibatch`).
     max_iter : int, default=400
         Iterations at most; for ``"sgd"`` and ``"adam"`` an iteration is an epoch.
     tol : float or None, default=None
@@ -87,8 +87,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
     n_iter_no_change : int, default=10
         With early stopping, iterations (epochs) without improvement of the validation
         accuracy; without it, epochs without improvement of a mini-batch optimiser's cost.
-    augment : int or nnlearn.augment.Augment, default=None
-        Also train on distorted copies of the training images (:mod:`nnlearn.augment`):
+    augment : int or nnlearn.training._augment.Augment, default=None
+        Also train on distorted copies of the training images (:mod:`nnlearn.training._augment`):
         a number of copies of each, or an ``Augment``; None or 0: off. ``X``'s rows must
         be square images, column-major unless the ``Augment`` says otherwise. Only what
         ``fit`` is given is distorted (under cross-validation, the fold's training part),
@@ -127,7 +127,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         Iterations (epochs for mini-batch optimisers) run, over all ``partial_fit`` calls.
     loss_curve_ : list of float
         The cost after each iteration, for every optimiser; for mini-batch optimisers the
-        epoch's mean batch cost (see :mod:`nnlearn.minibatch`).
+        epoch's mean batch cost (see :mod:`nnlearn.optim._minibatch`).
     validation_scores_ : list of float or None
         Validation accuracy per iteration (epoch) with early stopping, else None.
     best_validation_score_ : float or None
@@ -296,7 +296,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def _options(self):
-        """The estimator's parameters as checked :class:`~nnlearn.settings.Options`."""
+        """The estimator's parameters as checked :class:`~nnlearn.training._settings.Options`."""
         if self.cluster is not None:
             check_cluster_parameter(self.cluster, self.optimizer)
         minibatch = MiniBatch(batch_size=self.batch_size, learning_rate=self.learning_rate)

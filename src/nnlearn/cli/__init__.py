@@ -8,7 +8,7 @@ malformed file, weights that do not fit the data, an option out of range) surfac
 stderr with exit status 2, never a traceback; argparse's own usage errors read the same,
 ``nnlearn VERB: error: ...``. With ``--json`` a verb prints exactly one JSON object on
 stdout and nothing else there. A closed or broken stderr or stdout ends no verb early:
-messages to a stream that is gone are dropped (:func:`nnlearn.monitor.say`).
+messages to a stream that is gone are dropped (:func:`nnlearn.cli._monitor.say`).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import argparse
 import os
 import sys
 
-from .. import __version__
+from .._version import __version__
 from ..errors import NNLearnError
-from ..files import OutputExistsError
-from ..monitor import say
+from ..persist._atomic import OutputExistsError
 from . import cost, evaluate, gradcheck, predict, report, reproduce, serve, shard, show, train, tune
+from ._monitor import say
 
 __all__ = ["main", "build_parser", "VERBS"]
 

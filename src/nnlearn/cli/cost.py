@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..datasets import load_data
-from ..settings import check_lambda
-from .common import (
+from ..datasets._builtin import load_data
+from ..training._settings import check_lambda
+from ._common import (
     COURSE,
     DATA_HELP,
     PRETRAINED,

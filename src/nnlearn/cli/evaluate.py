@@ -1,6 +1,6 @@
 """``nnlearn evaluate``: accuracy, per-class precision and recall, and the confusion matrix.
 
-The data are named for what they are to the model (:func:`~nnlearn.cli.common.data_role`):
+The data are named for what they are to the model (:func:`~nnlearn.cli._common.data_role`):
 its held-out test part, its own training data, or other data.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import DATA_HELP, architecture, check_fit, data_role, emit, evaluation_data, load_model_file, percent
+from ._common import DATA_HELP, architecture, check_fit, data_role, emit, evaluation_data, load_model_file, percent
 
 SUMMARY = "accuracy, per-class precision and recall, and the confusion matrix of a model"
 EXAMPLES = """\

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ..core import Network
 from ..errors import ParameterError
-from ..settings import check_hidden, check_kinds, check_lambda
-from .common import COURSE, add_kinds, emit
+from ..training._settings import check_hidden, check_kinds, check_lambda
+from ._common import COURSE, add_kinds, emit
 
 SUMMARY = "backpropagation against numerical gradients on the course's debug network"
 EXAMPLES = """\
@@ -16,7 +16,7 @@ EXAMPLES = """\
 GRADCHECK_TOLERANCE = COURSE["gradcheck"]  # the course's criterion for a correct backpropagation
 # Central differences cost two evaluations per weight, so the check grows with the square
 # of the weights: 20,000 weights take seconds, 200,000 would take many minutes. Larger
-# networks are checked along random directions (nnlearn.gradcheck.check_directional).
+# networks are checked along random directions (nnlearn.core.gradcheck.check_directional).
 MAX_WEIGHTS = 20_000
 
 
@@ -36,7 +36,7 @@ def add_arguments(p):
 
 
 def run(args):
-    from ..gradcheck import check_gradients
+    from ..core.gradcheck import check_gradients
 
     hidden = check_hidden(args.hidden)
     check_lambda(args.lam)
@@ -45,7 +45,7 @@ def run(args):
         raise ParameterError(
             f"--hidden {' '.join(map(str, hidden))} makes a debug network of {network.n_weights:,} weights; the "
             f"check takes two cost evaluations per weight, so it is limited to {MAX_WEIGHTS:,} weights (a network "
-            "of any size can be checked along random directions with nnlearn.gradcheck.check_directional)"
+            "of any size can be checked along random directions with nnlearn.core.gradcheck.check_directional)"
         )
     layer_sizes = network.layer_sizes
     difference, numgrad, grad = check_gradients(network, args.lam, return_columns=True)

@@ -11,10 +11,10 @@ import warnings
 
 import numpy as np
 
-from ..datasets import load_data
+from ..datasets._builtin import load_data
 from ..errors import ModelFileError, NNLearnError
-from ..files import regular_file
-from .common import check_fit, emit, load_model_file
+from ..persist._reading import regular_file
+from ._common import check_fit, emit, load_model_file
 
 SUMMARY = "predict the digits in image files (PNG, JPEG) or the examples of a data file"
 EXAMPLES = """\
@@ -39,7 +39,7 @@ def add_arguments(p):
 
 def _inputs(source, model, model_path, framing):
     """Examples from one INPUT: an image file (one example) or a dataset (X, and y or None)."""
-    from ..images import image_to_input, is_image_path
+    from ..datasets._images import image_to_input, is_image_path
 
     n_inputs = model.layer_sizes[0]
     if is_image_path(source):
@@ -60,7 +60,7 @@ def _one_line(exc):
 
 def _predict_one(source, model, model_path, framing):
     """The rows of one INPUT, and the image warnings it gave (each one line)."""
-    from ..images import ImageWarning
+    from ..datasets._images import ImageWarning
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ImageWarning)
@@ -89,7 +89,7 @@ def _predict_one(source, model, model_path, framing):
 
 
 def run(args):
-    from ..images import is_image_path, model_framing
+    from ..datasets._images import is_image_path, model_framing
 
     # Before anything reads it: a FIFO would hang the reader, /dev/zero fill the memory.
     regular_file(args.model, ModelFileError, "model file", MAX_MODEL_BYTES)

@@ -1,4 +1,4 @@
-"""``nnlearn report``: an HTML report of a model on a dataset (``nnlearn.report``).
+"""``nnlearn report``: an HTML report of a model on a dataset (``nnlearn.reporting._report``).
 
 Inputs are checked before the report's folder: an existing report needs ``--force``, a
 device or FIFO under a report file's name is refused, and the folder must take files.
@@ -6,7 +6,7 @@ device or FIFO under a report file's name is refused, and the folder must take f
 
 from __future__ import annotations
 
-from .common import (
+from ._common import (
     DATA_HELP,
     check_fit,
     data_role,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..datasets import load_data
-from ..settings import check_max_iter
-from .common import (
+from ..datasets._builtin import load_data
+from ..training._settings import check_max_iter
+from ._common import (
     ACCURACY_MARGIN,
     COST_TOLERANCE,
     COURSE,
@@ -55,8 +55,8 @@ def _check(name, value, course, matched, tolerance, fmt):
 
 
 def _reproduce_training(args, X, y):
-    from ..monitor import Monitor
-    from ..training import train
+    from ..training._train import train
+    from ._monitor import Monitor
 
     with Monitor(args.max_iter, show=not (args.quiet or args.json)) as monitor:
         model = train(
@@ -70,7 +70,7 @@ def _reproduce_training(args, X, y):
 def run(args):
     """Exit status 0 when every step matches the course, 1 when any does not."""
     from ..core import sigmoid_gradient
-    from ..gradcheck import check_gradients
+    from ..core.gradcheck import check_gradients
 
     check_max_iter(args.max_iter)
     data = args.data or "digits20"

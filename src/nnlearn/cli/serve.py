@@ -11,9 +11,9 @@ import socket
 import sys
 
 from ..errors import ModelFileError, NNLearnError, ParameterError
-from ..files import regular_file
-from ..monitor import say
-from .common import architecture, load_model_file
+from ..persist._reading import regular_file
+from ._common import architecture, load_model_file
+from ._monitor import say
 from .predict import MAX_MODEL_BYTES
 
 SUMMARY = "a local web page: draw a digit and watch the network answer, see a model, train one and watch it learn"
@@ -88,7 +88,7 @@ def _warn_if_open(host):
 def run(args):
     web = _web()
     if args.model is None:
-        model, source = None, web.app.PRETRAINED_SOURCE
+        model, source = None, web.PRETRAINED_SOURCE
     else:
         regular_file(args.model, ModelFileError, "model file", MAX_MODEL_BYTES)
         model, source = load_model_file(args.model), args.model

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..datasets import load_data
+from ..datasets._builtin import load_data
 from ..errors import ParameterError
-from .common import DATA_HELP, emit
+from ._common import DATA_HELP, emit
 
 SUMMARY = "write a dataset as a directory of .npy shards for training on a Dask cluster"
 EXAMPLES = """\
@@ -28,7 +28,7 @@ def add_arguments(p):
 
 
 def run(args):
-    from ..shards import write_shards
+    from ..datasets._shards import write_shards
 
     if args.rows_per_shard < 1:
         raise ParameterError(f"--rows-per-shard must be an integer >= 1, got {args.rows_per_shard}")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..datasets import load_data
+from ..datasets._builtin import load_data
 from ..errors import ParameterError
-from .common import DATA_HELP, MODEL_SUFFIXES, emit, load_model_file, refuse_existing
+from ._common import DATA_HELP, MODEL_SUFFIXES, emit, load_model_file, refuse_existing
 
 SUMMARY = "draw 100 random digits of a dataset, or the hidden units of a model, to a PNG file"
 EXAMPLES = """\
@@ -30,7 +30,7 @@ def run(args):
         raise ParameterError(f"{args.model}: expected a model file (.npz or .mat); use --data for a dataset")
     out = args.out or ("hidden-units.png" if args.model else "digits.png")
     refuse_existing(out, args.force)
-    from .. import plots
+    from ..reporting import _plots as plots
 
     if args.model is not None:
         fig = plots.plot_hidden_units(load_model_file(args.model))

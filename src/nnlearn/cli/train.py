@@ -4,11 +4,11 @@ The order of its checks is the user's: the options first, then the inputs (a che
 to resume, the data), then the outputs (an existing file needs ``--force``; a device is
 never replaced; each output's directory must take a file), and only then the training.
 Once a run has trained, its weights are not lost to a failed write: they go to a
-fallback file that the command names (:func:`~nnlearn.cli.saving.fallback_dirs`).
+fallback file that the command names (:func:`~nnlearn.cli._saving.fallback_dirs`).
 
-The options are :mod:`nnlearn.cli.train_options`', resuming a checkpoint
-:mod:`nnlearn.cli.resuming`'s, saving the weights and ending an interrupted run
-:mod:`nnlearn.cli.saving`'s; their public names are importable from here too.
+The options are :mod:`nnlearn.cli._train_options`', resuming a checkpoint
+:mod:`nnlearn.cli._resuming`'s, saving the weights and ending an interrupted run
+:mod:`nnlearn.cli._saving`'s; their public names are importable from here too.
 """
 
 from __future__ import annotations
@@ -18,35 +18,26 @@ from pathlib import Path
 
 import numpy as np
 
-from ..augment import Augment, augment_record
 from ..core import Network
-from ..datasets import DATASET_FRAMING, DATASETS
+from ..datasets._builtin import DATASET_FRAMING, DATASETS
 from ..errors import NNLearnError, ParameterError
-from ..monitor import say
-from ..settings import MINI_BATCH, check_memory
-from .common import (
-    DEFAULT_MODEL,
-    architecture,
-    emit,
-    import_report,
-    percent,
-    refuse_existing,
-    same_path,
-    split_data,
-)
-from .remote import cluster_data, clustered
-from .resuming import EXACT, compare_exactness, difference_lines, exactness_record, resume_settings
+from ..training._augment import Augment, augment_record
+from ..training._settings import MINI_BATCH, check_memory
+from ._common import DEFAULT_MODEL, architecture, emit, import_report, percent, refuse_existing, same_path, split_data
+from ._monitor import say
+from ._remote import cluster_data, clustered
+from ._resuming import EXACT, compare_exactness, difference_lines, exactness_record, resume_settings
 
 # Imported as themselves (here and below): names defined in this module before resuming, saving and
 # train_options existed, still importable from it.
-from .resuming import EXACT_MEANING as EXACT_MEANING
-from .resuming import RESUMED as RESUMED
-from .resuming import RESUMED_BEFORE as RESUMED_BEFORE
-from .resuming import data_digest as data_digest
-from .saving import end_aborted, end_interrupted, end_lost, save_weights, why_failed
-from .saving import fallback_dirs as fallback_dirs
-from .train_options import MINI_BATCH_OPTIONS, STOPPING_OPTIONS, TRAIN_DEFAULTS, check_options, preset_values
-from .train_options import add_arguments as add_arguments  # the verb's options, for nnlearn.cli
+from ._resuming import EXACT_MEANING as EXACT_MEANING
+from ._resuming import RESUMED as RESUMED
+from ._resuming import RESUMED_BEFORE as RESUMED_BEFORE
+from ._resuming import data_digest as data_digest
+from ._saving import end_aborted, end_interrupted, end_lost, save_weights, why_failed
+from ._saving import fallback_dirs as fallback_dirs
+from ._train_options import MINI_BATCH_OPTIONS, STOPPING_OPTIONS, TRAIN_DEFAULTS, check_options, preset_values
+from ._train_options import add_arguments as add_arguments
 
 SUMMARY = "train a network (default: the course's 400-25-10 on the embedded digits)"
 EXAMPLES = """\
@@ -59,7 +50,7 @@ EXAMPLES = """\
   nnlearn train --optimizer fmincg --checkpoint run.ckpt --out m.npz   (Ctrl-C, then:)
   nnlearn train --resume run.ckpt --out m.npz --force"""
 
-#: Why a run stopped (``model.history["stop_reason"]``, nnlearn.optimize's reasons), in words.
+#: Why a run stopped (``model.history["stop_reason"]``, nnlearn.optim._minimize's reasons), in words.
 STOP_WORDS = {
     "converged": "converged",
     "max_iter": "--max-iter reached",
@@ -131,7 +122,7 @@ def run(args):
     if notice:
         say(f"nnlearn train: notice: {notice}")
     # 4. Training.
-    from ..monitor import Monitor
+    from ._monitor import Monitor
 
     monitor = Monitor(
         args.max_iter,
@@ -154,7 +145,7 @@ def run(args):
 
 def _train_and_save(args, monitor, data, hidden, state, settings, report, differences, cluster=None):
     from ..errors import ExamplesLost
-    from ..training import train
+    from ..training._train import train
 
     X_train, y_train, X_test, y_test = data
     out = args.out or DEFAULT_MODEL
@@ -363,7 +354,7 @@ def _train_settings(args, hidden, framing):
 
 
 def _train_result(model, path, settings, X_train, y_train, X_test, y_test, cluster=None):
-    from ..cluster import score
+    from ..compute._cluster import score
 
     history = model.history
     return {

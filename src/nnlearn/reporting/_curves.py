@@ -1,0 +1,174 @@
+"""The course's bias-variance diagnostics: learning and validation curves.
+
+Both are computed by scikit-learn's model-selection tools and drawn as error
+(1 - accuracy), training against validation; they are re-exported by
+:mod:`nnlearn.reporting._plots`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from matplotlib.ticker import NullLocator
+from numpy.typing import ArrayLike
+
+from ..errors import ParameterError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["plot_learning_curve", "plot_validation_curve", "COURSE_LAMBDAS", "TRAIN_SIZES"]
+
+#: The course's values of lambda for its validation curve.
+COURSE_LAMBDAS = (0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+#: Fractions of the training folds for the learning curve.
+TRAIN_SIZES = (0.1, 0.28, 0.46, 0.64, 0.82, 1.0)
+
+
+def _default_estimator(max_iter, random_state):
+    from ..estimator import NeuralNetClassifier
+
+    return NeuralNetClassifier(
+        hidden_layer_sizes=(25,), lam=1.0, optimizer="lbfgs", max_iter=max_iter, random_state=random_state
+    )
+
+
+def figure(width: float, height: float) -> Figure:
+    """A Figure on its own Agg canvas: renders without pyplot or a display."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _error_curves(x, train_scores, valid_scores, xlabel, title):
+    """Training and validation error (1 - accuracy), each the mean over the folds with a
+    band of one standard deviation; returns the figure, its axes and the validation means."""
+    fig = figure(7.0, 4.2)
+    ax = fig.add_subplot()
+    means = []
+    for scores, label, marker in ((train_scores, "training error", "o"), (valid_scores, "validation error", "s")):
+        errors = 1.0 - scores
+        mean, std = errors.mean(axis=1), errors.std(axis=1)
+        (line,) = ax.plot(x, mean, marker=marker, label=label)
+        ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+        means.append(mean)
+    ax.set(xlabel=xlabel, ylabel="error (1 - accuracy)", title=title)
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    return fig, ax, means[1]
+
+
+def plot_learning_curve(
+    X: ArrayLike,
+    y: ArrayLike,
+    estimator: Any = None,
+    train_sizes: ArrayLike = TRAIN_SIZES,
+    cv: int | Any = 5,
+    max_iter: int = 100,
+    random_state: int | None = 0,
+    n_jobs: int | None = None,
+) -> Figure:
+    """Training and validation error against the number of training examples.
+
+    The course's diagnosis: both high and close together is high bias (underfitting);
+    a low training error with a validation error well above it is high variance
+    (overfitting), which more examples help. Computed by
+    :func:`sklearn.model_selection.learning_curve`; error is 1 - accuracy.
+
+    Parameters
+    ----------
+    X : array-like, shape (m, n)
+    y : array-like, shape (m,)
+    estimator : scikit-learn classifier, optional
+        By default :class:`nnlearn.estimator.NeuralNetClassifier` with 25 hidden units,
+        lambda 1 and L-BFGS for ``max_iter`` iterations.
+    train_sizes : array-like
+        Fractions (or counts) of the training folds, as scikit-learn takes them.
+    cv : int or cross-validation splitter
+    max_iter, random_state : int
+        For the default estimator; ``random_state`` also shuffles the examples.
+    n_jobs : int, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from sklearn.model_selection import learning_curve
+
+    estimator = _default_estimator(max_iter, random_state) if estimator is None else estimator
+    sizes, train_scores, valid_scores = learning_curve(
+        estimator,
+        X,
+        y,
+        train_sizes=train_sizes,
+        cv=cv,
+        scoring="accuracy",
+        shuffle=True,
+        random_state=random_state,
+        n_jobs=n_jobs,
+    )
+    title = f"Learning curve ({_cv_name(cv)} cross-validation)"
+    fig, ax, _ = _error_curves(sizes, train_scores, valid_scores, "number of training examples m", title)
+    ax.legend()
+    return fig
+
+
+def plot_validation_curve(
+    X: ArrayLike,
+    y: ArrayLike,
+    lams: ArrayLike = COURSE_LAMBDAS,
+    estimator: Any = None,
+    cv: int | Any = 5,
+    param_name: str = "lam",
+    max_iter: int = 100,
+    random_state: int | None = 0,
+    n_jobs: int | None = None,
+) -> Figure:
+    """Training and validation error against the regularisation strength lambda.
+
+    Small lambda: a low training error and a higher validation error (variance);
+    large lambda: both high (bias). The lambda with the lowest validation error is
+    marked. Computed by :func:`sklearn.model_selection.validation_curve`.
+
+    Parameters
+    ----------
+    X, y, estimator, cv, max_iter, random_state, n_jobs
+        As in :func:`plot_learning_curve`.
+    lams : sequence of float
+        The values tried; by default the course's 0, 0.001, 0.003, ..., 10.
+    param_name : str
+        The estimator's name for lambda (``"alpha"`` for scikit-learn's MLPClassifier).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from sklearn.model_selection import validation_curve
+
+    estimator = _default_estimator(max_iter, random_state) if estimator is None else estimator
+    lams = np.asarray(lams, dtype=np.float64)
+    if lams.ndim != 1 or lams.size == 0 or np.any(lams < 0):
+        raise ParameterError(f"lams must be a non-empty sequence of numbers >= 0, got {lams.tolist()}")
+    train_scores, valid_scores = validation_curve(
+        estimator, X, y, param_name=param_name, param_range=lams, cv=cv, scoring="accuracy", n_jobs=n_jobs
+    )
+    title = f"Validation curve ({_cv_name(cv)} cross-validation)"
+    fig, ax, valid = _error_curves(lams, train_scores, valid_scores, "lambda", title)
+    best = int(np.argmin(valid))
+    ax.axvline(lams[best], color="gray", linestyle="--", linewidth=1, label=f"best lambda = {lams[best]:g}")
+    # A symmetric log axis spreads the course's 0.001 ... 10 evenly and still shows 0.
+    positive = lams[lams > 0]
+    ax.set_xscale("symlog", linthresh=positive.min() if positive.size else 1.0)
+    ax.set_xlim(lams.min(), lams.max() * 1.2 if lams.max() > 0 else 1.0)
+    ax.set_xticks(lams, [f"{lam:g}" for lam in lams], fontsize=8)
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.legend()
+    return fig
+
+
+def _cv_name(cv):
+    return f"{cv}-fold" if isinstance(cv, int) else type(cv).__name__

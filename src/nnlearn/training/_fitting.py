@@ -1,0 +1,358 @@
+"""Fitting weights: the named optimiser run from a starting point on the examples.
+
+:func:`fit_weights` is the step of :func:`nnlearn.training._train.fit` that optimises: the
+full-batch optimisers (:mod:`nnlearn.optim._minimize`) get ``fun(x) -> (J, grad)`` over a data
+term (:mod:`nnlearn.compute._dataterm`; this machine's cores by default), the mini-batch ones
+(:mod:`nnlearn.optim._minibatch`) ``fun(x, rows)`` over a batch. Early stopping holds out a
+stratified part first (:func:`hold_out`) and watches its accuracy (the mini-batch
+optimisers themselves, the full-batch ones through :class:`Watch`); augmentation
+(:mod:`nnlearn.training._augment`) then distorts what is left: once before a full-batch run, every
+epoch of a mini-batch one. A run that diverges ends in a :class:`TrainingError`; one whose
+examples are lost keeps the weights of its last iteration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..compute._dataterm import DataTerm, accuracy, batch_objective, full_objective
+from ..compute._threads import ShardedDataTerm, blas_threads
+from ..core import Network
+from ..errors import ExamplesLost, ParameterError, TrainingError
+from ..optim._minibatch import DEFAULT_TOL, Plateau, minimize_minibatch
+from ..optim._minimize import minimize
+from ..optim._results import OptimizeResult
+from ._augment import augmented, distort
+from ._settings import MiniBatch, Options
+
+__all__ = ["fit_weights", "hold_out", "DataTermFactory", "Watch", "ValidatedResult"]
+
+#: Makes the data term of a run: ``(X, Y, network, sample_weight) -> DataTerm``.
+DataTermFactory = Callable[..., DataTerm]
+
+
+def _streams(seed):
+    """Independent shuffling, validation-split and distortion seeds from one seed (a
+    Generator serves all three). The first two are what they were before augmentation
+    existed: SeedSequence's children do not depend on how many are spawned."""
+    if isinstance(seed, np.random.Generator):
+        return seed, seed, seed
+    return tuple(np.random.SeedSequence(seed).spawn(3))
+
+
+def hold_out(X, Y, sample_weight, fraction, seed):
+    """Stratified split of a validation fraction for early stopping.
+
+    Returns
+    -------
+    train : tuple (X, Y, sample_weight)
+    validation : tuple (X, labels, sample_weight), labels = the output unit to be most active
+    """
+    from sklearn.model_selection import train_test_split
+
+    labels = np.argmax(Y, axis=1)
+    state = int(np.random.default_rng(seed).integers(2**31 - 1))
+    try:
+        fit_rows, val_rows = train_test_split(
+            np.arange(X.shape[0]), test_size=fraction, random_state=state, stratify=labels
+        )
+    except ValueError as exc:
+        raise ParameterError(
+            f"early stopping cannot hold out a stratified validation_fraction={fraction} of "
+            f"{X.shape[0]} examples ({exc}); change validation_fraction or turn early stopping off"
+        ) from None
+    weights = (None, None) if sample_weight is None else (sample_weight[fit_rows], sample_weight[val_rows])
+    return (X[fit_rows], Y[fit_rows], weights[0]), (X[val_rows], labels[val_rows], weights[1])
+
+
+def _fit_minibatch(X, Y, network, x0, options, *, sample_weight, callback, checkpoint, resume, streams, state, score):
+    settings: MiniBatch = options.minibatch
+    shuffle_seed, _, augment_seed = streams
+    refresh = None
+    if options.augment:
+        # Each epoch trains on the originals and fresh distorted copies of them, written
+        # over the copies' rows of one buffer, which the batch objective reads.
+        m, reps = X.shape[0], options.augment.copies + 1
+        X, Y = np.concatenate([X] * reps), np.concatenate([Y] * reps)
+        sample_weight = None if sample_weight is None else np.concatenate([sample_weight] * reps)
+
+        def refresh(rng):
+            X[m:] = distort(X[:m], copies=reps - 1, settings=options.augment, seed=rng)
+
+    # Unlike the full-batch objective, a batch's products are too small to share between
+    # threads (docs/benchmarks.md), so batches stay on the optimiser's one thread.
+    fun = batch_objective(X, Y, options.lam, network, sample_weight)
+    return minimize_minibatch(
+        fun,
+        x0,
+        X.shape[0],
+        options.optimizer,
+        options.max_iter,
+        options.tol,
+        callback,
+        batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate,
+        n_iter_no_change=options.n_iter_no_change,
+        seed=shuffle_seed,
+        validation_score=score,
+        state=state,
+        checkpoint=checkpoint,
+        resume=resume,
+        refresh=refresh,
+        refresh_seed=augment_seed,
+    )
+
+
+def _full_batch_data(X, Y, sample_weight, options, resume, streams):
+    """The full-batch optimisers' examples, the fixed distorted copies added, and the resume
+    state split into the optimiser's and this module's own (:data:`_OWN_KEYS`)."""
+    resume = None if resume is None else dict(resume)
+    saved = {name: resume.pop(name) for name in list(resume) if name in _OWN_KEYS} if resume else {}
+    extra: dict = {}
+    if options.augment:
+        rng = np.random.default_rng(streams[2])
+        if "aug_rng" in saved:  # the copies made again from the state they were made with
+            rng.bit_generator.state = saved["aug_rng"]
+        extra["aug_rng"] = rng.bit_generator.state
+        X, Y, sample_weight = augmented(X, Y, sample_weight, options.augment, rng)
+    return (X, Y, sample_weight), resume, saved, extra
+
+
+def _fit_full_batch(fun, x0, options, *, callback, checkpoint, resume, saved, extra, score):
+    """The full-batch optimiser on ``fun``, with early stopping's watch on the held-out
+    part when ``score`` is given."""
+    watch = None if score is None else Watch(score, options.n_iter_no_change, saved)
+
+    def save(state):
+        if watch is not None:
+            watch.observe(len(state["history"]), state["x"])
+            extra.update(watch.snapshot())
+        checkpoint({**state, **extra})
+
+    def observe(iteration, J, x):
+        if watch is not None:
+            watch.observe(iteration, x)
+        if callback is not None:
+            callback(iteration, J, x)
+        if watch is not None and watch.done:
+            watch.stopped = True
+            raise StopIteration
+
+    trail = _Trail(observe)
+    try:
+        result = minimize(
+            fun,
+            x0,
+            options.optimizer,
+            options.max_iter,
+            options.tol,
+            trail,
+            resume,
+            None if checkpoint is None else save,
+        )
+    except ExamplesLost as exc:
+        exc.result = trail.result(x0, str(exc))  # type: ignore[attr-defined]
+        raise
+    return result if watch is None else watch.result(result)
+
+
+# What _fit_full_batch adds to an optimiser's checkpoint (Watch.snapshot's, and the
+# distortions' random state), kept from the optimiser on resume.
+_OWN_KEYS = frozenset({"aug_rng", "es.best_x", "es.best_iter", "es.scores", "es.plateau_best", "es.plateau_stale"})
+
+
+@dataclass
+class ValidatedResult(OptimizeResult):
+    """A full-batch run with early stopping: its result, with the held-out part's accuracy
+    after each iteration (``validation_scores``) and the iteration whose weights it holds."""
+
+    validation_scores: list[float] = field(default_factory=list)
+    best_iteration: int = 0
+
+
+class Watch:
+    """Early stopping of a full-batch optimiser: the held-out accuracy after each iteration.
+
+    scikit-learn's rule, as the mini-batch optimisers have it (:class:`nnlearn.optim._minibatch.Plateau`):
+    stop after ``n_iter_no_change`` iterations in a row that fail to beat the best
+    accuracy by more than :data:`nnlearn.optim._minibatch.DEFAULT_TOL`, and keep the best
+    iteration's weights. Its state goes into the run's checkpoints
+    (:meth:`snapshot`), so that a resumed run stops where the uninterrupted one would.
+    """
+
+    def __init__(self, score, n_iter_no_change, saved=None):
+        self.score, self.patience = score, n_iter_no_change
+        self.plateau = Plateau(DEFAULT_TOL, higher_is_better=True)
+        self.scores: list[float] = []
+        self.best_x, self.best_iteration, self.stopped = None, 0, False
+        if saved and "es.scores" in saved:
+            self.scores = [float(value) for value in saved["es.scores"]]
+            self.best_x = np.array(saved["es.best_x"], dtype=np.float64)
+            self.best_iteration = int(saved["es.best_iter"])
+            self.plateau.best, self.plateau.stale = saved["es.plateau_best"], int(saved["es.plateau_stale"])
+
+    def observe(self, iteration, x):
+        """Score iteration ``iteration``'s weights, once (the checkpoint and the callback both ask)."""
+        if iteration <= len(self.scores):
+            return
+        value = float(self.score(x))
+        self.scores.append(value)
+        if self.plateau.update(value):
+            self.best_x, self.best_iteration = np.array(x, dtype=np.float64), iteration
+
+    @property
+    def done(self):
+        return self.plateau.stale >= self.patience
+
+    def snapshot(self):
+        return {
+            "es.best_x": self.best_x,
+            "es.best_iter": self.best_iteration,
+            "es.scores": list(self.scores),
+            "es.plateau_best": self.plateau.best,
+            "es.plateau_stale": self.plateau.stale,
+        }
+
+    def result(self, result):
+        """The optimiser's result with the best iteration's weights, and why it stopped."""
+        if self.best_x is None:  # not one iteration went through
+            return ValidatedResult(**vars(result), validation_scores=list(self.scores))
+        fields = vars(result) | {"x": self.best_x, "fun": result.history[self.best_iteration - 1]}
+        if self.stopped:
+            fields.update(
+                reason="converged",
+                interrupted=False,
+                message=f"validation accuracy did not improve by more than tol={DEFAULT_TOL} "
+                f"for {self.patience} iterations",
+            )
+        return ValidatedResult(**fields, validation_scores=list(self.scores), best_iteration=self.best_iteration)
+
+
+def fit_weights(
+    X: np.ndarray,
+    Y: np.ndarray,
+    network: Network,
+    x0: np.ndarray,
+    options: Options,
+    *,
+    sample_weight=None,
+    callback=None,
+    checkpoint=None,
+    resume=None,
+    shuffle=None,
+    state=None,
+    data_term: DataTermFactory = ShardedDataTerm,
+) -> OptimizeResult:
+    """Run the optimiser ``options`` name from ``x0`` on checked, converted data.
+
+    Parameters
+    ----------
+    X : ndarray, shape (m, n), float64 or float32
+    Y : ndarray, shape (m, K), one-hot, X's dtype
+    network : Network
+    x0 : ndarray, shape (p,), float64
+    options : Options
+        Checked options; its optimiser, lambda, iterations, tolerance and mini-batch settings.
+    sample_weight, callback, checkpoint, resume
+        As for :func:`train`.
+    shuffle : numpy.random.Generator, optional
+        Draw the mini-batch optimisers' shuffling, the early-stopping split and the
+        distortions from it instead of from ``options.seed`` (to continue a run).
+    state : dict, optional
+        Mini-batch optimisers: an earlier run's optimiser state, to continue it.
+    data_term : callable
+        ``data_term(X, Y, network, sample_weight)`` makes the full-batch optimisers' data
+        term (:class:`nnlearn.compute._dataterm.DataTerm`); this machine's cores by default.
+
+    Returns
+    -------
+    OptimizeResult
+        A :class:`~nnlearn.optim._minibatch.MinibatchResult` for the mini-batch optimisers; a
+        :class:`ValidatedResult` for the full-batch ones with early stopping.
+
+    Raises
+    ------
+    TrainingError
+        When the cost or the weights end non-finite.
+    """
+    streams = _streams(options.seed if shuffle is None else shuffle)
+    score = None
+    if options.early_stopping:
+        (X, Y, sample_weight), validation = hold_out(X, Y, sample_weight, options.validation_fraction, streams[1])
+        score = accuracy(validation[0], validation[1], network, validation[2])
+    # Overflow on the way to a non-finite cost is reported once, as a TrainingError below,
+    # not as NumPy's warnings on the way.
+    if options.is_minibatch:
+        with blas_threads(1), np.errstate(over="ignore", invalid="ignore"):
+            result = _fit_minibatch(
+                X,
+                Y,
+                network,
+                x0,
+                options,
+                sample_weight=sample_weight,
+                callback=callback,
+                checkpoint=checkpoint,
+                resume=resume,
+                streams=streams,
+                state=state,
+                score=score,
+            )
+    else:
+        (X, Y, sample_weight), resume, saved, extra = _full_batch_data(X, Y, sample_weight, options, resume, streams)
+        # The data term shares the examples among the threads (nnlearn.compute._threads), so it is
+        # made before the optimiser's own small vector work is held to one thread: OpenBLAS
+        # threads fighting over that work made L-BFGS-B several times slower (docs/benchmarks.md).
+        fun = full_objective(data_term(X, Y, network, sample_weight), options.lam)
+        with blas_threads(1), np.errstate(over="ignore", invalid="ignore"):
+            result = _fit_full_batch(
+                fun,
+                x0,
+                options,
+                callback=callback,
+                checkpoint=checkpoint,
+                resume=resume,
+                saved=saved,
+                extra=extra,
+                score=score,
+            )
+    if result.reason == "not_finite" or not np.all(np.isfinite(result.x)) or not np.isfinite(result.fun):
+        hint = "; try a smaller learning_rate" if options.is_minibatch else ""
+        if options.lam > 1e100:
+            hint = f"; lambda {options.lam:g} makes the penalty overflow, use a smaller one"
+        raise TrainingError(
+            f"training diverged: the cost or its gradient stopped being finite after iteration {result.n_iter}{hint}"
+        )
+    return result
+
+
+class _Trail:
+    """A callback that remembers the last iteration's weights before calling ``callback``:
+    what is kept when the examples are lost mid-run."""
+
+    def __init__(self, callback):
+        self.callback, self.x, self.costs = callback, None, []
+
+    def __call__(self, iteration, J, x):
+        self.x = np.array(x, copy=True)
+        self.costs.append(float(J))
+        if self.callback is not None:
+            self.callback(iteration, J, x)
+
+    def result(self, x0, message):
+        x = x0 if self.x is None else self.x
+        fun = self.costs[-1] if self.costs else float("nan")
+        n = len(self.costs)
+        return OptimizeResult(
+            x=x,
+            fun=fun,
+            n_iter=n,
+            n_evals=0,
+            history=list(self.costs),
+            message=message,
+            interrupted=True,
+            reason="interrupted",
+        )

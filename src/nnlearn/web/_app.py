@@ -1,0 +1,316 @@
+"""The routes of the web application and :func:`create_app`.
+
+Every answer of the API is JSON; every refusal is a 4xx with ``{"error": "<one line>"}``.
+The routes and their shapes are in ``docs/web.md``. State lives on ``app.state``: the
+served model (``served``, swapped in one assignment), the runs, the open event streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import tempfile
+from collections.abc import Iterable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from ..errors import NNLearnError, ParameterError
+from ..model._model import Model, save_model
+from ..model._octave import load_pretrained
+from ._figures import FIGURES, NotAvailable, available, figure_svg
+from ._inputs import image_input, json_image, parse_json, vector_input
+from ._limits import Limits, train_options
+from ._render import prediction
+from ._runs import FINAL, Busy, Run, Runs
+from ._security import LOCAL_HOSTS, Guard, read_body
+from ._served import describe, serve
+
+__all__ = ["create_app", "PRETRAINED_SOURCE"]
+
+PRETRAINED_SOURCE = "the course's pretrained network (ex4weights.mat, shipped with nnlearn)"
+#: The page's files, served from memory under these names: no request names a file path.
+STATIC = {
+    "index.html": "text/html; charset=utf-8",
+    "app.js": "text/javascript; charset=utf-8",
+    "style.css": "text/css; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
+}
+# The page may load and connect to nothing but this server (images: also the tiles'
+# data URLs and the figures' blobs).
+_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+_KEEPALIVE_SECONDS, _POLL_SECONDS = 15.0, 0.05
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": " ".join(str(message).split())}, status_code=status)
+
+
+def _static_files() -> dict[str, bytes]:
+    folder = resources.files("nnlearn.web").joinpath("static")
+    return {name: folder.joinpath(name).read_bytes() for name in STATIC}
+
+
+def _file(request: Request, name: str) -> Response:
+    headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
+    if name == "index.html":
+        headers.update({"Content-Security-Policy": _CSP, "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"})
+    return Response(request.app.state.static[name], media_type=STATIC[name], headers=headers)
+
+
+async def page(request: Request) -> Response:
+    return _file(request, "index.html")
+
+
+async def static(request: Request) -> Response:
+    name = request.path_params["name"]
+    if name not in STATIC:
+        raise HTTPException(404, f"no file {name!r} here")
+    return _file(request, name)
+
+
+async def favicon(request: Request) -> Response:
+    return _file(request, "favicon.svg")
+
+
+async def model_info(request: Request) -> JSONResponse:
+    served = request.app.state.served
+    return JSONResponse({**describe(served), "figures": available(served)})
+
+
+async def tiles(request: Request) -> Response:
+    served = request.app.state.served
+    if served.tiles is None:
+        raise HTTPException(404, "the model has no tiles: its inputs are not a square image, or it has no hidden layer")
+    return Response(served.tiles, media_type="image/png", headers={"Cache-Control": "no-cache"})
+
+
+async def figure(request: Request) -> Response:
+    name, served = request.path_params["name"], request.app.state.served
+    if name not in FIGURES:
+        raise HTTPException(404, f"no figure {name!r}; the figures are {', '.join(FIGURES)}")
+    try:
+        svg = await run_in_threadpool(figure_svg, served, name)
+    except NotAvailable as exc:
+        raise HTTPException(404, f"figure {name}: {exc}") from None
+    return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "no-cache"})
+
+
+def _model_bytes(model: Model) -> bytes:
+    with tempfile.TemporaryDirectory(prefix="nnlearn-web-") as folder:
+        return save_model(model, Path(folder) / "model.npz").read_bytes()
+
+
+async def download(request: Request) -> Response:
+    served = request.app.state.served
+    data = await run_in_threadpool(_model_bytes, served.model)
+    disposition = f'attachment; filename="nnlearn-model-{served.id}.npz"'
+    return Response(data, media_type="application/octet-stream", headers={"Content-Disposition": disposition})
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def predict(request: Request) -> JSONResponse:
+    served = request.app.state.served  # once: a swap mid-request does not mix two models
+    limits: Limits = request.app.state.limits
+    body = await read_body(request, limits.max_body_bytes)
+    kind = _media_type(request)
+    notes: list[str] = []
+    if kind == "application/json":
+        payload = parse_json(body)
+        if not isinstance(payload, dict) or len(payload) != 1 or next(iter(payload)) not in ("vector", "image"):
+            keys = sorted(payload)[:5] if isinstance(payload, dict) else type(payload).__name__
+            raise ParameterError(f'the body must be {{"vector": [...]}} or {{"image": "<base64>"}}, not {keys}')
+        if "vector" in payload:
+            x = vector_input(payload["vector"], served.model.layer_sizes[0])
+        else:
+            data = json_image(payload["image"])
+            x = await run_in_threadpool(image_input, data, served, limits.max_image_pixels, notes)
+    elif kind.startswith("image/"):
+        x = await run_in_threadpool(image_input, body, served, limits.max_image_pixels, notes)
+    else:
+        raise HTTPException(415, f"Content-Type {kind or '(none)'!r}: send application/json or an image/* body")
+    answer = prediction(served.model, x, served.side)
+    return JSONResponse({"model": served.id, **answer, "notes": notes})
+
+
+async def start_training(request: Request) -> JSONResponse:
+    limits: Limits = request.app.state.limits
+    if _media_type(request) != "application/json":
+        raise HTTPException(415, "send the training settings as application/json")
+    dataset, options = train_options(parse_json(await read_body(request, limits.max_body_bytes)), limits)
+    try:
+        run = request.app.state.runs.start(dataset, options)
+    except Busy as exc:
+        raise HTTPException(409, str(exc)) from None
+    return JSONResponse({"run": run.id, "events": f"/api/train/{run.id}/events"}, status_code=202)
+
+
+def _run(request: Request) -> Run:
+    run = request.app.state.runs.get(request.path_params["run"])
+    if run is None:
+        name = request.path_params["run"][:40]
+        raise HTTPException(404, f"no training run {name!r} (finished runs are kept a while)")
+    return run
+
+
+async def cancel_training(request: Request) -> JSONResponse:
+    run = _run(request)
+    if run.finished:
+        raise HTTPException(409, f"run {run.id} has already ended ({run.state})")
+    run.cancelled.set()
+    return JSONResponse({"cancelled": True})
+
+
+class _EventStream(StreamingResponse):
+    """A response that frees its slot among the open streams however it ends."""
+
+    def __init__(self, content, state):
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        super().__init__(content, media_type="text/event-stream", headers=headers)
+        self.state = state
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.state.open_streams -= 1
+
+
+def _event(number: int, name: str, data: dict[str, Any]) -> str:
+    return f"id: {number}\nevent: {name}\ndata: {json.dumps(data, allow_nan=False)}\n\n"
+
+
+async def _events(run: Run, after: int):
+    """The run's events after number ``after``, then the new ones as they come, to its end."""
+    quiet = 0.0
+    while True:
+        ended = run.finished  # read first: if it has ended, its last event is among those read next
+        found = run.since(after)
+        for number, name, data in found:
+            yield _event(number, name, data)
+            after = number
+        if ended or (found and found[-1][1] in FINAL):
+            return
+        quiet = 0.0 if found else quiet + _POLL_SECONDS
+        if quiet >= _KEEPALIVE_SECONDS:  # a comment line keeps proxies and browsers from timing out
+            yield ": keep-alive\n\n"
+            quiet = 0.0
+        await asyncio.sleep(_POLL_SECONDS)
+
+
+async def training_events(request: Request) -> Response:
+    run, state = _run(request), request.app.state
+    if state.open_streams >= state.limits.max_event_streams:
+        raise HTTPException(429, f"{state.open_streams} event streams are open already; close one first")
+    last = request.headers.get("last-event-id", "0")
+    state.open_streams += 1
+    return _EventStream(_events(run, int(last) if last.isdigit() else 0), state)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    message = exc.detail
+    if exc.status_code == 404 and message == "Not Found":
+        message = f"nothing at {request.url.path[:100]}"
+    elif exc.status_code == 405:
+        message = f"{request.method} is not allowed on {request.url.path[:100]}"
+    return _error(exc.status_code, message)
+
+
+async def _bad_input(request: Request, exc: Exception) -> Response:
+    return _error(400, str(exc) or type(exc).__name__)
+
+
+async def _internal(request: Request, exc: Exception) -> Response:
+    return _error(500, f"internal error ({type(exc).__name__}); the server's log has the details")
+
+
+ROUTES = [
+    Route("/", page),
+    Route("/static/{name}", static),
+    Route("/favicon.ico", favicon),
+    Route("/favicon.svg", favicon),
+    Route("/api/model", model_info),
+    Route("/api/model/tiles.png", tiles),
+    Route("/api/model/figures/{name}.svg", figure),
+    Route("/api/model/download", download),
+    Route("/api/predict", predict, methods=["POST"]),
+    Route("/api/train", start_training, methods=["POST"]),
+    Route("/api/train/{run}/events", training_events),
+    Route("/api/train/{run}", cancel_training, methods=["DELETE"]),
+]
+
+
+def create_app(
+    model: Model | None = None,
+    *,
+    allowed_hosts: Iterable[str] | None = None,
+    limits: Limits | None = None,
+    source: str | None = None,
+) -> Starlette:
+    """The web application, serving ``model`` (None: the course's pretrained network).
+
+    Parameters
+    ----------
+    model : Model, optional
+    allowed_hosts : iterable of str, optional
+        Names the server is reached by besides 127.0.0.1, localhost and ::1 (the Host
+        header is checked against them, without the port).
+    limits : Limits, optional
+        The server's bounds (default: :class:`Limits`'s).
+    source : str, optional
+        Where the model came from, for ``GET /api/model`` (a file's name, ...).
+
+    Returns
+    -------
+    starlette.applications.Starlette
+        Serve it with uvicorn; its lifespan's end cancels a training run still going.
+    """
+    if model is None:
+        model, source = load_pretrained(), source or PRETRAINED_SOURCE
+    elif not isinstance(model, Model):
+        raise ParameterError(f"model must be an nnlearn Model or None, not {type(model).__name__}")
+    limits = Limits() if limits is None else limits
+    if not isinstance(limits, Limits):
+        raise ParameterError(f"limits must be a nnlearn.web.Limits, not {type(limits).__name__}")
+    numbers = itertools.count(1)
+    first = serve(model, source or str(model.history.get("source") or "a model given to create_app"), numbers)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        app.state.runs.cancel_all()
+        await run_in_threadpool(app.state.runs.join, 10.0)
+
+    app = Starlette(
+        routes=ROUTES,
+        middleware=[Middleware(Guard, hosts=[*LOCAL_HOSTS, *(allowed_hosts or ())])],
+        exception_handlers={HTTPException: _http_error, NNLearnError: _bad_input, Exception: _internal},
+        lifespan=lifespan,
+    )
+    app.state.limits, app.state.served, app.state.open_streams = limits, first, 0
+    app.state.static = _static_files()
+
+    def swap(trained: Model) -> str:
+        served = serve(trained, trained.history.get("source", "trained here"), numbers)
+        app.state.served = served  # the one assignment that swaps the model
+        return served.id
+
+    app.state.runs = Runs(limits, swap)
+    return app
