@@ -15,7 +15,7 @@ from ..core import ACTIVATIONS, OUTPUTS
 from ..errors import ParameterError
 from ..training._settings import DEFAULTS, OPTIMIZERS, Options
 
-__all__ = ["Limits", "DATASETS", "TRAIN_FIELDS", "train_options"]
+__all__ = ["Limits", "DATASETS", "TRAIN_FIELDS", "train_options", "form_fields"]
 
 #: The data sets a run may train on: the embedded 20x20 digits and scikit-learn's 8x8 ones.
 DATASETS = ("digits20", "digits8")
@@ -147,3 +147,24 @@ def train_options(body: Any, limits: Limits) -> tuple[str, Options]:
         max_iter=_max_iter(body["max_iter"], limits),
     )
     return _choice(body, "dataset", DATASETS), options.checked()
+
+
+def form_fields(limits: Limits) -> list[dict[str, Any]]:
+    """The training form's fields as the page builds them (``GET /api/train/fields``): for
+    each field its name, default, and its choices (a list of names) or bounds (``min``,
+    ``max``; for ``hidden`` also ``max_layers``)."""
+    return [
+        {"name": "dataset", "default": TRAIN_FIELDS["dataset"], "choices": list(DATASETS)},
+        {
+            "name": "hidden",
+            "default": TRAIN_FIELDS["hidden"],
+            "min": 1,
+            "max": limits.max_hidden_units,
+            "max_layers": limits.max_hidden_layers,
+        },
+        {"name": "lambda", "default": TRAIN_FIELDS["lambda"], "min": 0},
+        {"name": "activation", "default": TRAIN_FIELDS["activation"], "choices": list(ACTIVATIONS)},
+        {"name": "output", "default": TRAIN_FIELDS["output"], "choices": list(OUTPUTS)},
+        {"name": "optimizer", "default": TRAIN_FIELDS["optimizer"], "choices": list(OPTIMIZERS)},
+        {"name": "max_iter", "default": TRAIN_FIELDS["max_iter"], "min": 1, "max": limits.max_iter},
+    ]
