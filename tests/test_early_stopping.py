@@ -13,7 +13,7 @@ from nnlearn import NeuralNetClassifier, load_digits8, train
 from nnlearn.core import one_hot
 from nnlearn.errors import ParameterError
 from nnlearn.training._fitting import hold_out
-from nnlearn.training._settings import MiniBatch, Options
+from nnlearn.training._settings import Options
 
 from .helpers import assert_one_line_error, ok_json, run_cli
 
@@ -59,7 +59,7 @@ def test_a_full_batch_optimizer_stops_early_with_the_best_weights(digits8, optim
     model = train(
         X,
         y,
-        (12,),
+        hidden_layer_sizes=(12,),
         optimizer=optimizer,
         max_iter=200,
         seed=5,
@@ -79,23 +79,19 @@ def test_a_full_batch_optimizer_stops_early_with_the_best_weights(digits8, optim
 
 def test_without_early_stopping_a_full_batch_run_is_unchanged(digits8):
     X, y = digits8
-    plain = train(X, y, (12,), optimizer="lbfgs", max_iter=30, seed=5)
+    plain = train(X, y, hidden_layer_sizes=(12,), optimizer="lbfgs", max_iter=30, seed=5)
     assert plain.history["n_iter"] == 30 and "validation_scores" not in plain.history
-    again = train(X, y, (12,), optimizer="lbfgs", max_iter=30, seed=5, early_stopping=False, augment=0)
+    again = train(
+        X, y, hidden_layer_sizes=(12,), optimizer="lbfgs", max_iter=30, seed=5, early_stopping=False, augment=0
+    )
     np.testing.assert_array_equal(plain.thetas[0], again.thetas[0])
 
 
-def test_the_stopping_settings_keep_their_old_home_in_minibatch(digits8):
-    old = Options(minibatch=MiniBatch(early_stopping=True, n_iter_no_change=4)).checked()
-    assert (old.early_stopping, old.n_iter_no_change) == (True, 4)
-    assert (old.minibatch.early_stopping, old.minibatch.n_iter_no_change) == (True, 4)
+def test_the_stopping_settings_are_the_options_own(digits8):
     new = Options(early_stopping=True, validation_fraction=0.2).checked()
-    assert new.minibatch.early_stopping and new.minibatch.validation_fraction == 0.2
-    # checked options changed afterwards take the change, though their MiniBatch mirrors the old value
+    assert new.early_stopping and new.validation_fraction == 0.2
     assert not replace(new, early_stopping=False).checked().early_stopping
-    assert replace(new, n_iter_no_change=7).checked().minibatch.n_iter_no_change == 7
-    with pytest.raises(ParameterError, match="n_iter_no_change is 3 in the options but 4 in their MiniBatch"):
-        Options(n_iter_no_change=3, minibatch=MiniBatch(n_iter_no_change=4)).checked()
+    assert replace(new, n_iter_no_change=7).checked().n_iter_no_change == 7
     with pytest.raises(ParameterError, match="validation_fraction must lie strictly between 0 and 1"):
         Options(early_stopping=True, validation_fraction=1.0).checked()
 
@@ -103,7 +99,7 @@ def test_the_stopping_settings_keep_their_old_home_in_minibatch(digits8):
 @pytest.mark.parametrize("optimizer", ["lbfgs", "fmincg", "adam"])
 def test_augmentation_distorts_only_what_is_left_after_the_early_stopping_split(digits8, distorted, optimizer):
     X, y = digits8
-    train(X, y, (12,), optimizer=optimizer, max_iter=3, seed=2, early_stopping=True, augment=1)
+    train(X, y, hidden_layer_sizes=(12,), optimizer=optimizer, max_iter=3, seed=2, early_stopping=True, augment=1)
     held_out = validation_rows(X, y, seed=2)
     assert len(held_out) == 180
     # the full-batch optimisers distort once, sgd and adam every epoch
@@ -133,7 +129,7 @@ def test_the_command_line_distorts_neither_test_nor_validation_digits(digits8, d
 def test_cross_validation_distorts_only_each_folds_training_part(digits8, distorted):
     X, y = digits8
     folds = list(StratifiedKFold(3).split(X, y))
-    clf = NeuralNetClassifier((8,), max_iter=3, augment=1)
+    clf = NeuralNetClassifier(hidden_layer_sizes=(8,), max_iter=3, augment=1)
     cross_val_score(clf, X, y, cv=folds)
     assert [rows == rows_of(X[fit]) for rows, (fit, _) in zip(distorted, folds)] == [True] * 3
 
@@ -141,7 +137,7 @@ def test_cross_validation_distorts_only_each_folds_training_part(digits8, distor
 def resumed_equals_uninterrupted(X, y, settings, stop_at, path):
     """Interrupt a run at iteration ``stop_at(uninterrupted model)``, resume it from its
     checkpoint file, and compare with the uninterrupted run; returns that."""
-    from nnlearn.training._checkpoints import load_checkpoint, save_checkpoint
+    from nnlearn.training import Continuation
 
     full = train(X, y, **settings)
     stop_at = stop_at(full)
@@ -156,10 +152,10 @@ def resumed_equals_uninterrupted(X, y, settings, stop_at, path):
         y,
         **settings,
         callback=interrupt,
-        checkpoint=lambda state: save_checkpoint(path, {"optimizer": optimizer}, state),
+        checkpoint=lambda run: run.save(path, {"optimizer": optimizer}),
     )
     assert first.history["n_iter"] == stop_at and first.history["stop_reason"] == "interrupted"
-    _, state = load_checkpoint(path)
+    _, state = Continuation.load(path)
     resumed = train(X, y, **settings, resume=state)
     assert resumed.history["n_iter"] == full.history["n_iter"]
     assert resumed.history["stop_reason"] == full.history["stop_reason"]
@@ -221,10 +217,10 @@ def test_the_command_line_stops_every_optimizer_early_and_refuses_mini_batch_opt
     refused = run_cli(capsys, "train", "--optimizer", "cg", "--batch-size", "10", "--out", tmp_path / "n.npz")
     assert_one_line_error(refused, "--batch-size", "mini-batch")
     negative = run_cli(capsys, "train", "--augment", "-1", "--out", tmp_path / "n.npz")
-    assert_one_line_error(negative, "--augment must be a number of copies >= 0")
+    assert_one_line_error(negative, "--augment: augment must be a number of distorted copies >= 0")
 
 
 def test_augmentation_needs_square_images(digits8):
     X, y = digits8
     with pytest.raises(ParameterError, match="63 features are not a square image"):
-        train(X[:, :63], y, (4,), max_iter=1, augment=1)
+        train(X[:, :63], y, hidden_layer_sizes=(4,), max_iter=1, augment=1)

@@ -4,10 +4,13 @@ import numpy as np
 import pytest
 
 from nnlearn import load_digits8, train
+from nnlearn.compute import batch_objective as make_batch_objective
+from nnlearn.compute import make_objective
 from nnlearn.core import init_random, pack
 from nnlearn.optim._minibatch import (
     LEARNING_RATES,
     MinibatchResult,
+    MinibatchSettings,
     Plateau,
     adam_init,
     adam_step,
@@ -17,7 +20,6 @@ from nnlearn.optim._minibatch import (
     sgd_step,
 )
 from nnlearn.training._settings import OPTIMIZERS
-from nnlearn.training._train import make_batch_objective, make_objective
 
 MINI_BATCH = ["sgd", "adam"]
 
@@ -90,12 +92,7 @@ def test_minibatch_optimizers_solve_least_squares(regression, method):
         least_squares(A, b),
         np.zeros(5),
         300,
-        method,
-        max_iter=300,
-        batch_size=32,
-        learning_rate=0.05,
-        seed=0,
-        n_iter_no_change=300,
+        MinibatchSettings(method=method, max_iter=300, batch_size=32, learning_rate=0.05, seed=0, n_iter_no_change=300),
     )
     np.testing.assert_allclose(result.x, x_true, atol=0.02)
     assert len(result.history) == result.n_iter == 300
@@ -108,7 +105,9 @@ def test_minibatch_optimizers_solve_least_squares(regression, method):
 def test_the_same_seed_gives_the_same_run(regression, method):
     A, b, _ = regression
     runs = [
-        minimize_minibatch(least_squares(A, b), np.zeros(5), 300, method, max_iter=5, batch_size=32, seed=s)
+        minimize_minibatch(
+            least_squares(A, b), np.zeros(5), 300, MinibatchSettings(method=method, max_iter=5, batch_size=32, seed=s)
+        )
         for s in (7, 7, 8)
     ]
     np.testing.assert_array_equal(runs[0].x, runs[1].x)
@@ -125,7 +124,9 @@ def test_a_callback_can_stop_after_an_epoch(regression):
         if epoch == 3:
             raise StopIteration
 
-    result = minimize_minibatch(least_squares(A, b), np.zeros(5), 300, "adam", max_iter=50, callback=stop_after_three)
+    result = minimize_minibatch(
+        least_squares(A, b), np.zeros(5), 300, MinibatchSettings(method="adam", max_iter=50), callback=stop_after_three
+    )
     assert result.n_iter == 3 and result.interrupted and result.history == seen
     assert result.message == "stopped by callback" and result.reason == "interrupted"
 
@@ -133,7 +134,12 @@ def test_a_callback_can_stop_after_an_epoch(regression):
 def test_training_stops_when_the_cost_stops_improving_by_tol(regression):
     A, b, _ = regression
     # A tolerance larger than any improvement: every epoch after the first is stale.
-    result = minimize_minibatch(least_squares(A, b), np.zeros(5), 300, "sgd", max_iter=100, tol=1e6, n_iter_no_change=4)
+    result = minimize_minibatch(
+        least_squares(A, b),
+        np.zeros(5),
+        300,
+        MinibatchSettings(method="sgd", max_iter=100, tol=1000000.0, n_iter_no_change=4),
+    )
     assert result.n_iter == 5
     assert "did not improve" in result.message and result.reason == "converged"
 
@@ -150,10 +156,8 @@ def test_early_stopping_returns_the_best_scoring_weights(regression):
         least_squares(A, b),
         np.zeros(5),
         300,
-        "adam",
-        max_iter=6,
+        MinibatchSettings(method="adam", max_iter=6, n_iter_no_change=3),
         callback=record,
-        n_iter_no_change=3,
         validation_score=lambda x: next(scores),
     )
     assert result.validation_scores == [0.5, 0.8, 0.7, 0.6, 0.75]  # three stale epochs after 0.8
@@ -283,9 +287,7 @@ def test_early_stopping_reports_converged(regression):
         least_squares(A, b),
         np.zeros(5),
         300,
-        "adam",
-        max_iter=6,
-        n_iter_no_change=3,
+        MinibatchSettings(method="adam", max_iter=6, n_iter_no_change=3),
         validation_score=lambda x: next(scores),
     )
     assert result.reason == "converged" and result.n_iter == 5
@@ -309,7 +311,7 @@ def nan_gradient(x, rows):
 @pytest.mark.parametrize("fun", [huge, infinite, nan_gradient])
 @pytest.mark.parametrize("method", MINI_BATCH)
 def test_a_batch_objective_that_is_not_finite_ends_the_run_cleanly(method, fun):
-    result = minimize_minibatch(fun, np.ones(3), 10, method, max_iter=5, batch_size=5, seed=0)
+    result = minimize_minibatch(fun, np.ones(3), 10, MinibatchSettings(method=method, max_iter=5, batch_size=5, seed=0))
     assert isinstance(result, MinibatchResult)
     assert result.reason == "not_finite" and "not finite" in result.message and not result.interrupted
     assert result.n_iter == len(result.history) == 1 and np.all(np.isfinite(result.x))
@@ -318,7 +320,9 @@ def test_a_batch_objective_that_is_not_finite_ends_the_run_cleanly(method, fun):
 def test_an_overflowing_step_stops_before_it_is_taken():
     # Adam's second moment, g^2 = 4e600, overflows on the first batch: the weights stay
     # where they were and the epoch's cost is that batch's.
-    result = minimize_minibatch(huge, np.ones(3), 10, "adam", max_iter=5, batch_size=5, seed=0)
+    result = minimize_minibatch(
+        huge, np.ones(3), 10, MinibatchSettings(method="adam", max_iter=5, batch_size=5, seed=0)
+    )
     assert result.message == "the step from batch 1 of epoch 1 is not finite" and result.reason == "not_finite"
     np.testing.assert_array_equal(result.x, np.ones(3))
     assert result.history == [3e300] and result.n_evals == 1
@@ -327,7 +331,7 @@ def test_an_overflowing_step_stops_before_it_is_taken():
 @pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")
 def test_a_cost_that_overflows_stops_the_epoch_at_that_batch():
     # SGD's first step from x = 1 lands near -3.8e299, where 1e300 x.x is infinite.
-    result = minimize_minibatch(huge, np.ones(3), 10, "sgd", max_iter=5, batch_size=5, seed=0)
+    result = minimize_minibatch(huge, np.ones(3), 10, MinibatchSettings(method="sgd", max_iter=5, batch_size=5, seed=0))
     assert result.message == "the cost or gradient at batch 2 of epoch 1 is not finite"
     assert result.history == [math.inf] and result.fun == math.inf and result.n_evals == 2
 
@@ -339,14 +343,14 @@ def test_a_resumed_run_counts_the_evaluations_of_the_epochs_before_it(regression
         least_squares(A, b),
         np.zeros(5),
         300,
-        "sgd",
-        max_iter=6,
-        batch_size=32,
-        seed=0,
-        n_iter_no_change=99,
+        MinibatchSettings(method="sgd", max_iter=6, batch_size=32, seed=0, n_iter_no_change=99),
         checkpoint=lambda snapshot: saved.setdefault(len(snapshot["history"]), snapshot),
     )
     resumed = minimize_minibatch(
-        least_squares(A, b), None, 300, "sgd", max_iter=6, batch_size=32, n_iter_no_change=99, resume=saved[4]
+        least_squares(A, b),
+        None,
+        300,
+        MinibatchSettings(method="sgd", max_iter=6, batch_size=32, n_iter_no_change=99),
+        resume=saved[4],
     )
     assert resumed.n_evals == full.n_evals == 6 * 10 and resumed.history == full.history

@@ -202,7 +202,7 @@ def states():
     for optimizer in ("cg", "fmincg", "sgd", "adam"):
         kept = []
         train(X[:200], y[:200], hidden_layer_sizes=(4,), optimizer=optimizer, max_iter=3, checkpoint=kept.append)
-        found[optimizer] = kept[-1]
+        found[optimizer] = dict(kept[-1].state)
     return found
 
 
@@ -366,7 +366,7 @@ def test_a_state_in_no_known_layout_is_not_saved(tmp_path):
 
 
 def test_every_optimiser_has_a_state_layout():
-    from nnlearn.training import _settings as settings
+    from nnlearn import optim as settings
     from nnlearn.training._checkpoints import KIND_OF, LAYOUTS
 
     assert set(KIND_OF) == set(settings.FULL_BATCH) | set(settings.MINI_BATCH)

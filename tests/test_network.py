@@ -87,7 +87,7 @@ def test_the_reference_equals_the_notebooks_transcription(digits20):
 
 def softsign():
     # g(z) = z / (1 + |z|); g'(z) = 1 / (1 + |z|)^2 = (1 - |a|)^2 written from a = g(z).
-    return Activation(lambda z: z / (1 + np.abs(z)), lambda a: (1 - np.abs(a)) ** 2)
+    return Activation("softsign", lambda xp, z: z / (1 + xp.abs(z)), lambda xp, a: (1 - xp.abs(a)) ** 2)
 
 
 def test_a_made_up_activation_is_one_registry_entry(monkeypatch, rng):
@@ -104,7 +104,7 @@ def test_a_made_up_activation_is_one_registry_entry(monkeypatch, rng):
     # and every surface takes it by name
     X8 = rng.standard_normal((120, 4))
     y8 = (X8[:, 0] > 0).astype(int) + (X8[:, 1] > 0)
-    model = train(X8, y8, (6,), 0.1, "lbfgs", 100, activation="softsign")
+    model = train(X8, y8, hidden_layer_sizes=(6,), lam=0.1, optimizer="lbfgs", max_iter=100, activation="softsign")
     assert model.network.activation == "softsign"
     assert model.score(X8, y8) > 0.9
 
@@ -229,7 +229,17 @@ def test_train_takes_the_kinds_and_refuses_unknown_ones():
     from nnlearn import load_digits8, split
 
     X_train, X_test, y_train, y_test = split(*load_digits8(), test_size=0.2, seed=0)
-    model = train(X_train, y_train, (30,), 1.0, "lbfgs", 200, activation="relu", output="softmax", epsilon_init="auto")
+    model = train(
+        X_train,
+        y_train,
+        hidden_layer_sizes=(30,),
+        lam=1.0,
+        optimizer="lbfgs",
+        max_iter=200,
+        activation="relu",
+        output="softmax",
+        epsilon_init="auto",
+    )
     assert model.network == Network((64, 30, 10), "relu", "softmax")
     assert model.score(X_test, y_test) > 0.95
     with pytest.raises(ParameterError, match="unknown activation 'elu'"):

@@ -45,13 +45,13 @@ def test_a_preset_resolves_to_its_options_and_settings_given_override_it(digits8
     assert course_like.history["optimizer"] == "cg" and course_like.network.layer_sizes == (64, 25, 10)
     assert "augment" not in course_like.history
     assert options_with("best", lam=0.5, batch_size=20).lam == 0.5
-    assert options_with("best", batch_size=20).minibatch.batch_size == 20
+    assert options_with("best", batch_size=20).batch_size == 20
 
 
 def test_the_course_preset_trains_as_no_preset(digits8_small):
     X, y = digits8_small
-    plain = train(X, y, (10,), max_iter=15)
-    course = train(X, y, (10,), max_iter=15, preset="course")
+    plain = train(X, y, hidden_layer_sizes=(10,), max_iter=15)
+    course = train(X, y, hidden_layer_sizes=(10,), max_iter=15, preset="course")
     np.testing.assert_array_equal(plain.thetas[0], course.thetas[0])
 
 

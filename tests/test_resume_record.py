@@ -18,10 +18,10 @@ import nnlearn
 import nnlearn.cli._monitor
 import nnlearn.compute._cluster
 import nnlearn.compute._threads
-from nnlearn.cli._resuming import NOT_EXACT_SINCE, compare_exactness, exactness_record
 from nnlearn.core import Network
 from nnlearn.errors import ModelFileError
 from nnlearn.training._checkpoints import load_checkpoint, save_checkpoint
+from nnlearn.training._exactness import NOT_EXACT_SINCE, compare_exactness, exactness_record
 
 from .helpers import run_cli
 from .test_interrupt import signal_at

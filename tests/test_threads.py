@@ -7,9 +7,9 @@ import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from nnlearn.compute import _threads as threads
+from nnlearn.compute import make_objective
 from nnlearn.compute._threads import ShardedDataTerm, default_threads
 from nnlearn.core import cost_and_gradient, data_term, init_random, one_hot, pack
-from nnlearn.training._train import make_objective
 
 LAYERS = (7, 6, 4)
 

@@ -108,7 +108,7 @@ def test_a_single_class_is_rejected():
 @pytest.mark.parametrize("optimizer", ["fmincg", "sgd", "adam", "cg", "lbfgs"])
 def test_a_run_resumed_from_a_checkpoint_reaches_the_same_weights(optimizer, tmp_path):
     from nnlearn import load_digits8
-    from nnlearn.training._checkpoints import load_checkpoint, save_checkpoint
+    from nnlearn.training import Continuation
 
     X, y = load_digits8()
     settings = dict(hidden_layer_sizes=(12,), optimizer=optimizer, max_iter=20, seed=5)
@@ -124,10 +124,10 @@ def test_a_run_resumed_from_a_checkpoint_reaches_the_same_weights(optimizer, tmp
         y,
         **settings,
         callback=stop_at_eight,
-        checkpoint=lambda state: save_checkpoint(path, {"optimizer": optimizer}, state),
+        checkpoint=lambda run: run.save(path, {"optimizer": optimizer}),
     )
     assert first.history["n_iter"] == 8
-    _, state = load_checkpoint(path)
+    _, state = Continuation.load(path)
     seen = []
     resumed = train(X, y, **settings, resume=state, callback=lambda i, J, x: seen.append(i))
     assert resumed.history["cost"] == full.history["cost"]
@@ -145,9 +145,9 @@ def digits8_small():
 
 
 def test_the_settings_name_every_optimizer_the_optimizers_implement():
+    from nnlearn import optim as settings
     from nnlearn.optim import _minibatch as minibatch
     from nnlearn.optim import _minimize as optimize
-    from nnlearn.training import _settings as settings
 
     assert settings.FULL_BATCH == optimize.FULL_BATCH
     assert settings.MINI_BATCH == minibatch.MINI_BATCH == tuple(minibatch.STEPS)
@@ -157,7 +157,9 @@ def test_options_hold_every_default_and_train_takes_them_whole(digits8_small):
     from nnlearn.training._settings import DEFAULTS, Options
 
     X, y = digits8_small
-    by_keywords = train(X, y, (10,), 1.0, "lbfgs", 20, seed=3, activation="tanh")
+    by_keywords = train(
+        X, y, hidden_layer_sizes=(10,), lam=1.0, optimizer="lbfgs", max_iter=20, seed=3, activation="tanh"
+    )
     by_options = train(
         X, y, options=Options(hidden_layer_sizes=(10,), activation="tanh", optimizer="lbfgs", max_iter=20, seed=3)
     )
@@ -166,10 +168,10 @@ def test_options_hold_every_default_and_train_takes_them_whole(digits8_small):
     assert DEFAULTS == Options() and DEFAULTS.hidden_layer_sizes == (25,) and DEFAULTS.epsilon_init == 0.12
 
 
-def test_train_takes_its_settings_past_the_sixth_by_keyword_only(digits8_small):
+def test_train_takes_its_settings_by_keyword_only(digits8_small):
     X, y = digits8_small
     with pytest.raises(TypeError, match="positional"):
-        train(X, y, (10,), 1.0, "lbfgs", 20, 3)
+        train(X, y, (10,))
 
 
 @pytest.mark.parametrize("optimizer", ["cg", "lbfgs", "fmincg", "sgd", "adam"])
@@ -182,4 +184,4 @@ def test_a_huge_but_legal_lambda_is_one_clear_error(digits8_small, optimizer):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # and no NumPy overflow warnings on the way
         with pytest.raises(TrainingError, match="lambda 1e\\+300 makes the penalty overflow"):
-            train(X, y, (10,), 1e300, optimizer, 5)
+            train(X, y, hidden_layer_sizes=(10,), lam=1e300, optimizer=optimizer, max_iter=5)

@@ -191,7 +191,7 @@ def test_the_retrain_command_parses_back_to_the_same_settings():
     words = shlex.split(retrain_command(args, params))
     parsed = build_parser().parse_args(words[1:])
     assert parsed.verb == "train"
-    assert (parsed.data, parsed.hidden, parsed.lam, parsed.activation, parsed.output) == (
+    assert (parsed.data, parsed.hidden_layer_sizes, parsed.lam, parsed.activation, parsed.output) == (
         "my data.csv",
         [50, 25],
         0.123456789,

@@ -545,7 +545,7 @@ def test_serve_says_what_it_serves_and_where(capsys, monkeypatch, tmp_path):
     ]
     assert host == "127.0.0.1" and port > 0
     X, y = load_digits8()
-    model = train(X, y, [8], max_iter=3)
+    model = train(X, y, hidden_layer_sizes=[8], max_iter=3)
     model.history["data"] = "digits8"  # as `nnlearn train --data digits8` records it: its framing follows
     model.save(tmp_path / "m.npz")
     result = run_cli(capsys, "serve", tmp_path / "m.npz", "--port", "0", "--json")

@@ -1,12 +1,15 @@
 """``NeuralNetClassifier``: nnlearn's network as a scikit-learn classifier.
 
 The estimator validates its input with scikit-learn's helpers and hands the work to
-:mod:`nnlearn.training._train` (the same code as :func:`nnlearn.train`); it holds no maths of
-its own. Fitted state ends in ``_``, as scikit-learn's conventions ask.
+:mod:`nnlearn.training` (the same code as :func:`nnlearn.train`); it holds no maths of
+its own. Its parameters are the training settings' declaration
+(:data:`nnlearn.training.SETTINGS`), each defaulting to None: the preset's value, else
+the course's. Fitted state ends in ``_``, as scikit-learn's conventions ask.
 """
 
 from __future__ import annotations
 
+import inspect
 import numbers
 import warnings
 from dataclasses import replace
@@ -17,27 +20,53 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from .model._model import Model
-from .training._settings import DEFAULTS, ESTIMATOR_OPTIMIZER, MINI_BATCH, MiniBatch, Options, check_cluster_parameter
-from .training._train import data_terms, fit
+from .model import Model
+from .optim import MINI_BATCH
+from .training import DEFAULTS, SETTINGS, Continuation, Options, fit
+from .training._checks import check_cluster_parameter
+from .training._presets import preset_options
+from .training._train import data_terms
 
 __all__ = ["NeuralNetClassifier"]
+
+#: The estimator's parameter of each setting that has one (``seed`` is ``random_state``).
+SETTING_OF = {spec.estimator: name for name, spec in SETTINGS.items() if spec.estimator}
+#: The parameters that are not training settings, with their defaults.
+OWN_PARAMETERS = {"preset": None, "warm_start": False, "verbose": False, "cluster": None}
+#: random_state keeps scikit-learn's meaning of None (a seed drawn from NumPy's global
+#: state), so its default is the course's seed itself.
+_DEFAULTS = {**{param: None for param in SETTING_OF}, "random_state": DEFAULTS.seed, **OWN_PARAMETERS}
+
+
+_SIGNATURE = inspect.Signature(
+    [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    + [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=value) for name, value in _DEFAULTS.items()]
+)
 
 
 def _mini_batch_optimizer(estimator):
     """``available_if`` check: partial_fit exists only for the mini-batch optimisers."""
-    if estimator.optimizer not in MINI_BATCH:
+    optimizer = estimator._setting("optimizer")
+    if optimizer not in MINI_BATCH:
         raise AttributeError(
             f"partial_fit needs a mini-batch optimizer ('sgd' or 'adam'); this estimator has "
-            f"optimizer={estimator.optimizer!r}, which trains on all the data at once: use fit"
+            f"optimizer={optimizer!r}, which trains on all the data at once: use fit"
         )
     return True
+
+
+def _parameters_doc():
+    """The Parameters section, from the settings' declaration."""
+    lines = []
+    for param, name in SETTING_OF.items():
+        spec = SETTINGS[name]
+        default = spec.estimator_default if spec.estimator_default is not None else getattr(DEFAULTS, name)
+        lines += [f"{param} : default={_DEFAULTS[param]!r}", f"    {spec.help[0].upper()}{spec.help[1:]}."]
+        if param != "random_state":
+            lines.append(f"    None: the preset's, else {default!r}.")
+    return "\n    ".join(lines)
 
 
 class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
@@ -50,66 +79,25 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    hidden_layer_sizes : tuple of int, default=(25,)
-        Units in each hidden layer.
-    lam : float, default=1.0
-        Regularisation strength lambda: the penalty is lam/(2m) times the sum of the
-        squared non-bias weights.
-    optimizer : {"lbfgs", "cg", "fmincg", "sgd", "adam"}, default="lbfgs"
-        Full-batch ``"lbfgs"``, ``"cg"``, ``"fmincg"`` (:mod:`nnlearn.optim._minimize`), or
-        mini-batch ``"sgd"`` (with Nesterov momentum 0.9) and ``"adam"``
-        (:mod:`nnlearn.optim._minibatch`).
-    max_iter : int, default=400
-        Iterations at most; for ``"sgd"`` and ``"adam"`` an iteration is an epoch.
-    tol : float or None, default=None
-        None: each optimiser's own default (SciPy's for ``"lbfgs"`` and ``"cg"``, no
-        tolerance for ``"fmincg"``, 1e-4 for the mini-batch ones). For ``"sgd"`` and
-        ``"adam"`` training stops after ``n_iter_no_change`` epochs that do not improve
-        the epoch cost (or, with early stopping, the validation accuracy) by more than
-        ``tol``.
-    activation : {"sigmoid", "tanh", "relu"}, default="sigmoid"
-        The hidden units' activation.
-    output : {"sigmoid", "softmax"}, default="sigmoid"
-        The course's independent sigmoid outputs with per-unit cross-entropy, or a
-        softmax with multinomial cross-entropy (as scikit-learn's MLPClassifier).
-    epsilon_init : float or "auto", default=0.12
-        Initial weights are uniform in [-epsilon_init, epsilon_init]; ``"auto"`` scales
-        each layer (sqrt(6 / (fan_in + fan_out)), He's sqrt(6 / fan_in) for relu).
-    batch_size : int, default=200
-        Examples per step of the mini-batch optimisers (at most the number of examples).
-    learning_rate : float or None, default=None
-        Step size of the mini-batch optimisers; None: 0.1 for ``"sgd"``, 0.01 for ``"adam"``.
-    early_stopping : bool, default=False
-        Every optimiser: hold out a stratified ``validation_fraction`` of the training
-        data, stop when its accuracy has not improved for ``n_iter_no_change`` iterations
-        (epochs), and keep the weights of the best one.
-    validation_fraction : float, default=0.1
-    n_iter_no_change : int, default=10
-        With early stopping, iterations (epochs) without improvement of the validation
-        accuracy; without it, epochs without improvement of a mini-batch optimiser's cost.
-    augment : int or nnlearn.training._augment.Augment, default=None
-        Also train on distorted copies of the training images (:mod:`nnlearn.training._augment`):
-        a number of copies of each, or an ``Augment``; None or 0: off. ``X``'s rows must
-        be square images, column-major unless the ``Augment`` says otherwise. Only what
-        ``fit`` is given is distorted (under cross-validation, the fold's training part),
-        after the early-stopping split.
+    {settings}
+    preset : str, default=None
+        A name in :data:`nnlearn.training.PRESETS` (``"course"``, ``"best"``): the
+        settings left at None take its values. ``get_params`` returns what was passed, so
+        ``clone``, ``set_params`` and ``GridSearchCV`` search over it like any parameter.
     warm_start : bool, default=False
-        ``fit`` starts from the previous fit's weights instead of random ones.
-    dtype : {"float64", "float32"}, default="float64"
-        Precision of the computation and of the fitted weights.
-    random_state : int, RandomState instance or None, default=0
-        Seeds the initial weights, the shuffling and the validation split. The default
-        is a fixed seed, as in :func:`nnlearn.train`: fitting twice gives the same model,
-        and ``random_state=s`` gives the weights of ``nnlearn.train(..., seed=s)``.
-        None draws a seed from NumPy's global random state.
+        ``fit`` starts from the previous fit's weights instead of random ones; ``n_iter_``
+        and ``loss_curve_`` go on counting, as scikit-learn's MLPClassifier's do.
+    verbose : bool, default=False
+        Print the cost after every iteration.
     cluster : str or int, default=None
         Train on a Dask cluster (``pip install "nnlearn[cluster]"``): a scheduler address
         (``"tcp://host:8786"``) or a number of local worker processes; full-batch
-        optimisers only. A live ``distributed.Client`` is not accepted here, since
-        scikit-learn's ``clone`` copies parameters and a client cannot be copied: give its
-        scheduler address (``client.scheduler.address``).
-    verbose : bool, default=False
-        Print the cost after every iteration.
+        optimisers only.
+
+    ``random_state`` seeds the initial weights, the shuffling and the validation split;
+    its default is a fixed seed, as in :func:`nnlearn.train`: ``random_state=s`` gives the
+    weights of ``nnlearn.train(..., seed=s)``, and None draws a seed from NumPy's global
+    random state.
 
     Attributes
     ----------
@@ -117,17 +105,18 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         Output unit k stands for ``classes_[k]``.
     network_ : nnlearn.core.Network
         The fitted network's layer sizes, activation and output.
-    thetas_ : list of ndarray, shapes (s_{l+1}, s_l + 1)
+    thetas_ : list of ndarray, shapes (s_{{l+1}}, s_l + 1)
         The course's weight matrices, bias in column 0.
-    coefs_ : list of ndarray, shapes (s_l, s_{l+1})
+    coefs_ : list of ndarray, shapes (s_l, s_{{l+1}})
         scikit-learn's layout of the same weights: ``thetas_[l][:, 1:].T`` (views).
-    intercepts_ : list of ndarray, shapes (s_{l+1},)
+    intercepts_ : list of ndarray, shapes (s_{{l+1}},)
         ``thetas_[l][:, 0]`` (views).
     n_iter_ : int
-        Iterations (epochs for mini-batch optimisers) run, over all ``partial_fit`` calls.
+        Iterations (epochs for mini-batch optimisers) run, over every warm-started
+        ``fit`` and every ``partial_fit`` call.
     loss_curve_ : list of float
-        The cost after each iteration, for every optimiser; for mini-batch optimisers the
-        epoch's mean batch cost (see :mod:`nnlearn.optim._minibatch`).
+        The cost after each of those iterations; for mini-batch optimisers the epoch's
+        mean batch cost (see :mod:`nnlearn.optim`).
     validation_scores_ : list of float or None
         Validation accuracy per iteration (epoch) with early stopping, else None.
     best_validation_score_ : float or None
@@ -158,47 +147,14 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
     True
     """
 
-    def __init__(
-        self,
-        hidden_layer_sizes=DEFAULTS.hidden_layer_sizes,
-        lam=DEFAULTS.lam,
-        optimizer=ESTIMATOR_OPTIMIZER,
-        max_iter=DEFAULTS.max_iter,
-        tol=DEFAULTS.tol,
-        activation=DEFAULTS.activation,
-        output=DEFAULTS.output,
-        epsilon_init=DEFAULTS.epsilon_init,
-        batch_size=DEFAULTS.minibatch.batch_size,
-        learning_rate=DEFAULTS.minibatch.learning_rate,
-        early_stopping=DEFAULTS.early_stopping,
-        validation_fraction=DEFAULTS.validation_fraction,
-        n_iter_no_change=DEFAULTS.n_iter_no_change,
-        augment=DEFAULTS.augment,
-        warm_start=False,
-        dtype=DEFAULTS.dtype,
-        random_state=DEFAULTS.seed,
-        verbose=False,
-        cluster=None,
-    ):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.lam = lam
-        self.optimizer = optimizer
-        self.max_iter = max_iter
-        self.tol = tol
-        self.activation = activation
-        self.output = output
-        self.epsilon_init = epsilon_init
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.augment = augment
-        self.warm_start = warm_start
-        self.dtype = dtype
-        self.random_state = random_state
-        self.verbose = verbose
-        self.cluster = cluster
+    def __init__(self, **params):
+        # The signature below is the declaration's: scikit-learn reads the parameters off it.
+        bound = _SIGNATURE.bind(self, **params)  # TypeError naming an unknown parameter
+        for name, value in {**_DEFAULTS, **bound.arguments}.items():
+            if name != "self":
+                setattr(self, name, value)
+
+    __init__.__signature__ = _SIGNATURE  # type: ignore[attr-defined]
 
     # -- fitting -----------------------------------------------------------------------
 
@@ -218,7 +174,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         self
         """
         options = self._options()
-        X, y, sample_weight = self._validate(X, y, sample_weight, reset=True)
+        X, y, sample_weight = self._validate(X, y, sample_weight, reset=True, dtype=options.dtype)
         classes = self._check_classes(np.unique(y))
         warm = self.warm_start and hasattr(self, "thetas_")
         if warm and not np.array_equal(classes, self.classes_):
@@ -227,17 +183,18 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
                 f"y has {classes.tolist()}: set warm_start=False to start afresh"
             )
         self.classes_ = classes
-        result = self._fit(X, y, options, sample_weight, initial_thetas=self.thetas_ if warm else None)
-        self.n_iter_ = result.n_iter
-        self.loss_curve_ = list(result.history)
+        start = Continuation.from_weights(self.thetas_) if warm else None
+        fitted = self._fit(X, y, options, sample_weight, resume=start)
+        result = fitted.result
+        self.n_iter_ = (self.n_iter_ if warm else 0) + result.n_iter
+        self.loss_curve_ = (list(self.loss_curve_) if warm else []) + list(result.history)
         scores = getattr(result, "validation_scores", None) if options.early_stopping else None
         self.validation_scores_ = scores or None
         self.best_validation_score_ = max(scores) if scores else None
-        self._optimizer_state = (self.optimizer, getattr(result, "state", None))
-        self._rng = None
+        self._continuation = None  # partial_fit starts its own
         if result.reason == "max_iter":
             warnings.warn(
-                f"{self.optimizer} stopped at max_iter={self.max_iter} iterations before converging "
+                f"{options.optimizer} stopped at max_iter={options.max_iter} iterations before converging "
                 "(its tolerance was not met); raise max_iter to train further",
                 ConvergenceWarning,
                 stacklevel=2,
@@ -264,7 +221,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         first = not hasattr(self, "classes_")
         if first and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit: every label y may take")
-        X, y, sample_weight = self._validate(X, y, sample_weight, reset=first)
+        X, y, sample_weight = self._validate(X, y, sample_weight, reset=first, dtype=options.dtype)
         if classes is not None:
             classes = np.unique(classes)
             if not first and not np.array_equal(classes, self.classes_):
@@ -273,53 +230,45 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
             self.classes_ = self._check_classes(classes)
             self.n_iter_, self.loss_curve_ = 0, []
             self.validation_scores_ = self.best_validation_score_ = None
-        if getattr(self, "_rng", None) is None:
-            self._rng = np.random.default_rng(self._seed())
-        kind, state = getattr(self, "_optimizer_state", (None, None))
-        # partial_fit is one epoch on the data given; like scikit-learn's, it never holds
-        # data out nor stops early.
-        options = replace(
-            options, max_iter=1, early_stopping=False, minibatch=replace(options.minibatch, early_stopping=False)
-        )
-        result = self._fit(
-            X,
-            y,
-            options,
-            sample_weight,
-            initial_thetas=None if first else self.thetas_,
-            shuffle=self._rng,
-            state=state if kind == self.optimizer else None,
-        )
-        self.n_iter_ += result.n_iter
-        self.loss_curve_ = [*self.loss_curve_, *result.history]
-        self._optimizer_state = (self.optimizer, result.state)
+        start = getattr(self, "_continuation", None)
+        if start is None and not first:
+            start = Continuation.from_weights(self.thetas_)
+        # partial_fit is one epoch on the data given, going on from the last call's state;
+        # like scikit-learn's, it never holds data out nor stops early.
+        epochs = start.n_iter if start is not None else 0
+        options = replace(options, max_iter=epochs + 1, early_stopping=False)
+        fitted = self._fit(X, y, options, sample_weight, resume=start)
+        self.n_iter_ += fitted.result.n_iter - epochs
+        self.loss_curve_ = [*self.loss_curve_, *fitted.result.history[epochs:]]
+        self._continuation = fitted.continuation
         return self
 
-    def _options(self):
-        """The estimator's parameters as checked :class:`~nnlearn.training._settings.Options`."""
-        if self.cluster is not None:
-            check_cluster_parameter(self.cluster, self.optimizer)
-        minibatch = MiniBatch(batch_size=self.batch_size, learning_rate=self.learning_rate)
-        return Options(
-            hidden_layer_sizes=self.hidden_layer_sizes,
-            activation=self.activation,
-            output=self.output,
-            lam=self.lam,
-            optimizer=self.optimizer,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            seed=self._seed(),
-            dtype=self.dtype,
-            epsilon_init=self.epsilon_init,
-            minibatch=minibatch,
-            early_stopping=self.early_stopping,
-            validation_fraction=self.validation_fraction,
-            n_iter_no_change=self.n_iter_no_change,
-            augment=self.augment,
-        ).checked()
+    def _base(self) -> Options:
+        """The options the parameters left at None take: the preset's, else the course's
+        with the estimator's own defaults."""
+        if self.preset is not None:
+            return preset_options(self.preset)
+        own = {name: spec.estimator_default for name, spec in SETTINGS.items() if spec.estimator_default is not None}
+        return replace(DEFAULTS, **own)
 
-    def _validate(self, X, y, sample_weight, reset):
-        X, y = validate_data(self, X, y, dtype=np.dtype(self.dtype), reset=reset)
+    def _setting(self, name):
+        """One setting's value as a fit would take it (unchecked)."""
+        value = getattr(self, SETTINGS[name].estimator)
+        return getattr(self._base(), name) if value is None else value
+
+    def _options(self) -> Options:
+        """The estimator's parameters as checked :class:`~nnlearn.training.Options`."""
+        base = self._base()
+        given = {SETTING_OF[param]: getattr(self, param) for param in SETTING_OF if param != "random_state"}
+        given = {name: value for name, value in given.items() if value is not None}
+        options = replace(base, **given, seed=self._seed())
+        options = options.checked(labels={name: param for param, name in SETTING_OF.items()})
+        if self.cluster is not None:
+            check_cluster_parameter(self.cluster, options.optimizer)
+        return options
+
+    def _validate(self, X, y, sample_weight, reset, dtype):
+        X, y = validate_data(self, X, y, dtype=np.dtype(dtype), reset=reset)
         check_classification_targets(y)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
@@ -340,7 +289,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
             return int(self.random_state)
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
-    def _fit(self, X, y, options, sample_weight, **kwargs):
+    def _fit(self, X, y, options, sample_weight, resume):
         with data_terms(self.cluster) as data_term:
             fitted = fit(
                 X,
@@ -349,12 +298,11 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
                 classes=self.classes_,
                 sample_weight=sample_weight,
                 callback=self._progress(),
+                resume=resume,
                 data_term=data_term,
-                local=self.cluster is None,
-                **kwargs,
             )
-        self.thetas_, self.network_ = fitted.model.thetas, fitted.model.network
-        return fitted.result
+        self.thetas_, self.network_, self.options_ = fitted.model.thetas, fitted.model.network, options
+        return fitted
 
     def _progress(self):
         """The ``verbose`` callback: the one place nnlearn's library code prints."""
@@ -383,8 +331,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
     def to_model(self):
         """The fitted network as a :class:`nnlearn.Model` (to save, or to use the course's API)."""
         check_is_fitted(self)
-        history = {"cost": list(self.loss_curve_), "optimizer": self.optimizer, "n_iter": int(self.n_iter_)}
-        return Model(self.thetas_, self.classes_, float(self.lam), history, network=self.network_)
+        history = {"cost": list(self.loss_curve_), "optimizer": self.options_.optimizer, "n_iter": int(self.n_iter_)}
+        return Model(self.thetas_, self.classes_, self.options_.lam, history, network=self.network_)
 
     def _checked_X(self, X):
         check_is_fitted(self)
@@ -415,3 +363,6 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         """The class of the most active output unit, shape (m,)."""
         X = self._checked_X(X)
         return self.to_model().predict(X)
+
+
+NeuralNetClassifier.__doc__ = (NeuralNetClassifier.__doc__ or "").format(settings=_parameters_doc())

@@ -8,11 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core import ACTIVATIONS, OUTPUTS
 from ..datasets._builtin import DATASETS, load_data, split
 from ..errors import NNLearnError, ParameterError, ShapeError
 from ..persist._atomic import OutputExistsError, SpecialFileError, check_replaceable, probe_directory
-from ..training._settings import DEFAULTS
 
 DEFAULT_MODEL = "nnlearn-model.npz"
 DATA_HELP = f"dataset name ({' or '.join(DATASETS)}) or a .mat, .npz or .csv file (label last)"
@@ -38,23 +36,6 @@ COURSE = {
 COST_TOLERANCE = 0.01
 PRETRAINED_ACCURACY_MARGIN = 0.005
 ACCURACY_MARGIN = 0.005
-
-
-def add_kinds(p, defaults=True):
-    """--activation and --output (train, gradcheck), defaulting to DEFAULTS' kinds or to None."""
-    p.add_argument(
-        "--activation",
-        default=DEFAULTS.activation if defaults else None,
-        metavar="NAME",
-        help=f"hidden units' activation: {', '.join(ACTIVATIONS)} (default: {DEFAULTS.activation}, the course's)",
-    )
-    p.add_argument(
-        "--output",
-        default=DEFAULTS.output if defaults else None,
-        metavar="NAME",
-        help=f"output layer and loss: {', '.join(OUTPUTS)} (default: {DEFAULTS.output}, the course's "
-        "independent units; softmax: multinomial cross-entropy)",
-    )
 
 
 def emit(args, payload, text):

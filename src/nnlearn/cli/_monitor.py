@@ -29,6 +29,7 @@ import numpy as np
 from ..errors import NNLearnError
 from ..persist._atomic import OutputExistsError, write_new
 from ..training._checkpoints import save_checkpoint
+from ..training._continuation import Continuation
 
 __all__ = ["Monitor", "SafeStream", "say"]
 
@@ -237,8 +238,12 @@ class Monitor:
             self._bar.close()
             self._bar = None
 
-    def checkpoint(self, state: dict[str, Any]) -> None:
-        """For :func:`nnlearn.train`: keep the state; write it when ``every`` seconds passed."""
+    def checkpoint(self, continuation: Continuation) -> None:
+        """For :func:`nnlearn.train`: keep the run's state; write it when ``every`` seconds passed.
+
+        The checkpoint holds the command's settings and exactness record (made with the
+        data as the command names it), not the library's."""
+        state = dict(continuation.state or {})
         if self.checkpoint_path is None:
             return
         self._state, self._unsaved = state, True

@@ -1,134 +1,90 @@
-"""The options of ``nnlearn train``: their defaults, their parser and their checks.
+"""The options of ``nnlearn train``: the training settings' declaration, and the verb's own.
 
-A checkpoint's settings are options too (:mod:`nnlearn.cli._resuming`), and so are a
-preset's (``--preset``, :mod:`nnlearn.training._presets`): that is why the training options default
-to None on the command line and take a preset's values (:func:`preset_values`), then
-:data:`TRAIN_DEFAULTS`, only once a checkpoint has been read. An option given on the
-command line wins over both.
+Every training setting with a flag in :data:`nnlearn.training.SETTINGS` is an option here,
+with its help, parser and group from there; the verb adds its own (the data, the
+held-out part, outputs, checkpoints). A checkpoint's settings are options too
+(:mod:`nnlearn.cli._resuming`), and so are a preset's (``--preset``): that is why the
+settings default to None on the command line and take a preset's values, then the
+declaration's defaults, only once a checkpoint has been read (:func:`settle`). An option
+given on the command line wins over both.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+from dataclasses import replace
+from typing import Any
 
 from ..datasets._images import FRAMINGS
 from ..errors import ParameterError
-from ..optim._minibatch import LEARNING_RATES
 from ..training._augment import Augment, check_augment
+from ..training._checks import check_cluster_optimizer
 from ..training._presets import PRESETS, preset_options
-from ..training._settings import (
-    DEFAULTS,
-    MINI_BATCH,
-    OPTIMIZERS,
-    check_cluster_optimizer,
-    check_epsilon,
-    check_kinds,
-    check_settings,
-)
-from ._common import DATA_HELP, DEFAULT_MODEL, add_kinds
+from ..training._settings import DEFAULTS, SETTINGS, Options, refuse_unused
+from ._common import DATA_HELP, DEFAULT_MODEL
 from ._remote import cluster_argument
 
-_MINI = DEFAULTS.minibatch
-# The training options' defaults are the library's (nnlearn.training._settings.DEFAULTS); the
-# held-out fraction and the dataset are the command line's own.
-TRAIN_DEFAULTS = {
-    "data": "digits20",
-    "hidden": list(DEFAULTS.hidden_layer_sizes),
-    "lam": DEFAULTS.lam,
-    "optimizer": DEFAULTS.optimizer,
-    "max_iter": DEFAULTS.max_iter,
-    "test_size": 0.2,
-    "seed": DEFAULTS.seed,
-    "dtype": DEFAULTS.dtype,
-    "activation": DEFAULTS.activation,
-    "output": DEFAULTS.output,
-    "epsilon_init": DEFAULTS.epsilon_init,
-    "batch_size": _MINI.batch_size,
-    "learning_rate": _MINI.learning_rate,
-    "early_stopping": DEFAULTS.early_stopping,
-    "validation_fraction": DEFAULTS.validation_fraction,
-    "n_iter_no_change": DEFAULTS.n_iter_no_change,
-    "augment": 0,
-}
-#: The mini-batch options (argparse's names -> the options): sgd and adam only.
-MINI_BATCH_OPTIONS = {
-    "batch_size": "--batch-size",
-    "learning_rate": "--learning-rate",
-}
-#: The stopping options, every optimizer's.
-STOPPING_OPTIONS = {
-    "early_stopping": "--early-stopping",
-    "validation_fraction": "--validation-fraction",
-    "n_iter_no_change": "--n-iter-no-change",
-}
+#: The training settings on the command line, and their flags.
+FLAGS = {name: spec.flag for name, spec in SETTINGS.items() if spec.flag}
+#: The verb's own options that a resumed run keeps, and their defaults.
+OWN_DEFAULTS = {"data": "digits20", "test_size": 0.2}
+#: The argument groups of the help, by a setting's group.
+GROUPS = {"mini-batch": "mini-batch optimizers (sgd, adam)", "stopping": "stopping (every optimizer)"}
+
+
+def cli_default(name: str) -> Any:
+    """A setting's default as the command line spells it."""
+    spec = SETTINGS[name]
+    return spec.cli_default if spec.cli_default is not None else getattr(DEFAULTS, name)
+
+
+def add_setting(p, name: str, default: Any = None) -> None:
+    """The option of setting ``name`` (its flag, parser and help from the declaration)."""
+    spec = SETTINGS[name]
+    shown = cli_default(name)
+    shown = " ".join(map(str, shown)) if isinstance(shown, tuple) else shown
+    note = f", {spec.default_note}" if spec.default_note else ""
+    helptext = f"{spec.help} (default: {shown}{note})"
+    if spec.parse is None and isinstance(getattr(DEFAULTS, name), bool):
+        p.add_argument(spec.flag, dest=name, action=argparse.BooleanOptionalAction, default=default, help=helptext)
+        return
+    p.add_argument(
+        spec.flag,
+        dest=name,
+        type=spec.parse,
+        nargs=spec.nargs,
+        default=default,
+        metavar=spec.metavar,
+        help=helptext,
+    )
 
 
 def preset_values(name):
-    """The options (argparse's names) a preset sets: its Options as ``nnlearn train``'s options."""
+    """The options a preset sets: its settings, refused where the command line has no option for one."""
     options = preset_options(name)
     augment = check_augment(options.augment)
-    if options.tol is not None or (augment is not None and augment != Augment(copies=augment.copies)):
+    unsaid = [key for key in SETTINGS if not SETTINGS[key].flag and getattr(options, key) != getattr(DEFAULTS, key)]
+    if unsaid or (augment is not None and augment != Augment(copies=augment.copies)):
         raise ParameterError(
             f"the preset {name!r} sets what nnlearn train has no option for (a tol, or distortion sizes); "
             "use nnlearn.train(..., preset=...)"
         )
-    return {
-        "hidden": list(options.hidden_layer_sizes),
-        "lam": options.lam,
-        "optimizer": options.optimizer,
-        "max_iter": options.max_iter,
-        "seed": options.seed,
-        "dtype": options.dtype,
-        "activation": options.activation,
-        "output": options.output,
-        "epsilon_init": options.epsilon_init,
-        "batch_size": options.minibatch.batch_size,
-        "learning_rate": options.minibatch.learning_rate,
-        "early_stopping": options.early_stopping,
-        "validation_fraction": options.validation_fraction,
-        "n_iter_no_change": options.n_iter_no_change,
-        "augment": 0 if augment is None else augment.copies,
-    }
+    values = {key: getattr(options, key) for key in FLAGS}
+    values["augment"] = 0 if augment is None else augment.copies
+    return values
 
 
 def add_arguments(p):
-    # The training options default to None here and to TRAIN_DEFAULTS in run, so that
-    # a resumed run can tell an option given on the command line from a default.
-    d = TRAIN_DEFAULTS
+    # The training settings default to None here and to the declaration's in settle, so
+    # that a resumed run can tell an option given on the command line from a default.
+    d = {**OWN_DEFAULTS, **{name: cli_default(name) for name in FLAGS}}
     p.add_argument("--data", metavar="NAME|FILE", default=None, help=f"{DATA_HELP} (default: {d['data']})")
     p.add_argument(
         "--preset",
         metavar="NAME",
         help=f"start from a preset's settings: {', '.join(PRESETS)} (course: the defaults; best: the settings "
         "docs/quality.md chose by cross-validation); the options given here override the preset's",
-    )
-    p.add_argument(
-        "--hidden",
-        type=int,
-        nargs="+",
-        default=None,
-        metavar="N",
-        help=f"hidden layer sizes (default: {' '.join(map(str, d['hidden']))})",
-    )
-    p.add_argument(
-        "--lambda",
-        dest="lam",
-        type=float,
-        default=None,
-        metavar="L",
-        help=f"regularisation strength (default: {d['lam']:g})",
-    )
-    p.add_argument(
-        "--optimizer", default=None, metavar="NAME", help=f"one of {', '.join(OPTIMIZERS)} (default: {d['optimizer']})"
-    )
-    add_kinds(p, defaults=False)
-    p.add_argument(
-        "--max-iter",
-        type=int,
-        default=None,
-        metavar="N",
-        help=f"iterations; epochs for sgd and adam (default: {d['max_iter']})",
     )
     p.add_argument(
         "--test-size",
@@ -138,74 +94,16 @@ def add_arguments(p):
         help=f"held-out fraction of a stratified split; 0 trains on everything (default: {d['test_size']:g})",
     )
     p.add_argument(
-        "--seed",
-        type=int,
-        default=None,
-        metavar="N",
-        help=f"seeds the split, the initial weights, and the shuffling, early-stopping split and distortions "
-        f"(default: {d['seed']})",
-    )
-    p.add_argument("--dtype", default=None, metavar="TYPE", help=f"float64 or float32 (default: {d['dtype']})")
-    p.add_argument(
-        "--epsilon-init",
-        type=_epsilon,
-        default=None,
-        metavar="E|auto",
-        help=f"half-width of the uniform initial weights, or auto to scale it to each layer (He's for relu) "
-        f"(default: {d['epsilon_init']:g})",
-    )
-    p.add_argument(
-        "--augment",
-        type=int,
-        default=None,
-        metavar="N",
-        help="also train on N distorted copies of each training image (rotation, scale, shear, shift: "
-        "nnlearn.training._augment's defaults), made after the held-out splits; full-batch optimizers get one fixed "
-        "set, sgd and adam fresh ones every epoch; 0 turns it off (default: 0)",
-    )
-    p.add_argument(
         "--framing",
         default=None,
         metavar="NAME",
         help=f"how the data's digits sit in their images, {' or '.join(FRAMINGS)}, recorded for predict: "
         "a built-in dataset's own (digits20 mnist, digits8 fill), a data file's as stated (default: mnist)",
     )
-    mini = p.add_argument_group("mini-batch optimizers (sgd, adam)")
-    mini.add_argument(
-        "--batch-size", type=int, default=None, metavar="N", help=f"examples per step (default: {d['batch_size']})"
-    )
-    mini.add_argument(
-        "--learning-rate",
-        type=float,
-        default=None,
-        metavar="ETA",
-        help="step size (default: the optimizer's, "
-        + ", ".join(f"{rate:g} for {name}" for name, rate in LEARNING_RATES.items())
-        + ")",
-    )
-    stopping = p.add_argument_group("stopping (every optimizer)")
-    stopping.add_argument(
-        "--early-stopping",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="hold out a stratified part of the training data, stop once its accuracy has not improved for "
-        "--n-iter-no-change iterations, and keep the best iteration's weights (default: off)",
-    )
-    stopping.add_argument(
-        "--validation-fraction",
-        type=float,
-        default=None,
-        metavar="F",
-        help=f"the part held out for --early-stopping (default: {d['validation_fraction']:g})",
-    )
-    stopping.add_argument(
-        "--n-iter-no-change",
-        type=int,
-        default=None,
-        metavar="N",
-        help="stop after N iterations (epochs) without improvement: of the held-out accuracy with "
-        f"--early-stopping, else of sgd's and adam's cost (default: {d['n_iter_no_change']})",
-    )
+    groups = {key: p.add_argument_group(title) for key, title in GROUPS.items()}
+    for name, spec in SETTINGS.items():
+        if spec.flag:
+            add_setting(groups.get(spec.group, p), name)
     p.add_argument(
         "--out",
         metavar="FILE",
@@ -246,49 +144,44 @@ def add_arguments(p):
     )
 
 
-def _epsilon(text):
-    """--epsilon-init: a number, or "auto"."""
-    return text if text == "auto" else float(text)
+def settle(args, preset=None) -> dict[str, Any]:
+    """Fill in the settings not given (after a checkpoint's were read): the preset's, then
+    the declaration's defaults; returns the ones given on the command line."""
+    given = {name: getattr(args, name) for name in FLAGS if getattr(args, name) is not None}
+    if preset is not None:  # the options given (or resumed) win over the preset's
+        for name, value in preset_values(preset).items():
+            if getattr(args, name) is None:
+                setattr(args, name, value)
+    for name in FLAGS:
+        if getattr(args, name) is None:
+            setattr(args, name, cli_default(name))
+    for name, default in OWN_DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+    return given
 
 
-def check_options(args, given_mini, done):
-    """Every option, before any file is read or written; returns the hidden layer sizes."""
-    if not 0 <= args.seed < 2**32:
-        raise ParameterError(f"--seed must be an integer from 0 to 2**32 - 1, got {args.seed}")
-    hidden = check_settings(args.hidden, args.lam, args.optimizer, args.max_iter, args.dtype)
-    check_kinds(args.activation, args.output)
+def check_options(args, given, done) -> Options:
+    """Every option, before any file is read or written: the training settings by their
+    declaration (named by their flags), then the verb's own. Returns the settings."""
+    values = {name: getattr(args, name) for name in FLAGS}
+    options = replace(DEFAULTS, **values).checked(labels=FLAGS)
+    refuse_unused(given, options, FLAGS)
+    for name in FLAGS:  # normalised: a tuple of sizes, float lambda, ...
+        setattr(args, name, getattr(options, name))
+    args.augment = 0 if options.augment is None else options.augment.copies
     if not 0 <= args.test_size < 1:
         raise ParameterError(f"--test-size must be in [0, 1), got {args.test_size}")
     if not (args.checkpoint_every >= 0 and math.isfinite(args.checkpoint_every)):
         raise ParameterError(f"--checkpoint-every must be a number >= 0 (seconds), got {args.checkpoint_every}")
     if args.framing is not None and args.framing not in FRAMINGS:
         raise ParameterError(f"--framing must be {' or '.join(FRAMINGS)}, got {args.framing!r}")
-    if given_mini and args.optimizer not in MINI_BATCH:
-        raise ParameterError(
-            f"{' and '.join(given_mini)} {'sets' if len(given_mini) == 1 else 'set'} the mini-batch optimizers "
-            f"({', '.join(MINI_BATCH)}) only; "
-            f"--optimizer {args.optimizer} would ignore {'it' if len(given_mini) == 1 else 'them'}"
-        )
-    if args.batch_size < 1:
-        raise ParameterError(f"--batch-size must be an integer >= 1, got {args.batch_size}")
-    if args.learning_rate is not None and not (math.isfinite(args.learning_rate) and args.learning_rate > 0):
-        raise ParameterError(f"--learning-rate must be a number > 0, got {args.learning_rate}")
-    if not 0 < args.validation_fraction < 1:
-        raise ParameterError(f"--validation-fraction must lie strictly between 0 and 1, got {args.validation_fraction}")
-    if args.n_iter_no_change < 1:
-        raise ParameterError(f"--n-iter-no-change must be an integer >= 1, got {args.n_iter_no_change}")
-    if args.augment < 0:
-        raise ParameterError(f"--augment must be a number of copies >= 0 (0: off), got {args.augment}")
-    try:
-        check_epsilon(args.epsilon_init)
-    except ParameterError:
-        raise ParameterError(f"--epsilon-init must be a number > 0 or auto, got {args.epsilon_init}") from None
     if args.cluster is not None:
         args.cluster = cluster_argument(args.cluster)
-        check_cluster_optimizer(args.optimizer)
-    if args.resume and args.max_iter < done:
+        check_cluster_optimizer(options.optimizer)
+    if args.resume and options.max_iter < done:
         raise ParameterError(
-            f"--max-iter {args.max_iter} is less than the {done} iterations {args.resume} has already run; "
+            f"--max-iter {options.max_iter} is less than the {done} iterations {args.resume} has already run; "
             f"a resumed run cannot go back (give --max-iter {done} or more, or train afresh)"
         )
-    return hidden
+    return options

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..datasets._builtin import load_data
-from ..training._settings import check_lambda
+from ..training._settings import check_setting
 from ._common import (
     COURSE,
     DATA_HELP,
@@ -52,7 +52,7 @@ def course_cost(model, given, data, lam):
 
 
 def run(args):
-    lams = [0.0, 1.0] if args.lam is None else [check_lambda(args.lam)]
+    lams = [0.0, 1.0] if args.lam is None else [check_setting("lam", args.lam, "--lambda")]
     model, name = load_weights_or_pretrained(args.weights)
     X, y = load_data(args.data)
     check_fit(model, X, y, name, args.data)

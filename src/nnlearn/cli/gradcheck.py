@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from ..core import Network
 from ..errors import ParameterError
-from ..training._settings import check_hidden, check_kinds, check_lambda
-from ._common import COURSE, add_kinds, emit
+from ..training._settings import DEFAULTS, check_setting
+from ._common import COURSE, emit
+from ._train_options import add_setting
 
 SUMMARY = "backpropagation against numerical gradients on the course's debug network"
 EXAMPLES = """\
@@ -29,7 +30,8 @@ def add_arguments(p):
         metavar="N",
         help="hidden layer sizes of the debug network, 3 inputs and 3 outputs (default: 5)",
     )
-    add_kinds(p)
+    add_setting(p, "activation", DEFAULTS.activation)
+    add_setting(p, "output", DEFAULTS.output)
     p.add_argument(
         "--lambda", dest="lam", type=float, default=0.0, metavar="L", help="regularisation strength (default: 0)"
     )
@@ -38,9 +40,13 @@ def add_arguments(p):
 def run(args):
     from ..core.gradcheck import check_gradients
 
-    hidden = check_hidden(args.hidden)
-    check_lambda(args.lam)
-    network = Network((3, *hidden, 3), *check_kinds(args.activation, args.output))
+    hidden = check_setting("hidden_layer_sizes", args.hidden, "--hidden")
+    check_setting("lam", args.lam, "--lambda")
+    kinds = (
+        check_setting("activation", args.activation, "--activation"),
+        check_setting("output", args.output, "--output"),
+    )
+    network = Network((3, *hidden, 3), *kinds)
     if network.n_weights > MAX_WEIGHTS:
         raise ParameterError(
             f"--hidden {' '.join(map(str, hidden))} makes a debug network of {network.n_weights:,} weights; the "

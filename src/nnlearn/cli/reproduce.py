@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..datasets._builtin import load_data
-from ..training._settings import check_max_iter
+from ..training._settings import check_setting
 from ._common import (
     ACCURACY_MARGIN,
     COST_TOLERANCE,
@@ -60,7 +60,14 @@ def _reproduce_training(args, X, y):
 
     with Monitor(args.max_iter, show=not (args.quiet or args.json)) as monitor:
         model = train(
-            X, y, COURSE_HIDDEN, COURSE_LAMBDA, COURSE_OPTIMIZER, args.max_iter, seed=0, callback=monitor.callback
+            X,
+            y,
+            hidden_layer_sizes=COURSE_HIDDEN,
+            lam=COURSE_LAMBDA,
+            optimizer=COURSE_OPTIMIZER,
+            max_iter=args.max_iter,
+            seed=0,
+            callback=monitor.callback,
         )
     if monitor.interrupted:
         raise KeyboardInterrupt
@@ -72,7 +79,7 @@ def run(args):
     from ..core import sigmoid_gradient
     from ..core.gradcheck import check_gradients
 
-    check_max_iter(args.max_iter)
+    check_setting("max_iter", args.max_iter, "--max-iter")
     data = args.data or "digits20"
     # The weights are loaded and checked against the data before the (long) training run.
     model, name = load_weights_or_pretrained(args.weights)

@@ -6,14 +6,15 @@ never replaced; each output's directory must take a file), and only then the tra
 Once a run has trained, its weights are not lost to a failed write: they go to a
 fallback file that the command names (:func:`~nnlearn.cli._saving.fallback_dirs`).
 
-The options are :mod:`nnlearn.cli._train_options`', resuming a checkpoint
-:mod:`nnlearn.cli._resuming`'s, saving the weights and ending an interrupted run
-:mod:`nnlearn.cli._saving`'s; their public names are importable from here too.
+The options are :mod:`nnlearn.cli._train_options`' (the training settings' declaration,
+and the verb's own), resuming a checkpoint :mod:`nnlearn.cli._resuming`'s, saving the
+weights and ending an interrupted run :mod:`nnlearn.cli._saving`'s.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,23 +22,20 @@ import numpy as np
 from ..core import Network
 from ..datasets._builtin import DATASET_FRAMING, DATASETS
 from ..errors import NNLearnError, ParameterError
+from ..optim import MINI_BATCH
+from ..training import ResumeWarning
 from ..training._augment import Augment, augment_record
-from ..training._settings import MINI_BATCH, check_memory
+from ..training._checks import check_memory
+from ..training._exactness import EXACT, compare_exactness, difference_lines, exactness_record
+from ..training._settings import SETTINGS
 from ._common import DEFAULT_MODEL, architecture, emit, import_report, percent, refuse_existing, same_path, split_data
 from ._monitor import say
 from ._remote import cluster_data, clustered
-from ._resuming import EXACT, compare_exactness, difference_lines, exactness_record, resume_settings
-
-# Imported as themselves (here and below): names defined in this module before resuming, saving and
-# train_options existed, still importable from it.
-from ._resuming import EXACT_MEANING as EXACT_MEANING
-from ._resuming import RESUMED as RESUMED
-from ._resuming import RESUMED_BEFORE as RESUMED_BEFORE
-from ._resuming import data_digest as data_digest
+from ._resuming import resume_settings
 from ._saving import end_aborted, end_interrupted, end_lost, save_weights, why_failed
-from ._saving import fallback_dirs as fallback_dirs
-from ._train_options import MINI_BATCH_OPTIONS, STOPPING_OPTIONS, TRAIN_DEFAULTS, check_options, preset_values
-from ._train_options import add_arguments as add_arguments
+from ._train_options import add_arguments, check_options, cli_default, settle
+
+__all__ = ["SUMMARY", "EXAMPLES", "add_arguments", "run"]
 
 SUMMARY = "train a network (default: the course's 400-25-10 on the embedded digits)"
 EXAMPLES = """\
@@ -74,18 +72,13 @@ NOTICE_SECONDS = 180
 
 
 def run(args):
-    given_mini = [option for dest, option in MINI_BATCH_OPTIONS.items() if getattr(args, dest) is not None]
+    given = {name: getattr(args, name) for name in SETTINGS if getattr(args, name, None) is not None}
     # 1. Options (a checkpoint's settings are options too: it is read first).
-    resumed, state = resume_settings(args)
-    done = len(state.get("history", ())) if state else 0
-    if args.preset is not None:  # the options given (or resumed) win over the preset's
-        for dest, value in preset_values(args.preset).items():
-            if getattr(args, dest) is None:
-                setattr(args, dest, value)
-    for dest, default in TRAIN_DEFAULTS.items():
-        if getattr(args, dest) is None:
-            setattr(args, dest, default)
-    hidden = check_options(args, given_mini, done)
+    resumed, continuation = resume_settings(args)
+    done = continuation.n_iter if continuation is not None else 0
+    settle(args, args.preset)
+    options = check_options(args, given, done)
+    hidden = options.hidden_layer_sizes
     report = import_report() if args.report else None
     # 2. Inputs (a shard directory given with --cluster stays on the workers: only its
     # labels are read here).
@@ -138,12 +131,12 @@ def run(args):
         # 5. The cluster, after every check: starting one is work.
         with monitor, clustered(args) as cluster:
             data = (X_train, y_train, X_test, y_test)
-            return _train_and_save(args, monitor, data, hidden, state, settings, report, differences, cluster)
+            return _train_and_save(args, monitor, data, options, continuation, settings, report, differences, cluster)
     except KeyboardInterrupt:
         return end_aborted(args, monitor, checkpoint, out)
 
 
-def _train_and_save(args, monitor, data, hidden, state, settings, report, differences, cluster=None):
+def _train_and_save(args, monitor, data, options, continuation, settings, report, differences, cluster=None):
     from ..errors import ExamplesLost
     from ..training._train import train
 
@@ -151,7 +144,7 @@ def _train_and_save(args, monitor, data, hidden, state, settings, report, differ
     out = args.out or DEFAULT_MODEL
     checkpoint = monitor.checkpoint_path
     try:
-        model = _train(train, args, monitor, data, hidden, state, checkpoint, cluster)
+        model = _train(train, options, monitor, data, continuation, checkpoint, cluster)
     except ExamplesLost as exc:
         return end_lost(args, monitor, exc, settings, out)
     monitor.flush()  # the checkpoint first: it is what a resumed run needs
@@ -182,31 +175,20 @@ def _train_and_save(args, monitor, data, hidden, state, settings, report, differ
     return 1 if errors else 0
 
 
-def _train(train, args, monitor, data, hidden, state, checkpoint, cluster):
+def _train(train, options, monitor, data, continuation, checkpoint, cluster):
     X_train, y_train, _, _ = data
-    return train(
-        X_train,
-        y_train,
-        hidden,
-        args.lam,
-        args.optimizer,
-        args.max_iter,
-        seed=args.seed,
-        dtype=args.dtype,
-        activation=args.activation,
-        output=args.output,
-        epsilon_init=args.epsilon_init,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        early_stopping=args.early_stopping,
-        validation_fraction=args.validation_fraction,
-        n_iter_no_change=args.n_iter_no_change,
-        augment=args.augment,
-        callback=monitor.callback,
-        checkpoint=monitor.checkpoint if checkpoint else None,
-        resume=state,
-        cluster=cluster,
-    )
+    # The differences from a resumed checkpoint were said before training, with its path.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResumeWarning)
+        return train(
+            X_train,
+            y_train,
+            options=options,
+            callback=monitor.callback,
+            checkpoint=monitor.checkpoint if checkpoint else None,
+            resume=continuation,
+            cluster=cluster,
+        )
 
 
 def _write_report(report, model, args, X_train, y_train, X_test, y_test, settings):
@@ -340,13 +322,15 @@ def _train_settings(args, hidden, framing):
         "framing": framing,
     }
     # Recorded where they matter, so that the course's default run records what it did before they existed.
-    if args.optimizer in MINI_BATCH:
-        settings.update({dest: getattr(args, dest) for dest in MINI_BATCH_OPTIONS})
-    if args.optimizer in MINI_BATCH or args.early_stopping:
-        settings.update({dest: getattr(args, dest) for dest in STOPPING_OPTIONS})
+    used = {"mini-batch", "stopping"} if args.optimizer in MINI_BATCH else set()
+    if args.early_stopping:
+        used.add("stopping")
+    for name, spec in SETTINGS.items():
+        if spec.group in used:
+            settings[spec.checkpoint] = getattr(args, name)
     if args.augment:
         settings["augment"] = args.augment
-    if args.epsilon_init != TRAIN_DEFAULTS["epsilon_init"]:
+    if args.epsilon_init != cli_default("epsilon_init"):
         settings["epsilon_init"] = args.epsilon_init
     if args.preset is not None:
         settings["preset"] = args.preset

@@ -18,9 +18,12 @@ from pathlib import Path
 
 from ..datasets._builtin import DATASET_FRAMING, DATASETS, load_data
 from ..errors import ParameterError
-from ..training._settings import DEFAULTS, DTYPES, ESTIMATOR_OPTIMIZER, OPTIMIZERS, check_max_iter
+from ..optim import OPTIMIZERS
+from ..training._settings import DEFAULTS, SETTINGS, check_setting
 from ._common import DATA_HELP, emit, percent, refuse_existing, same_path, split_data
 from ._monitor import say
+
+ESTIMATOR_OPTIMIZER = SETTINGS["optimizer"].estimator_default
 
 SUMMARY = "choose lambda, hidden layers, activation and output by cross-validation, and train the best"
 EXAMPLES = """\
@@ -197,10 +200,10 @@ def _retrain(args, params, X_train, y_train):
     model = train(
         X_train,
         y_train,
-        params["hidden_layer_sizes"],
-        params["lam"],
-        args.optimizer,
-        args.max_iter,
+        hidden_layer_sizes=params["hidden_layer_sizes"],
+        lam=params["lam"],
+        optimizer=args.optimizer,
+        max_iter=args.max_iter,
         seed=args.seed,
         dtype=args.dtype,
         activation=params["activation"],
@@ -269,18 +272,13 @@ def _check_options(args):
     """Every option, before any data are read; returns the search grid."""
     from ..reporting._tuning import grid_values, make_grid
 
-    if not 0 <= args.seed < 2**32:
-        raise ParameterError(f"--seed must be an integer from 0 to 2**32 - 1, got {args.seed}")
-    if args.optimizer not in OPTIMIZERS:
-        raise ParameterError(
-            f"--optimizer: unknown optimizer {args.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}"
-        )
-    if args.dtype not in DTYPES:
-        raise ParameterError(f"--dtype must be float64 or float32, got {args.dtype!r}")
-    try:
-        check_max_iter(args.max_iter)
-    except ParameterError:
-        raise ParameterError(f"--max-iter must be an integer >= 1, got {args.max_iter}") from None
+    for name, flag in (
+        ("seed", "--seed"),
+        ("optimizer", "--optimizer"),
+        ("dtype", "--dtype"),
+        ("max_iter", "--max-iter"),
+    ):
+        check_setting(name, getattr(args, name), flag)
     if args.cv < 2:
         raise ParameterError(f"--cv must be an integer >= 2 (folds), got {args.cv}")
     if args.check is not None and args.check < 2:

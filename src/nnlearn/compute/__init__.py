@@ -16,7 +16,7 @@ which one they got. Dask is imported only when a cluster is used.
 from ._backends import ArrayDataTerm, device_dataset, on_accelerator
 from ._cluster import ClusterDataTerm, ClusterLost, connect, local_cluster
 from ._dataterm import DataTerm, Objective, accuracy, batch_objective, full_objective
-from ._threads import ShardedDataTerm, blas_threads, default_threads
+from ._threads import ShardedDataTerm, blas_threads, default_threads, make_objective
 
 __all__ = [
     "DataTerm",
@@ -25,6 +25,7 @@ __all__ = [
     "batch_objective",
     "accuracy",
     "ShardedDataTerm",
+    "make_objective",
     "blas_threads",
     "default_threads",
     "ClusterDataTerm",

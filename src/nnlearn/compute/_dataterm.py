@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..core import Network, data_term, forward, from_sums, pack, regularization, total_weight, unpack
+from ..core import Network, NetworkLike, data_term, forward, from_sums, pack, regularization, total_weight, unpack
 
 __all__ = ["DataTerm", "Objective", "full_objective", "batch_objective", "accuracy"]
 
@@ -62,7 +62,7 @@ def full_objective(term: DataTerm, lam: float) -> Objective:
     return objective
 
 
-def batch_objective(X, Y, lam, network: Network, sample_weight=None):
+def batch_objective(X, Y, lam, network: NetworkLike, sample_weight=None):
     """``fun(x, rows) -> (J_B, grad)``: a mini-batch's share of the full objective.
 
     J_B = m/(b M) sum_{i in rows} w_i l_i + lam/(2M) sum theta^2 with b = len(rows) and
@@ -70,6 +70,7 @@ def batch_objective(X, Y, lam, network: Network, sample_weight=None):
     its expectation over random batches is the full data term, plus the full penalty
     (see :mod:`nnlearn.optim._minibatch`). Computes in X's dtype, returns a float64 gradient.
     """
+    network = Network.of(network)
     dtype, m = X.dtype, X.shape[0]
     total = total_weight(X, sample_weight)
 

@@ -30,8 +30,10 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from ..core import Network, NetworkLike, data_term, total_weight
+from ._dataterm import Objective, full_objective
 
 __all__ = [
+    "make_objective",
     "MIN_SHARD_WORK",
     "add_in_order",
     "ShardedDataTerm",
@@ -177,3 +179,12 @@ class ShardedDataTerm:
             futures = [pool.submit(data_term, thetas, *shard, network=self.network) for shard in self.shards]
             results = [future.result() for future in futures]
         return add_in_order(results)
+
+
+def make_objective(X, Y, lam: float, network: NetworkLike, sample_weight=None, threads: int | None = None) -> Objective:
+    """``fun(x) -> (J, grad)`` over all examples, summed on this machine's cores in shards.
+
+    ``network`` is a :class:`~nnlearn.core.Network` (or layer sizes: the course's
+    network); ``threads`` None means :func:`default_threads`.
+    """
+    return full_objective(ShardedDataTerm(X, Y, network, sample_weight, threads), lam)

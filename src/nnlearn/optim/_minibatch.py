@@ -49,6 +49,7 @@ __all__ = [
     "MINI_BATCH",
     "LEARNING_RATES",
     "MinibatchResult",
+    "MinibatchSettings",
     "sgd_init",
     "sgd_step",
     "adam_init",
@@ -66,16 +67,54 @@ LEARNING_RATES = {"sgd": 0.1, "adam": 0.01}
 DEFAULT_TOL = 1e-4
 
 
+@dataclass(frozen=True, kw_only=True)
+class MinibatchSettings:
+    """How :func:`minimize_minibatch` runs.
+
+    Attributes
+    ----------
+    method : {"sgd", "adam"}
+    max_iter : int
+        Epochs at most.
+    tol : float, optional
+        Smallest improvement that counts (default 1e-4), see ``n_iter_no_change``.
+    batch_size : int
+        Examples per step (at most m).
+    learning_rate : float, optional
+        Step size eta; default ``LEARNING_RATES[method]``.
+    n_iter_no_change : int
+        Stop after this many epochs in a row without improvement.
+    seed : None, int or SeedSequence
+        The shuffling's.
+    refresh_seed : None, int or SeedSequence
+        The random state the ``refresh`` hook draws from.
+    update : dict
+        Passed to the update: ``momentum``, ``nesterov`` (sgd); ``beta_1``, ``beta_2``,
+        ``epsilon`` (adam).
+    """
+
+    method: str = "adam"
+    max_iter: int = 200
+    tol: float | None = None
+    batch_size: int = 200
+    learning_rate: float | None = None
+    n_iter_no_change: int = 10
+    seed: int | np.random.SeedSequence | None = None
+    refresh_seed: int | np.random.SeedSequence | None = None
+    update: Mapping[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class MinibatchResult(OptimizeResult):
     """An :class:`~nnlearn.optim._minimize.OptimizeResult` with the mini-batch run's extras.
 
     ``validation_scores`` has one score per epoch with early stopping (else empty);
-    ``state`` is the optimiser's state (moments, step count), to continue a run.
+    ``snapshot`` is the run's state after its last epoch, as ``checkpoint`` receives it:
+    given back as ``resume``, a run goes on from there (``partial_fit``'s next epoch).
     """
 
     validation_scores: list[float] = field(default_factory=list)
-    state: dict[str, Any] = field(default_factory=dict)
+    snapshot: dict[str, Any] = field(default_factory=dict)
 
 
 def sgd_init(x: np.ndarray) -> dict[str, Any]:
@@ -247,22 +286,13 @@ def minimize_minibatch(
     fun: Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]],
     x0: ArrayLike,
     n_examples: int,
-    method: str = "adam",
-    max_iter: int = 200,
-    tol: float | None = None,
-    callback: Callback | None = None,
+    settings: MinibatchSettings | None = None,
     *,
-    batch_size: int = 200,
-    learning_rate: float | None = None,
-    n_iter_no_change: int = 10,
-    seed: int | np.random.SeedSequence | np.random.Generator | None = None,
+    callback: Callback | None = None,
     validation_score: Callable[[np.ndarray], float] | None = None,
-    state: dict[str, Any] | None = None,
     checkpoint: Checkpoint | None = None,
     resume: Mapping[str, Any] | None = None,
     refresh: Callable[[np.random.Generator], object] | None = None,
-    refresh_seed: int | np.random.SeedSequence | np.random.Generator | None = None,
-    **options: Any,
 ) -> MinibatchResult:
     """Minimise the mean of batch objectives ``fun(x, rows) -> (J_B, grad_B)`` by epochs.
 
@@ -274,62 +304,50 @@ def minimize_minibatch(
     x0 : ndarray, shape (p,)
     n_examples : int
         m, the number of examples ``rows`` index into.
-    method : {"sgd", "adam"}
-    max_iter : int
-        Epochs at most.
-    tol : float, optional
-        Smallest improvement that counts (default 1e-4), see ``n_iter_no_change``.
+    settings : MinibatchSettings, optional
+        The method, its epochs, tolerance, batch size, step size and seeds.
     callback : callable, optional
         ``callback(epoch, J, x)`` after each epoch; may raise StopIteration.
-    batch_size : int
-        Examples per step (at most m).
-    learning_rate : float, optional
-        Step size eta; default ``LEARNING_RATES[method]``.
-    n_iter_no_change : int
-        Stop after this many epochs in a row without improvement.
-    seed : None, int, SeedSequence or numpy.random.Generator
-        Shuffling; a Generator is used (and advanced) as is, to continue a run.
     validation_score : callable, optional
         ``validation_score(x) -> float``, higher is better: enables early stopping.
-    state : dict, optional
-        Optimiser state from an earlier run's result, to continue it.
     checkpoint : callable, optional
         ``checkpoint(snapshot)`` after each epoch: a dict of arrays, numbers and lists
         holding everything the run needs to go on, shuffling included.
     resume : dict, optional
-        A snapshot given to ``checkpoint`` by an earlier run: continue it exactly, to
-        the weights the uninterrupted run reaches.
+        A snapshot given to ``checkpoint`` (or a result's ``snapshot``) by an earlier run:
+        go on from it exactly, to the weights the uninterrupted run reaches.
     refresh : callable, optional
         ``refresh(rng)`` at the start of every epoch, before its batches are drawn: a
         hook that renews the examples ``fun`` reads (fresh distortions,
-        :mod:`nnlearn.training._augment`), drawing from ``rng``, a Generator of its own seeded with
-        ``refresh_seed``, whose state the snapshots hold (``"aug_rng"``).
-    **options
-        Passed to the update: ``momentum``, ``nesterov`` (sgd); ``beta_1``, ``beta_2``,
-        ``epsilon`` (adam).
+        :mod:`nnlearn.training._augment`), drawing from ``rng``, a Generator of its own
+        seeded with ``settings.refresh_seed``, whose state the snapshots hold (``"aug_rng"``).
 
     Returns
     -------
     MinibatchResult
         ``history`` holds the mean batch cost per epoch; ``n_iter`` the epochs run.
-        ``reason`` (see :data:`nnlearn.optim._minimize.REASONS`) is "converged" when the
+        ``reason`` (see :data:`nnlearn.optim.REASONS`) is "converged" when the
         ``n_iter_no_change`` rule stopped the run, "max_iter" after ``max_iter`` epochs,
         "interrupted" when the callback raised StopIteration, and "not_finite" when a
         batch's cost or gradient, or a step, was not finite: the run then stops at that
         batch, before its step, and its last ``history`` entry is the mean of the batch
         costs of that epoch so far.
     """
+    settings = MinibatchSettings() if settings is None else settings
+    method, max_iter, options = settings.method, settings.max_iter, settings.update
+    n_iter_no_change = settings.n_iter_no_change
     if method not in STEPS:
         raise ValueError(f"unknown mini-batch optimizer {method!r}; choose one of {', '.join(MINI_BATCH)}")
     init, step = STEPS[method]
-    learning_rate = LEARNING_RATES[method] if learning_rate is None else float(learning_rate)
-    batch_size = max(1, min(int(batch_size), n_examples))
-    plateau = Plateau(DEFAULT_TOL if tol is None else tol, higher_is_better=validation_score is not None)
-    refresh_rng = None if refresh is None else np.random.default_rng(refresh_seed)
+    learning_rate = LEARNING_RATES[method] if settings.learning_rate is None else float(settings.learning_rate)
+    batch_size = max(1, min(int(settings.batch_size), n_examples))
+    tol = DEFAULT_TOL if settings.tol is None else settings.tol
+    plateau = Plateau(tol, higher_is_better=validation_score is not None)
+    refresh_rng = None if refresh is None else np.random.default_rng(settings.refresh_seed)
     if resume is None:
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(settings.seed)
         x = np.array(x0, dtype=np.float64)
-        state = init(x) if state is None else state
+        state = init(x)
         history, scores, best = [], [], (x, math.inf)
     else:
         x, state, rng, history, scores, best = _restore(resume, plateau)
@@ -355,10 +373,7 @@ def minimize_minibatch(
         if plateau.update(monitored):
             best = (x, J)
         if checkpoint is not None:
-            snapshot = _snapshot(x, state, rng, history, scores, plateau, best)
-            if refresh_rng is not None:
-                snapshot["aug_rng"] = refresh_rng.bit_generator.state
-            checkpoint(snapshot)
+            checkpoint(_snapshot(x, state, rng, history, scores, plateau, best, refresh_rng))
         if callback is not None:
             try:
                 callback(epoch, J, x)
@@ -372,6 +387,7 @@ def minimize_minibatch(
             break
     # With early stopping the weights of the best validation score are the result, as in
     # scikit-learn; without, the last weights (the best cost is only a noisy estimate).
+    x_last = x
     x, J = best if validation_score is not None and scores else (x, history[-1] if history else math.nan)
     return MinibatchResult(
         x=x,
@@ -383,12 +399,13 @@ def minimize_minibatch(
         interrupted=reason == "interrupted",
         reason=reason,
         validation_scores=scores,
-        state=state,
+        snapshot=_snapshot(x_last, state, rng, history, scores, plateau, best, refresh_rng),
     )
 
 
-def _snapshot(x, state, rng, history, scores, plateau, best):
+def _snapshot(x, state, rng, history, scores, plateau, best, refresh_rng=None):
     """Everything a run needs to go on exactly: a flat dict of arrays, numbers and lists."""
+    extra = {} if refresh_rng is None else {"aug_rng": refresh_rng.bit_generator.state}
     return {
         "x": x,
         "best_x": best[0],
@@ -399,6 +416,7 @@ def _snapshot(x, state, rng, history, scores, plateau, best):
         "plateau_stale": plateau.stale,
         "rng": rng.bit_generator.state,
         **{f"opt.{name}": value for name, value in state.items()},
+        **extra,
     }
 
 

@@ -32,7 +32,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ParameterError
-from ..training._settings import DEFAULTS, ESTIMATOR_OPTIMIZER, check_hidden, check_kinds, check_lambda, check_max_iter
+from ..training._settings import DEFAULTS, SETTINGS, check_setting
+
+ESTIMATOR_OPTIMIZER = SETTINGS["optimizer"].estimator_default
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -154,8 +156,8 @@ def make_grid(
 def grid_values(key: str, values: Sequence) -> tuple:
     """The values of one setting of the grid, checked, in order, without repeats."""
     checks: dict[str, Callable[[Any], Any]] = {
-        "lam": check_lambda,
-        "hidden_layer_sizes": check_hidden,
+        "lam": lambda value: check_setting("lam", value),
+        "hidden_layer_sizes": lambda value: check_setting("hidden_layer_sizes", value),
         "activation": _activation,
         "output": _output,
     }
@@ -168,11 +170,11 @@ def grid_values(key: str, values: Sequence) -> tuple:
 
 
 def _activation(name: str) -> str:
-    return check_kinds(name, DEFAULTS.output)[0]
+    return check_setting("activation", name)
 
 
 def _output(name: str) -> str:
-    return check_kinds(DEFAULTS.activation, name)[1]
+    return check_setting("output", name)
 
 
 def default_jobs() -> int:
@@ -241,7 +243,7 @@ def search(
     SearchResult
     """
     grid = make_grid(**grid) if grid is not None else make_grid()
-    check_max_iter(max_iter)
+    check_setting("max_iter", max_iter)
     cv = check_folds(y, cv)
     cores = default_jobs()
     n_jobs = cores if n_jobs is None else n_jobs

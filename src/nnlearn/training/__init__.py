@@ -6,25 +6,36 @@
 ``_train``          :func:`train` and :func:`fit`, the one fitting path
 ``_fitting``        the optimiser run on a data term: early stopping, augmentation
 ``_augment``        distorted copies of the training images
-``_checkpoints``    a run's state in a file, to resume it
+``_continuation``   :class:`Continuation`: where a run stands, to go on from there
+``_exactness``      whether a resumed run can be exact, and what differs
+``_checkpoints``    a run's state in a file, checked when read
+``_checks``         the inputs besides the settings: weights, memory, a cluster
 ==================  ==============================================================
 """
 
 from ._augment import Augment, distort
 from ._checkpoints import load_checkpoint, save_checkpoint
+from ._continuation import Continuation
+from ._exactness import compare_exactness, exactness_record
 from ._presets import PRESETS
-from ._settings import DEFAULTS, Options
-from ._train import Fitted, fit, train
+from ._settings import DEFAULTS, SETTINGS, Options, Setting
+from ._train import Fitted, ResumeWarning, fit, train
 
 __all__ = [
     "train",
     "fit",
     "Fitted",
     "Options",
+    "Setting",
+    "SETTINGS",
     "DEFAULTS",
     "PRESETS",
     "Augment",
     "distort",
+    "Continuation",
+    "ResumeWarning",
+    "exactness_record",
+    "compare_exactness",
     "save_checkpoint",
     "load_checkpoint",
 ]

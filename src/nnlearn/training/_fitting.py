@@ -22,11 +22,12 @@ from ..compute._dataterm import DataTerm, accuracy, batch_objective, full_object
 from ..compute._threads import ShardedDataTerm, blas_threads
 from ..core import Network
 from ..errors import ExamplesLost, ParameterError, TrainingError
-from ..optim._minibatch import DEFAULT_TOL, Plateau, minimize_minibatch
+from ..optim._minibatch import DEFAULT_TOL, MinibatchSettings, Plateau, minimize_minibatch
 from ..optim._minimize import minimize
 from ..optim._results import OptimizeResult
 from ._augment import augmented, distort
-from ._settings import MiniBatch, Options
+from ._continuation import Continuation
+from ._settings import Options
 
 __all__ = ["fit_weights", "hold_out", "DataTermFactory", "Watch", "ValidatedResult"]
 
@@ -35,11 +36,9 @@ DataTermFactory = Callable[..., DataTerm]
 
 
 def _streams(seed):
-    """Independent shuffling, validation-split and distortion seeds from one seed (a
-    Generator serves all three). The first two are what they were before augmentation
-    existed: SeedSequence's children do not depend on how many are spawned."""
-    if isinstance(seed, np.random.Generator):
-        return seed, seed, seed
+    """Independent shuffling, validation-split and distortion seeds from one seed. The first
+    two are what they were before augmentation existed: SeedSequence's children do not
+    depend on how many are spawned."""
     return tuple(np.random.SeedSequence(seed).spawn(3))
 
 
@@ -68,8 +67,7 @@ def hold_out(X, Y, sample_weight, fraction, seed):
     return (X[fit_rows], Y[fit_rows], weights[0]), (X[val_rows], labels[val_rows], weights[1])
 
 
-def _fit_minibatch(X, Y, network, x0, options, *, sample_weight, callback, checkpoint, resume, streams, state, score):
-    settings: MiniBatch = options.minibatch
+def _fit_minibatch(X, Y, network, start, options, *, sample_weight, callback, checkpoint, streams, score):
     shuffle_seed, _, augment_seed = streams
     refresh = None
     if options.augment:
@@ -85,24 +83,26 @@ def _fit_minibatch(X, Y, network, x0, options, *, sample_weight, callback, check
     # Unlike the full-batch objective, a batch's products are too small to share between
     # threads (docs/benchmarks.md), so batches stay on the optimiser's one thread.
     fun = batch_objective(X, Y, options.lam, network, sample_weight)
-    return minimize_minibatch(
-        fun,
-        x0,
-        X.shape[0],
-        options.optimizer,
-        options.max_iter,
-        options.tol,
-        callback,
-        batch_size=settings.batch_size,
-        learning_rate=settings.learning_rate,
+    settings = MinibatchSettings(
+        method=options.optimizer,
+        max_iter=options.max_iter,
+        tol=options.tol,
+        batch_size=options.batch_size,
+        learning_rate=options.learning_rate,
         n_iter_no_change=options.n_iter_no_change,
         seed=shuffle_seed,
-        validation_score=score,
-        state=state,
-        checkpoint=checkpoint,
-        resume=resume,
-        refresh=refresh,
         refresh_seed=augment_seed,
+    )
+    return minimize_minibatch(
+        fun,
+        start.x,
+        X.shape[0],
+        settings,
+        callback=callback,
+        validation_score=score,
+        checkpoint=checkpoint,
+        resume=start.state,
+        refresh=refresh,
     )
 
 
@@ -235,34 +235,30 @@ def fit_weights(
     X: np.ndarray,
     Y: np.ndarray,
     network: Network,
-    x0: np.ndarray,
     options: Options,
+    start: Continuation,
     *,
     sample_weight=None,
     callback=None,
     checkpoint=None,
-    resume=None,
-    shuffle=None,
-    state=None,
     data_term: DataTermFactory = ShardedDataTerm,
 ) -> OptimizeResult:
-    """Run the optimiser ``options`` name from ``x0`` on checked, converted data.
+    """Run the optimiser ``options`` name from ``start`` on checked, converted data.
 
     Parameters
     ----------
     X : ndarray, shape (m, n), float64 or float32
     Y : ndarray, shape (m, K), one-hot, X's dtype
     network : Network
-    x0 : ndarray, shape (p,), float64
     options : Options
         Checked options; its optimiser, lambda, iterations, tolerance and mini-batch settings.
-    sample_weight, callback, checkpoint, resume
+    start : Continuation
+        The weights to start from, and the optimiser's state to go on from (None: a
+        fresh optimiser).
+    sample_weight, callback
         As for :func:`train`.
-    shuffle : numpy.random.Generator, optional
-        Draw the mini-batch optimisers' shuffling, the early-stopping split and the
-        distortions from it instead of from ``options.seed`` (to continue a run).
-    state : dict, optional
-        Mini-batch optimisers: an earlier run's optimiser state, to continue it.
+    checkpoint : callable, optional
+        ``checkpoint(state)`` after each iteration, with the optimiser's state (a dict).
     data_term : callable
         ``data_term(X, Y, network, sample_weight)`` makes the full-batch optimisers' data
         term (:class:`nnlearn.compute._dataterm.DataTerm`); this machine's cores by default.
@@ -278,7 +274,7 @@ def fit_weights(
     TrainingError
         When the cost or the weights end non-finite.
     """
-    streams = _streams(options.seed if shuffle is None else shuffle)
+    streams = _streams(options.seed)
     score = None
     if options.early_stopping:
         (X, Y, sample_weight), validation = hold_out(X, Y, sample_weight, options.validation_fraction, streams[1])
@@ -291,18 +287,18 @@ def fit_weights(
                 X,
                 Y,
                 network,
-                x0,
+                start,
                 options,
                 sample_weight=sample_weight,
                 callback=callback,
                 checkpoint=checkpoint,
-                resume=resume,
                 streams=streams,
-                state=state,
                 score=score,
             )
     else:
-        (X, Y, sample_weight), resume, saved, extra = _full_batch_data(X, Y, sample_weight, options, resume, streams)
+        (X, Y, sample_weight), resume, saved, extra = _full_batch_data(
+            X, Y, sample_weight, options, start.state, streams
+        )
         # The data term shares the examples among the threads (nnlearn.compute._threads), so it is
         # made before the optimiser's own small vector work is held to one thread: OpenBLAS
         # threads fighting over that work made L-BFGS-B several times slower (docs/benchmarks.md).
@@ -310,7 +306,7 @@ def fit_weights(
         with blas_threads(1), np.errstate(over="ignore", invalid="ignore"):
             result = _fit_full_batch(
                 fun,
-                x0,
+                start.x,
                 options,
                 callback=callback,
                 checkpoint=checkpoint,

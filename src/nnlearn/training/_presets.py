@@ -12,12 +12,12 @@ preset's :class:`~nnlearn.training._settings.Options`; settings given besides it
 
 from __future__ import annotations
 
-from dataclasses import fields, replace
+from dataclasses import replace
 from typing import Any
 
 from ..errors import ParameterError
 from ._augment import Augment
-from ._settings import DEFAULTS, STOPPING, MiniBatch, Options
+from ._settings import DEFAULTS, SETTINGS, Options
 
 __all__ = ["PRESETS", "preset_options", "options_with"]
 
@@ -33,13 +33,10 @@ PRESETS: dict[str, Options] = {
         max_iter=120,
         epsilon_init="auto",
         dtype="float32",
-        minibatch=MiniBatch(learning_rate=0.001),
+        learning_rate=0.001,
         augment=Augment(copies=4),
     ),
 }
-
-# train's keywords that are MiniBatch's own fields rather than Options'.
-_MINI_BATCH_KEYWORDS = ("batch_size", "learning_rate")
 
 
 def preset_options(name: str) -> Options:
@@ -50,19 +47,10 @@ def preset_options(name: str) -> Options:
 
 
 def options_with(preset: str | None = None, **settings: Any) -> Options:
-    """The options of ``preset`` (default: the course's) with ``settings`` replacing its own.
-
-    ``settings`` are :func:`nnlearn.train`'s keyword names: Options' fields, and
-    ``batch_size`` and ``learning_rate`` for its :class:`~nnlearn.training._settings.MiniBatch`.
-    """
+    """The options of ``preset`` (default: the course's) with ``settings`` (by their names in
+    :data:`~nnlearn.training._settings.SETTINGS`) replacing its own; not yet checked."""
     base = DEFAULTS if preset is None else preset_options(preset)
-    known = {field.name for field in fields(Options)} - {"minibatch"}
-    unknown = sorted(set(settings) - known - set(_MINI_BATCH_KEYWORDS))
+    unknown = sorted(set(settings) - set(SETTINGS))
     if unknown:
-        raise ParameterError(f"unknown training settings {', '.join(unknown)}")
-    mini = {name: settings.pop(name) for name in _MINI_BATCH_KEYWORDS if name in settings}
-    # A stopping setting given here is Options' own; the MiniBatch copy follows it, so
-    # that the two never disagree (settings.Options.checked).
-    stopping = {name: settings[name] for name in STOPPING if name in settings}
-    minibatch: MiniBatch = replace(base.minibatch, **mini, **stopping)
-    return replace(base, minibatch=minibatch, **settings)
+        raise ParameterError(f"unknown training settings {', '.join(unknown)}; the settings are {', '.join(SETTINGS)}")
+    return replace(base, **settings)

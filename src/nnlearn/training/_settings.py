@@ -1,212 +1,459 @@
-"""Training settings, checked at the boundary before any work starts.
+"""The training settings, each declared once with everything a surface needs.
 
-Every check raises :class:`~nnlearn.errors.ParameterError` (or ``DataError`` for example
-weights) naming the setting and what is wrong with it; :func:`nnlearn.train`, the
-estimator and the command line share them.
+A setting is a field of :class:`Options` whose metadata is a :class:`Setting`: its
+default (the field's), its one check, its help, its command-line flag, whether and how
+the web form offers it (:class:`WebField`), its key in a checkpoint and whether a resumed
+run may change it. The surfaces derive from it and check nothing again: ``nnlearn train``
+builds its options from :data:`SETTINGS` (``nnlearn.cli``), the estimator its parameters
+(``nnlearn.estimator``), the web app its form (``nnlearn.web``), ``--resume`` its table of
+what a checkpoint fixes, and ``docs/settings.md`` its table (``tests/test_settings.py``
+keeps it so). A preset is an :class:`Options` (:mod:`nnlearn.training._presets`).
+
+Every check raises :class:`~nnlearn.errors.ParameterError` naming the setting the way the
+user gave it: ``lambda must be ...`` in the library, ``--lambda: lambda must be ...`` on
+the command line.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
-import os
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike
 
-from ..core import ACTIVATIONS, OUTPUTS, Network, NetworkLike
-from ..errors import DataError, ParameterError
-from ..optim import FULL_BATCH, MINI_BATCH, OPTIMIZERS
+from ..core import ACTIVATIONS, OUTPUTS, Network
+from ..errors import ParameterError
+from ..optim import LEARNING_RATES, MINI_BATCH, OPTIMIZERS
 from ._augment import Augment, check_augment
 
 __all__ = [
-    "OPTIMIZERS",
-    "FULL_BATCH",
-    "MINI_BATCH",
-    "DTYPES",
-    "DEFAULTS",
-    "ESTIMATOR_OPTIMIZER",
+    "Setting",
+    "WebField",
     "Options",
-    "MiniBatch",
-    "MiniBatchSettings",
-    "check_seed",
-    "check_settings",
-    "check_hidden",
-    "check_lambda",
-    "check_max_iter",
-    "check_epsilon",
-    "check_minibatch_settings",
-    "check_stopping",
-    "STOPPING",
-    "check_sample_weight",
-    "check_memory",
-    "check_kinds",
-    "check_cluster_parameter",
-    "check_cluster_optimizer",
+    "SETTINGS",
+    "DEFAULTS",
+    "DTYPES",
+    "settings_of",
+    "refuse_unused",
+    "check_setting",
+    "REQUIRED",
 ]
+
 DTYPES = ("float64", "float32")
 
 
-#: Bytes a training run needs per weight (copies of the weights and gradients, and the
-#: optimisers' memories: L-BFGS keeps 20 vectors) and per unit activation of an example.
-BYTES_PER_WEIGHT, BYTES_PER_ACTIVATION = 8 * 32, 8 * 4
+def _is_int(value: Any, low: int) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= low
 
 
-def check_hidden(hidden_layer_sizes: int | Sequence[int]) -> tuple[int, ...]:
-    """Hidden layer sizes as a tuple of positive ints (one int is one layer)."""
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass(frozen=True)
+class WebField:
+    """How the web app's training form offers a setting.
+
+    ``key``: its name in the JSON body; ``default``: the form's own default where it
+    differs from the library's (a shorter run); ``limit``: the attribute of
+    :class:`nnlearn.web.Limits` that bounds it on a server.
+    """
+
+    key: str
+    default: Any = None
+    limit: str | None = None
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One training setting as every surface needs it (an :class:`Options` field's metadata).
+
+    Attributes
+    ----------
+    title : str
+        How messages name it ("lambda", "hidden layer sizes").
+    requirement : str
+        What a value must do, completing "``title`` must ...": "be an integer >= 1".
+    valid : callable
+        ``valid(value) -> bool``, or None for a setting whose check is :attr:`normalise`'s.
+    normalise : callable
+        ``normalise(value) -> value``: a valid value in its one form (a tuple of ints,
+        a float, ...); it may raise ParameterError itself (the kinds, augmentation).
+    help : str
+        One line for the command line's help and the docs' table.
+    default_note : str or None
+        Said of the default where it is shown ("the course's").
+    flag, metavar, parse, nargs, group : command-line option
+        ``flag`` None: not on the command line. ``parse`` turns the text into a value;
+        ``group`` the help's section ("mini-batch": read by sgd and adam only).
+    cli_default : any
+        The command line's spelling of the default, where it differs (``--augment 0``).
+    web : WebField or None
+        The web form's field, None where the form does not offer it.
+    checkpoint : str or None
+        Its key in a checkpoint's settings (None: not recorded).
+    resumed : {"kept", "extended", "free"}
+        On ``--resume``: kept from the checkpoint (a contradicting option is refused);
+        extended (``max_iter`` may grow); free (the checkpoint does not hold it).
+    before : any
+        What a checkpoint that does not record a kept setting ran with (one written
+        before the setting existed); :data:`REQUIRED`: such a checkpoint is refused.
+    estimator : str or None
+        The scikit-learn estimator's parameter name (None: not a parameter).
+    estimator_default : any
+        The estimator's default where it differs (its optimiser is scikit-learn's lbfgs).
+    """
+
+    title: str
+    requirement: str
+    valid: Callable[[Any], bool] | None
+    normalise: Callable[[Any], Any]
+    help: str
+    default_note: str | None = None
+    flag: str | None = None
+    metavar: str | None = None
+    parse: Callable[[str], Any] | None = None
+    nargs: str | None = None
+    group: str | None = None
+    cli_default: Any = None
+    web: WebField | None = None
+    checkpoint: str | None = None
+    resumed: str = "free"
+    before: Any = None
+    estimator: str | None = None
+    estimator_default: Any = None
+
+    def check(self, value: Any, label: str | None = None) -> Any:
+        """``value`` checked and normalised; ParameterError naming it as ``label`` calls it."""
+        if self.valid is None or self.valid(value):
+            try:
+                return self.normalise(value)
+            except ParameterError as exc:
+                raise ParameterError(f"{self._prefix(label)}{exc}") from None
+        raise ParameterError(f"{self._prefix(label)}{self.title} must {self.requirement}, got {value!r}")
+
+    def _prefix(self, label):
+        return f"{label}: " if label and label != self.title else ""
+
+
+#: The value of :attr:`Setting.before` for a setting every checkpoint records.
+REQUIRED = object()
+
+
+def setting(default: Any, **declared: Any) -> Any:
+    """An :class:`Options` field: its default and its :class:`Setting`."""
+    return field(default=default, metadata={"setting": Setting(**declared)})
+
+
+def _hidden(value):
+    if isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, bool):
+        value = (value,)
     try:
-        hidden = (
-            (hidden_layer_sizes,) if isinstance(hidden_layer_sizes, (int, np.integer)) else tuple(hidden_layer_sizes)
-        )
+        sizes = tuple(value)
     except TypeError:
-        raise ParameterError(f"hidden layer sizes must be positive integers, got {hidden_layer_sizes!r}") from None
-    if not all(_is_int(h, 1) for h in hidden):
-        raise ParameterError(f"hidden layer sizes must be positive integers, got {list(hidden)}")
-    return tuple(int(h) for h in hidden)
+        raise ParameterError(f"hidden layer sizes must be positive integers, got {value!r}") from None
+    if not sizes or not all(_is_int(size, 1) for size in sizes):
+        raise ParameterError(f"hidden layer sizes must be positive integers, got {list(sizes)}")
+    return tuple(int(size) for size in sizes)
 
 
-def check_lambda(lam: float) -> float:
-    """Lambda must be a finite number >= 0."""
-    if not isinstance(lam, numbers.Real) or not np.isfinite(lam) or lam < 0:
-        raise ParameterError(f"lambda must be a finite number >= 0, got {lam!r}")
-    return float(lam)
+def _kind(registry: Mapping[str, Any], what: str) -> Callable[[Any], str]:
+    """A check that reads the registry at call time: a kind registered later is known."""
+
+    def check(value):
+        if not isinstance(value, str) or value not in registry:
+            raise ParameterError(f"unknown {what} {value!r}; choose one of {', '.join(registry)}")
+        return value
+
+    return check
 
 
-def check_kinds(activation: str, output: str) -> tuple[str, str]:
-    """The hidden activation and output must be registered kinds (``nnlearn.core.ACTIVATIONS``,
-    ``nnlearn.core.OUTPUTS``)."""
-    if not isinstance(activation, str) or activation not in ACTIVATIONS:
-        raise ParameterError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
-    if not isinstance(output, str) or output not in OUTPUTS:
-        raise ParameterError(f"unknown output {output!r}; choose one of {', '.join(OUTPUTS)}")
-    return activation, output
+def _choice(choices: tuple[str, ...], what: str) -> Callable[[Any], str]:
+    def check(value):
+        if not isinstance(value, str) or value not in choices:
+            raise ParameterError(f"unknown {what} {value!r}; choose one of {', '.join(choices)}")
+        return value
+
+    return check
 
 
-def check_max_iter(max_iter: int) -> int:
-    if not _is_int(max_iter, 1):
-        raise ParameterError(f"max_iter must be an integer >= 1, got {max_iter!r}")
-    return int(max_iter)
+def _dtype(value):
+    name = str(np.dtype(value) if isinstance(value, type) else value)
+    if name not in DTYPES:
+        raise ParameterError(f"dtype must be float64 or float32, got {value!r}")
+    return name
 
 
-def check_epsilon(epsilon_init: float | str) -> None:
-    """The initial weights' half-width: a number > 0, or "auto"."""
-    if not (epsilon_init == "auto" or (isinstance(epsilon_init, numbers.Real) and 0 < epsilon_init < np.inf)):
-        raise ParameterError(f"epsilon_init must be a number > 0 or 'auto', got {epsilon_init!r}")
-
-
-def check_settings(
-    hidden_layer_sizes: int | Sequence[int], lam: float, optimizer: str, max_iter: int, dtype: str = "float64"
-) -> tuple[int, ...]:
-    """Reject out-of-range settings before any work starts (:class:`ParameterError`).
-
-    Returns
-    -------
-    hidden : tuple of int
-    """
-    hidden = check_hidden(hidden_layer_sizes)
-    check_lambda(lam)
-    if optimizer not in OPTIMIZERS:
-        raise ParameterError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
-    check_max_iter(max_iter)
-    if str(np.dtype(dtype) if isinstance(dtype, type) else dtype) not in DTYPES:
-        raise ParameterError(f"dtype must be float64 or float32, got {dtype!r}")
-    return hidden
-
-
-#: The stopping settings every optimiser reads, now :class:`Options`' own; :class:`MiniBatch`
-#: keeps them too, for code written when only the mini-batch optimisers had them.
-STOPPING = ("early_stopping", "validation_fraction", "n_iter_no_change")
-
-
-@dataclass(frozen=True, kw_only=True)
-class MiniBatch:
-    """How a mini-batch optimiser runs (the full-batch ones ignore it).
-
-    ``batch_size`` examples per step; ``learning_rate`` (None: the optimiser's default,
-    ``nnlearn.optim._minibatch.LEARNING_RATES``).
-
-    ``n_iter_no_change``, ``early_stopping`` and ``validation_fraction`` apply to every
-    optimiser now and are :class:`Options`' own; they are kept here for code written
-    before. :meth:`Options.checked` takes the one that differs from its default (an
-    error when both do and disagree) and sets both to it: the MiniBatch's then mirror
-    Options' (``_mirrored``), and a later change of Options' own wins over them.
-    """
-
-    batch_size: int = 200
-    learning_rate: float | None = None
-    n_iter_no_change: int = 10
-    early_stopping: bool = False
-    validation_fraction: float = 0.1
-    _mirrored: bool = field(default=False, repr=False, compare=False)
-
-    def checked(self, tol: float | None = None) -> MiniBatch:
-        """These settings checked (:class:`ParameterError` naming the bad one), normalised."""
-        return check_minibatch_settings(
-            self.batch_size,
-            self.learning_rate,
-            self.n_iter_no_change,
-            self.early_stopping,
-            self.validation_fraction,
-            tol,
-        )
-
-
-#: Kept for code written against nnlearn 0.1.
-MiniBatchSettings = MiniBatch
+def _epsilon_text(text: str) -> float | str:
+    return text if text == "auto" else float(text)
 
 
 @dataclass(frozen=True, kw_only=True)
 class Options:
-    """Everything about a training run but its data, with every default in one place.
+    """Every setting of a training run but its data: the declaration of each.
 
-    The library (:func:`nnlearn.train`), the command line and the estimator take their
-    defaults from here (:data:`DEFAULTS`); the estimator's optimiser alone differs
-    (:data:`ESTIMATOR_OPTIMIZER`), as scikit-learn users expect L-BFGS.
+    The defaults are the course's (a 400-25-10 sigmoid network, lambda 1, cg for 400
+    iterations, seed 0, float64, initial weights in [-0.12, 0.12]).
     """
 
-    hidden_layer_sizes: tuple[int, ...] = (25,)
-    activation: str = "sigmoid"
-    output: str = "sigmoid"
-    lam: float = 1.0
-    optimizer: str = "cg"
-    max_iter: int = 400
-    tol: float | None = None
-    seed: int = 0
-    dtype: str = "float64"
-    epsilon_init: float | str = 0.12
-    minibatch: MiniBatch = MiniBatch()
-    #: Hold out a stratified ``validation_fraction`` of the training data, stop once its
-    #: accuracy has not improved for ``n_iter_no_change`` iterations (epochs), keep the
-    #: best weights; without early stopping the mini-batch optimisers judge their cost.
-    early_stopping: bool = False
-    validation_fraction: float = 0.1
-    n_iter_no_change: int = 10
-    #: Distorted copies of the training images (:mod:`nnlearn.training._augment`): None or 0 (off),
-    #: a number of copies, or an :class:`~nnlearn.training._augment.Augment`.
-    augment: Augment | int | None = None
+    hidden_layer_sizes: tuple[int, ...] = setting(
+        (25,),
+        title="hidden layer sizes",
+        requirement="be positive integers",
+        valid=None,
+        normalise=_hidden,
+        help="hidden layer sizes, one number a layer",
+        flag="--hidden",
+        metavar="N",
+        parse=int,
+        nargs="+",
+        web=WebField("hidden", limit="max_hidden_units"),
+        checkpoint="hidden",
+        resumed="kept",
+        before=REQUIRED,
+        estimator="hidden_layer_sizes",
+    )
+    activation: str = setting(
+        "sigmoid",
+        title="activation",
+        requirement="be a registered activation",
+        valid=None,
+        normalise=_kind(ACTIVATIONS, "activation"),
+        help="the hidden units' activation, any of nnlearn.core.ACTIVATIONS",
+        default_note="the course's",
+        flag="--activation",
+        metavar="NAME",
+        web=WebField("activation"),
+        checkpoint="activation",
+        resumed="kept",
+        before="sigmoid",
+        estimator="activation",
+    )
+    output: str = setting(
+        "sigmoid",
+        title="output",
+        requirement="be a registered output",
+        valid=None,
+        normalise=_kind(OUTPUTS, "output"),
+        help="the output layer and its loss, any of nnlearn.core.OUTPUTS (sigmoid: independent units with "
+        "per-unit cross-entropy; softmax: multinomial cross-entropy)",
+        default_note="the course's",
+        flag="--output",
+        metavar="NAME",
+        web=WebField("output"),
+        checkpoint="output",
+        resumed="kept",
+        before="sigmoid",
+        estimator="output",
+    )
+    lam: float = setting(
+        1.0,
+        title="lambda",
+        requirement="be a finite number >= 0",
+        valid=lambda value: _is_real(value) and value >= 0,
+        normalise=float,
+        help="regularisation strength lambda: the penalty is lambda/(2m) times the squared non-bias weights",
+        flag="--lambda",
+        metavar="L",
+        parse=float,
+        web=WebField("lambda"),
+        checkpoint="lambda",
+        resumed="kept",
+        before=REQUIRED,
+        estimator="lam",
+    )
+    optimizer: str = setting(
+        "cg",
+        title="optimizer",
+        requirement="be a known optimizer",
+        valid=None,
+        normalise=_choice(OPTIMIZERS, "optimizer"),
+        help=f"the optimiser: full-batch cg, lbfgs or fmincg (the course's), mini-batch {' or '.join(MINI_BATCH)}",
+        flag="--optimizer",
+        metavar="NAME",
+        web=WebField("optimizer"),
+        checkpoint="optimizer",
+        resumed="kept",
+        before=REQUIRED,
+        estimator="optimizer",
+        estimator_default="lbfgs",
+    )
+    max_iter: int = setting(
+        400,
+        title="max_iter",
+        requirement="be an integer >= 1",
+        valid=lambda value: _is_int(value, 1),
+        normalise=int,
+        help="iterations at most; epochs for the mini-batch optimizers",
+        flag="--max-iter",
+        metavar="N",
+        parse=int,
+        web=WebField("max_iter", default=100, limit="max_iter"),
+        checkpoint="max_iter",
+        resumed="extended",
+        estimator="max_iter",
+    )
+    tol: float | None = setting(
+        None,
+        title="tol",
+        requirement="be a number >= 0, or None for each optimizer's own",
+        valid=lambda value: value is None or (_is_real(value) and value >= 0),
+        normalise=lambda value: None if value is None else float(value),
+        help="the optimizer's tolerance (None: each optimizer's own default)",
+        estimator="tol",
+    )
+    seed: int = setting(
+        0,
+        title="seed",
+        requirement="be an integer from 0 to 2**32 - 1",
+        valid=lambda value: _is_int(value, 0) and value < 2**32,
+        normalise=int,
+        help="seeds the initial weights, and the shuffling, early-stopping split and distortions, each from a "
+        "stream of its own: the same seed gives the same model",
+        flag="--seed",
+        metavar="N",
+        parse=int,
+        checkpoint="seed",
+        resumed="kept",
+        before=REQUIRED,
+        estimator="random_state",
+    )
+    dtype: str = setting(
+        "float64",
+        title="dtype",
+        requirement="be float64 or float32",
+        valid=None,
+        normalise=_dtype,
+        help="precision of the cost and gradient, and of the weights",
+        flag="--dtype",
+        metavar="TYPE",
+        checkpoint="dtype",
+        resumed="kept",
+        before=REQUIRED,
+        estimator="dtype",
+    )
+    epsilon_init: float | str = setting(
+        0.12,
+        title="epsilon_init",
+        requirement='be a number > 0 or "auto"',
+        valid=lambda value: value == "auto" or (_is_real(value) and value > 0),
+        normalise=lambda value: value if value == "auto" else float(value),
+        help="half-width of the uniform initial weights, or auto to scale it to each layer by its kind",
+        flag="--epsilon-init",
+        metavar="E|auto",
+        parse=_epsilon_text,
+        checkpoint="epsilon_init",
+        estimator="epsilon_init",
+    )
+    batch_size: int = setting(
+        200,
+        title="batch_size",
+        requirement="be an integer >= 1",
+        valid=lambda value: _is_int(value, 1),
+        normalise=int,
+        help="examples per step",
+        flag="--batch-size",
+        metavar="N",
+        parse=int,
+        group="mini-batch",
+        checkpoint="batch_size",
+        resumed="kept",
+        before=200,
+        estimator="batch_size",
+    )
+    learning_rate: float | None = setting(
+        None,
+        title="learning_rate",
+        requirement="be a number > 0, or None for the optimizer's own",
+        valid=lambda value: value is None or (_is_real(value) and value > 0),
+        normalise=lambda value: None if value is None else float(value),
+        help="step size (default: the optimizer's, "
+        + ", ".join(f"{rate:g} for {name}" for name, rate in LEARNING_RATES.items())
+        + ")",
+        flag="--learning-rate",
+        metavar="ETA",
+        parse=float,
+        group="mini-batch",
+        checkpoint="learning_rate",
+        resumed="kept",
+        before=None,
+        estimator="learning_rate",
+    )
+    early_stopping: bool = setting(
+        False,
+        title="early_stopping",
+        requirement="be True or False",
+        valid=lambda value: isinstance(value, (bool, np.bool_)),
+        normalise=bool,
+        help="hold out a stratified part of the training data, stop once its accuracy has not improved for "
+        "n_iter_no_change iterations (epochs), and keep the best iteration's weights",
+        flag="--early-stopping",
+        group="stopping",
+        checkpoint="early_stopping",
+        resumed="kept",
+        before=False,
+        estimator="early_stopping",
+    )
+    validation_fraction: float = setting(
+        0.1,
+        title="validation_fraction",
+        requirement="lie strictly between 0 and 1",
+        valid=lambda value: _is_real(value) and 0 < value < 1,
+        normalise=float,
+        help="the part held out for early stopping",
+        flag="--validation-fraction",
+        metavar="F",
+        parse=float,
+        group="stopping",
+        checkpoint="validation_fraction",
+        resumed="kept",
+        before=0.1,
+        estimator="validation_fraction",
+    )
+    n_iter_no_change: int = setting(
+        10,
+        title="n_iter_no_change",
+        requirement="be an integer >= 1",
+        valid=lambda value: _is_int(value, 1),
+        normalise=int,
+        help="stop after N iterations (epochs) without improvement: of the held-out accuracy with early "
+        "stopping, else of sgd's and adam's cost",
+        flag="--n-iter-no-change",
+        metavar="N",
+        parse=int,
+        group="stopping",
+        checkpoint="n_iter_no_change",
+        resumed="kept",
+        before=10,
+        estimator="n_iter_no_change",
+    )
+    augment: Augment | int | None = setting(
+        None,
+        title="augment",
+        requirement="be a number of distorted copies >= 0 (0: off) or an nnlearn.training.Augment",
+        valid=lambda value: value is None or isinstance(value, Augment) or _is_int(value, 0),
+        normalise=check_augment,
+        help="also train on N distorted copies of each training image (rotation, scale, shear, shift), made "
+        "after the held-out splits; full-batch optimizers get one fixed set, sgd and adam fresh ones every epoch",
+        flag="--augment",
+        metavar="N",
+        parse=int,
+        cli_default=0,
+        checkpoint="augment",
+        resumed="kept",
+        before=0,
+        estimator="augment",
+    )
 
-    def checked(self) -> Options:
-        """These options checked (:class:`ParameterError` naming the bad one), normalised."""
-        hidden = check_settings(self.hidden_layer_sizes, self.lam, self.optimizer, self.max_iter, self.dtype)
-        activation, output = check_kinds(self.activation, self.output)
-        check_epsilon(self.epsilon_init)
-        check_seed(self.seed)
-        stopping = check_stopping(**_stopping(self))
-        minibatch = replace(replace(self.minibatch, **stopping).checked(self.tol), _mirrored=True)
-        return replace(
-            self,
-            hidden_layer_sizes=hidden,
-            activation=activation,
-            output=output,
-            lam=float(self.lam),
-            max_iter=int(self.max_iter),
-            dtype=np.dtype(self.dtype).name,
-            minibatch=minibatch,
-            augment=check_augment(self.augment),
-            **stopping,
-        )
+    def checked(self, labels: Mapping[str, str] | None = None) -> Options:
+        """These options checked and normalised; ParameterError naming the first bad one
+        (as ``labels`` maps names to the user's spelling: the command line's flags)."""
+        labels = labels or {}
+        values = {name: spec.check(getattr(self, name), labels.get(name)) for name, spec in SETTINGS.items()}
+        return replace(self, **values)
 
     def network(self, n_inputs: int, n_classes: int) -> Network:
         """The network these options describe for ``n_inputs`` features and ``n_classes`` classes."""
@@ -217,121 +464,32 @@ class Options:
         return self.optimizer in MINI_BATCH
 
 
-def _stopping(options: Options) -> dict[str, Any]:
-    """The stopping settings of ``options``: its own, or its MiniBatch's where only those
-    differ from the default (code written before they were Options')."""
-    defaults = {field.name: field.default for field in fields(Options) if field.name in STOPPING}
-    if options.minibatch._mirrored:  # checked before: the MiniBatch's copy Options' own
-        return {name: getattr(options, name) for name in STOPPING}
-    chosen = {}
-    for name in STOPPING:
-        own, old = getattr(options, name), getattr(options.minibatch, name)
-        if own != old and own != defaults[name] and old != defaults[name]:
-            raise ParameterError(
-                f"{name} is {own!r} in the options but {old!r} in their MiniBatch settings; set it once, "
-                f"as Options.{name}, which every optimiser reads"
-            )
-        chosen[name] = old if own == defaults[name] else own
-    return chosen
-
-
-#: The defaults of every surface.
+#: Every setting by its name (train's keyword, Options' field), in declaration order.
+SETTINGS: dict[str, Setting] = {f.name: f.metadata["setting"] for f in fields(Options)}
+#: The course's settings: the default of every surface.
 DEFAULTS = Options()
-#: The estimator's default optimiser (scikit-learn's MLPClassifier users expect L-BFGS).
-ESTIMATOR_OPTIMIZER = "lbfgs"
 
 
-def check_cluster_optimizer(optimizer: str) -> None:
-    """Only the full-batch optimisers train on a cluster: their data term distributes exactly."""
-    if optimizer in MINI_BATCH:
+def check_setting(name: str, value: Any, label: str | None = None) -> Any:
+    """One setting's value checked and normalised by its declaration (for the surfaces
+    that take a setting on its own: a verb's option, a grid of values)."""
+    return SETTINGS[name].check(value, label)
+
+
+def settings_of(options: Options) -> dict[str, Any]:
+    """``options`` as a dict of every setting's value, by name."""
+    return {name: getattr(options, name) for name in SETTINGS}
+
+
+def refuse_unused(given: Mapping[str, Any], options: Options, labels: Mapping[str, str] | None = None) -> None:
+    """Refuse settings that were given but that the run would not read: mini-batch settings
+    with a full-batch optimizer (they would be ignored in silence)."""
+    labels = labels or {}
+    unused = [name for name in given if SETTINGS[name].group == "mini-batch" and not options.is_minibatch]
+    if unused:
+        named = " and ".join(labels.get(name, name) for name in unused)
+        verb, pronoun = ("sets", "it") if len(unused) == 1 else ("set", "them")
         raise ParameterError(
-            f"the mini-batch optimiser {optimizer!r} runs on one machine; on a cluster use a full-batch one "
-            "(cg, lbfgs or fmincg), whose data term distributes exactly"
-        )
-
-
-def check_cluster_parameter(cluster: object, optimizer: str) -> None:
-    """The estimator's cluster: a scheduler address or a local worker count, with a
-    full-batch optimiser."""
-    address = isinstance(cluster, str) and cluster.strip() != ""
-    if not (address or _is_int(cluster, 1)):
-        raise ParameterError(
-            f"cluster must be a Dask scheduler address or a number of local worker processes >= 1, got {cluster!r}"
-        )
-    check_cluster_optimizer(optimizer)
-
-
-def check_seed(seed: int | np.random.Generator) -> int | np.random.Generator:
-    """A seed must be an integer from 0 to 2**32 - 1 (or a NumPy Generator, used as is)."""
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if not (_is_int(seed, 0) and seed < 2**32):
-        raise ParameterError(f"seed must be an integer from 0 to 2**32 - 1, got {seed!r}")
-    return int(seed)
-
-
-def _is_int(value, low):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= low
-
-
-def check_stopping(early_stopping: bool, validation_fraction: float, n_iter_no_change: int) -> dict[str, Any]:
-    """Reject out-of-range stopping settings (:class:`ParameterError`); return them normalised."""
-    if not _is_int(n_iter_no_change, 1):
-        raise ParameterError(f"n_iter_no_change must be an integer >= 1, got {n_iter_no_change!r}")
-    if not (isinstance(validation_fraction, numbers.Real) and 0 < validation_fraction < 1):
-        raise ParameterError(f"validation_fraction must lie strictly between 0 and 1, got {validation_fraction!r}")
-    return {
-        "early_stopping": bool(early_stopping),
-        "validation_fraction": float(validation_fraction),
-        "n_iter_no_change": int(n_iter_no_change),
-    }
-
-
-def check_minibatch_settings(
-    batch_size: int,
-    learning_rate: float | None,
-    n_iter_no_change: int,
-    early_stopping: bool,
-    validation_fraction: float,
-    tol: float | None = None,
-) -> MiniBatch:
-    """Reject out-of-range mini-batch settings (:class:`ParameterError`); return them."""
-    if not _is_int(batch_size, 1):
-        raise ParameterError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    if learning_rate is not None and not (np.isfinite(learning_rate) and learning_rate > 0):
-        raise ParameterError(f"learning_rate must be a number > 0 (or None for the default), got {learning_rate!r}")
-    stopping = check_stopping(early_stopping, validation_fraction, n_iter_no_change)
-    if tol is not None and not (np.isfinite(tol) and tol >= 0):
-        raise ParameterError(f"tol must be a number >= 0 (or None for the default), got {tol!r}")
-    return MiniBatch(
-        batch_size=int(batch_size),
-        learning_rate=None if learning_rate is None else float(learning_rate),
-        **stopping,
-    )
-
-
-def check_sample_weight(sample_weight: ArrayLike | None, m: int, dtype=np.float64) -> np.ndarray | None:
-    """Validate example weights: None, or m finite numbers >= 0 with a positive sum."""
-    if sample_weight is None:
-        return None
-    weights = np.asarray(sample_weight, dtype=np.float64)
-    if weights.shape != (m,):
-        raise DataError(f"sample_weight must have one weight per example, shape ({m},); got {weights.shape}")
-    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
-        raise DataError("sample_weight must be finite and >= 0")
-    if not weights.sum() > 0:
-        raise DataError("sample_weight sums to 0: at least one example must have a positive weight")
-    return weights.astype(dtype)
-
-
-def check_memory(network: NetworkLike, m: int) -> None:
-    """Refuse a network whose training would not fit in this machine's memory."""
-    network = Network.of(network)
-    layer_sizes, weights = network.layer_sizes, network.n_weights
-    needed = BYTES_PER_WEIGHT * weights + BYTES_PER_ACTIVATION * m * sum(layer_sizes[1:])
-    available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    if needed > available:
-        raise ParameterError(
-            f"a {'-'.join(map(str, layer_sizes))} network ({weights:,} weights) on {m:,} examples needs "
-            f"about {needed / 2**30:,.0f} GiB to train; this machine has {available / 2**30:,.0f} GiB"
+            f"{named} {verb} the mini-batch optimizers ({', '.join(MINI_BATCH)}) only; "
+            f"optimizer {options.optimizer} would ignore {pronoun}"
         )

@@ -13,7 +13,8 @@ from typing import Any
 
 from ..core import ACTIVATIONS, OUTPUTS
 from ..errors import ParameterError
-from ..training._settings import DEFAULTS, OPTIMIZERS, Options
+from ..optim import OPTIMIZERS
+from ..training._settings import DEFAULTS, SETTINGS, Options
 
 __all__ = ["Limits", "DATASETS", "TRAIN_FIELDS", "train_options", "form_fields"]
 
@@ -72,59 +73,45 @@ class Limits:
                 raise ParameterError(f"Limits.{field.name} must be {kind}, got {value!r}")
 
 
+#: The web form's own field: the data sets a run may train on (the embedded 20x20 digits
+#: and scikit-learn's 8x8 ones).
+DATASET_FIELD = "dataset"
+#: The training settings the form offers (the declaration's ``web``), by their JSON key.
+WEB_SETTINGS: dict[str, str] = {spec.web.key: name for name, spec in SETTINGS.items() if spec.web is not None}
+
+
+def _web_default(name: str) -> Any:
+    spec = SETTINGS[name]
+    assert spec.web is not None
+    value = spec.web.default if spec.web.default is not None else getattr(DEFAULTS, name)
+    return list(value) if isinstance(value, tuple) else value
+
+
 #: The fields of ``POST /api/train`` and their defaults (a field left out takes it).
 TRAIN_FIELDS: dict[str, Any] = {
-    "dataset": "digits20",
-    "hidden": list(DEFAULTS.hidden_layer_sizes),
-    "lambda": DEFAULTS.lam,
-    "activation": DEFAULTS.activation,
-    "output": DEFAULTS.output,
-    "optimizer": DEFAULTS.optimizer,
-    "max_iter": 100,
+    DATASET_FIELD: DATASETS[0],
+    **{key: _web_default(name) for key, name in WEB_SETTINGS.items()},
 }
 
 
-def _choice(body, name, choices):
-    value = body[name]
-    if not isinstance(value, str) or value not in choices:
-        raise ParameterError(f"{name}: {value!r} is not one of {', '.join(choices)}")
-    return value
-
-
-def _integer(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _hidden(value, limits):
-    if _integer(value):
-        value = [value]
-    if not isinstance(value, list) or not value or not all(_integer(h) and h >= 1 for h in value):
-        raise ParameterError(f"hidden: {value!r} is not a list of hidden layer sizes (positive integers)")
-    if len(value) > limits.max_hidden_layers:
-        raise ParameterError(f"hidden: {len(value)} layers; this server trains {limits.max_hidden_layers} at most")
-    if max(value) > limits.max_hidden_units:
-        raise ParameterError(
-            f"hidden: {max(value)} units in a layer; this server trains {limits.max_hidden_units} at most"
-        )
-    return tuple(value)
-
-
-def _lambda(value):
-    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
-        raise ParameterError(f"lambda: {value!r} is not a finite number >= 0")
-    return float(value)
-
-
-def _max_iter(value, limits):
-    if not _integer(value) or value < 1:
-        raise ParameterError(f"max_iter: {value!r} is not a positive integer")
-    if value > limits.max_iter:
-        raise ParameterError(f"max_iter: {value} iterations; this server runs {limits.max_iter} at most")
-    return value
+def _bound(name: str, key: str, value: Any, limits: Limits) -> None:
+    """A server's own bound on a checked value (the declaration's ``web.limit``)."""
+    limit = SETTINGS[name].web.limit  # type: ignore[union-attr]
+    if limit == "max_hidden_units":
+        if len(value) > limits.max_hidden_layers:
+            raise ParameterError(f"{key}: {len(value)} layers; this server trains {limits.max_hidden_layers} at most")
+        if max(value) > limits.max_hidden_units:
+            raise ParameterError(
+                f"{key}: {max(value)} units in a layer; this server trains {limits.max_hidden_units} at most"
+            )
+    elif limit == "max_iter" and value > limits.max_iter:
+        raise ParameterError(f"{key}: {value} iterations; this server runs {limits.max_iter} at most")
 
 
 def train_options(body: Any, limits: Limits) -> tuple[str, Options]:
-    """The data set and :class:`~nnlearn.training._settings.Options` of a training request's JSON body.
+    """The data set and :class:`~nnlearn.training.Options` of a training request's JSON body.
+
+    Each field is checked by its setting's declaration, then against the server's limits.
 
     Raises
     ------
@@ -138,33 +125,33 @@ def train_options(body: Any, limits: Limits) -> tuple[str, Options]:
     if unknown:
         raise ParameterError(f"unknown field {unknown[0]!r}; the fields are {', '.join(TRAIN_FIELDS)}")
     body = {**TRAIN_FIELDS, **body}
-    options = Options(
-        hidden_layer_sizes=_hidden(body["hidden"], limits),
-        activation=_choice(body, "activation", tuple(ACTIVATIONS)),
-        output=_choice(body, "output", tuple(OUTPUTS)),
-        lam=_lambda(body["lambda"]),
-        optimizer=_choice(body, "optimizer", OPTIMIZERS),
-        max_iter=_max_iter(body["max_iter"], limits),
-    )
-    return _choice(body, "dataset", DATASETS), options.checked()
+    dataset = body[DATASET_FIELD]
+    if not isinstance(dataset, str) or dataset not in DATASETS:
+        raise ParameterError(f"{DATASET_FIELD}: {dataset!r} is not one of {', '.join(DATASETS)}")
+    values = {}
+    for key, name in WEB_SETTINGS.items():
+        value = SETTINGS[name].check(body[key], key)
+        _bound(name, key, value, limits)
+        values[name] = value
+    return dataset, Options(**values).checked()
 
 
 def form_fields(limits: Limits) -> list[dict[str, Any]]:
     """The training form's fields as the page builds them (``GET /api/train/fields``): for
     each field its name, default, and its choices (a list of names) or bounds (``min``,
-    ``max``; for ``hidden`` also ``max_layers``)."""
-    return [
-        {"name": "dataset", "default": TRAIN_FIELDS["dataset"], "choices": list(DATASETS)},
-        {
-            "name": "hidden",
-            "default": TRAIN_FIELDS["hidden"],
-            "min": 1,
-            "max": limits.max_hidden_units,
-            "max_layers": limits.max_hidden_layers,
-        },
-        {"name": "lambda", "default": TRAIN_FIELDS["lambda"], "min": 0},
-        {"name": "activation", "default": TRAIN_FIELDS["activation"], "choices": list(ACTIVATIONS)},
-        {"name": "output", "default": TRAIN_FIELDS["output"], "choices": list(OUTPUTS)},
-        {"name": "optimizer", "default": TRAIN_FIELDS["optimizer"], "choices": list(OPTIMIZERS)},
-        {"name": "max_iter", "default": TRAIN_FIELDS["max_iter"], "min": 1, "max": limits.max_iter},
-    ]
+    ``max``; for ``hidden`` also ``max_layers``). The lists of kinds are read now: a kind
+    registered at run time is offered."""
+    choices = {"activation": list(ACTIVATIONS), "output": list(OUTPUTS), "optimizer": list(OPTIMIZERS)}
+    fields_ = [{"name": DATASET_FIELD, "default": TRAIN_FIELDS[DATASET_FIELD], "choices": list(DATASETS)}]
+    for key, name in WEB_SETTINGS.items():
+        field_: dict[str, Any] = {"name": key, "default": TRAIN_FIELDS[key]}
+        if name in choices:
+            field_["choices"] = choices[name]
+        elif name == "hidden_layer_sizes":
+            field_.update(min=1, max=limits.max_hidden_units, max_layers=limits.max_hidden_layers)
+        elif name == "lam":
+            field_["min"] = 0
+        elif name == "max_iter":
+            field_.update(min=1, max=limits.max_iter)
+        fields_.append(field_)
+    return fields_
