@@ -6,6 +6,7 @@ from scipy import ndimage
 
 from nnlearn.errors import ParameterError
 from nnlearn.training._augment import (
+    Affine,
     Augment,
     augment_record,
     check_augment,
@@ -60,19 +61,19 @@ def test_copies_keep_the_shape_dtype_and_range(digits):
 
 def test_a_column_major_image_moves_right_and_turns_anticlockwise_upright():
     image = ell()
-    moved = shown(warp(column_major(image), right=2)[0])
+    moved = shown(warp(column_major(image), Affine(right=2))[0])
     np.testing.assert_allclose(moved, np.roll(image, 2, axis=1), atol=1e-12)
-    down = shown(warp(column_major(image), down=1)[0])
+    down = shown(warp(column_major(image), Affine(down=1))[0])
     np.testing.assert_allclose(down, np.roll(image, 1, axis=0), atol=1e-12)
     # np.rot90 turns an array anticlockwise as it is shown (rows down), about its centre
-    turned = shown(warp(column_major(image), rotation=90)[0])
+    turned = shown(warp(column_major(image), Affine(rotation=90))[0])
     np.testing.assert_allclose(turned, np.rot90(image), atol=1e-12)
     # a positive shear moves the rows below the centre right: the L's foot goes right
-    sheared = shown(warp(column_major(image), shear=0.5)[0])
+    sheared = shown(warp(column_major(image), Affine(shear=0.5))[0])
     assert ndimage.center_of_mass(sheared[7:])[1] > ndimage.center_of_mass(image[7:])[1] + 1
     # scaling about the centre spreads the ink: its rows' spread grows and shrinks by the factor
     for factor in (1.3, 0.7):
-        scaled = shown(warp(column_major(image), scale=factor)[0])
+        scaled = shown(warp(column_major(image), Affine(scale=factor))[0])
         assert spread(scaled) == pytest.approx(factor * spread(image), rel=0.1)
 
 

@@ -168,3 +168,16 @@ def test_the_architecture_document_names_every_module():
         and not (name.startswith("nnlearn.cli.") and f"`{path.stem}`" in document)  # a verb, as cli/<verb>.py
     )
     assert not missing, f"docs/architecture.md does not name {missing}"
+
+
+def test_the_architecture_document_gives_the_package_order_and_cites_only_the_repository():
+    document = (SOURCE.parents[1] / "docs" / "architecture.md").read_text()
+    block = document[document.index("## The packages, from the bottom up") :]
+    block = block[block.index("```") + 3 :]
+    block = block[: block.index("```")]
+    named = [line.split()[0].rstrip("/,") for line in block.strip().splitlines()]
+    listed = [name.removesuffix(".py").replace("__init__", "nnlearn") for name in named]
+    order = [name for name in PACKAGE_ORDER if name != "__main__"]
+    assert [name for name in listed if name in order] == [name for name in order if name in listed]
+    assert set(order) - {"_version"} <= set(listed)
+    assert "DESIGN.md" not in document and "shared/" not in document

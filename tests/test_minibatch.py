@@ -8,17 +8,13 @@ from nnlearn.compute import batch_objective as make_batch_objective
 from nnlearn.compute import make_objective
 from nnlearn.core import init_random, pack
 from nnlearn.optim._minibatch import (
-    LEARNING_RATES,
     MinibatchResult,
     MinibatchSettings,
     Plateau,
-    adam_init,
-    adam_step,
     epoch_batches,
     minimize_minibatch,
-    sgd_init,
-    sgd_step,
 )
+from nnlearn.optim._steps import LEARNING_RATES, adam_init, adam_step, sgd_init, sgd_step
 from nnlearn.training._settings import OPTIMIZERS
 
 MINI_BATCH = ["sgd", "adam"]

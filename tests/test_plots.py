@@ -10,10 +10,10 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 import nnlearn
+from nnlearn import reporting as plots
 from nnlearn.errors import ParameterError, ShapeError
 from nnlearn.persist._atomic import OutputExistsError
 from nnlearn.reporting import _curves as curves
-from nnlearn.reporting import _plots as plots
 
 DEPTHS = {1: (16,), 2: (16, 12), 3: (16, 12, 8)}
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -183,12 +183,19 @@ def test_learning_and_validation_curves(digits8, depth):
     X, y = digits8
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tiny MLPs stop before converging, on purpose
-        fig = curves.plot_learning_curve(X, y, estimator=quiet_mlp(DEPTHS[depth]), train_sizes=[0.3, 1.0], cv=3)
+        fig = curves.plot_learning_curve(
+            X, y, estimator=quiet_mlp(DEPTHS[depth]), train_sizes=[0.3, 1.0], settings=curves.CurveSettings(cv=3)
+        )
         (train, valid) = fig.axes[0].get_lines()[:2]
         assert len(train.get_xdata()) == 2 and train.get_xdata()[-1] == 266  # 2/3 of 400 train
         assert np.all(valid.get_ydata() >= 0) and np.all(valid.get_ydata() <= 1)
         fig = curves.plot_validation_curve(
-            X, y, lams=(0.0, 0.1, 10.0), estimator=quiet_mlp(DEPTHS[depth]), cv=3, param_name="alpha"
+            X,
+            y,
+            lams=(0.0, 0.1, 10.0),
+            estimator=quiet_mlp(DEPTHS[depth]),
+            param_name="alpha",
+            settings=curves.CurveSettings(cv=3),
         )
     assert list(fig.axes[0].get_lines()[0].get_xdata()) == [0.0, 0.1, 10.0]
     assert "best lambda" in fig.axes[0].get_legend().get_texts()[-1].get_text()
@@ -201,12 +208,16 @@ def test_curves_with_the_default_estimator(digits8, depth):
 
     X, y = digits8
     make = lambda: estimator.NeuralNetClassifier(hidden_layer_sizes=DEPTHS[depth], max_iter=10, random_state=0)
-    fig = curves.plot_learning_curve(X, y, estimator=make(), train_sizes=[0.5, 1.0], cv=2)
+    fig = curves.plot_learning_curve(
+        X, y, estimator=make(), train_sizes=[0.5, 1.0], settings=curves.CurveSettings(cv=2)
+    )
     assert len(fig.axes[0].get_lines()) == 2
-    fig = curves.plot_validation_curve(X, y, lams=(0.0, 1.0), estimator=make(), cv=2)
+    fig = curves.plot_validation_curve(X, y, lams=(0.0, 1.0), estimator=make(), settings=curves.CurveSettings(cv=2))
     assert list(fig.axes[0].get_lines()[0].get_xdata()) == [0.0, 1.0]
     if depth == 1:  # estimator=None builds the default NeuralNetClassifier
-        fig = curves.plot_learning_curve(X[:200], y[:200], train_sizes=[1.0], cv=2, max_iter=5)
+        fig = curves.plot_learning_curve(
+            X[:200], y[:200], train_sizes=[1.0], settings=curves.CurveSettings(cv=2, max_iter=5)
+        )
         assert len(fig.axes[0].get_lines()) == 2
 
 

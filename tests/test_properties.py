@@ -355,7 +355,7 @@ def draw_like_report(model):
     the way is a failure too, not a warning."""
     import warnings
 
-    from nnlearn.reporting._plots import plot_cost_history
+    from nnlearn.reporting._training_plots import plot_cost_history
 
     if not len(model.history.get("cost") or []):  # report draws no figure then
         return

@@ -77,8 +77,7 @@ def test_report_refers_only_to_images_that_exist(tmp_path, models, data, depth):
         tmp_path / "report",
         X_test,
         y_test,
-        X_train=X_train,
-        y_train=y_train,
+        training=(X_train, y_train),
         settings={"data": "digits8", "max_iter": 20},
     )
     assert index == tmp_path / "report" / "index.html"
@@ -202,7 +201,7 @@ def test_training_data_are_named_as_such(tmp_path, model, data):
     from nnlearn.reporting._report import _numbers
 
     X_train, _, y_train, _ = data
-    index = write_report(model, tmp_path, X_train, y_train, X_train=X_train, y_train=y_train, data_role="training")
+    index = write_report(model, tmp_path, X_train, y_train, training=(X_train, y_train), data_role="training")
     page = index.read_text(encoding="utf-8")
     assert "<td>training examples (no held-out part)</td>" in page and "test" not in page.lower()
     assert page.count("training accuracy") == 1  # not listed twice

@@ -146,8 +146,8 @@ def digits8_small():
 
 def test_the_settings_name_every_optimizer_the_optimizers_implement():
     from nnlearn import optim as settings
-    from nnlearn.optim import _minibatch as minibatch
     from nnlearn.optim import _minimize as optimize
+    from nnlearn.optim import _steps as minibatch
 
     assert settings.FULL_BATCH == optimize.FULL_BATCH
     assert settings.MINI_BATCH == minibatch.MINI_BATCH == tuple(minibatch.STEPS)

@@ -15,10 +15,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
 import nnlearn
+from nnlearn import reporting as tuning
 from nnlearn.errors import ParameterError
 from nnlearn.estimator import NeuralNetClassifier
 from nnlearn.model._model import load_model
-from nnlearn.reporting import _tuning as tuning
 
 from .helpers import assert_one_line_error, nnlearn_script, ok_json, run_cli
 
@@ -80,7 +80,12 @@ def test_search_scores_each_candidate_by_stratified_cross_validation(digits8):
     X, _, y, _ = digits8
     seen = []
     result = tuning.search(
-        X, y, GRID, cv=3, max_iter=40, n_jobs=1, progress=lambda i, total, c: seen.append((i, total, c.params))
+        X,
+        y,
+        GRID,
+        cv=3,
+        settings=tuning.SearchSettings(max_iter=40, n_jobs=1),
+        progress=lambda i, total, c: seen.append((i, total, c.params)),
     )
     assert [c.params["hidden_layer_sizes"] for c in result.candidates] == [(10,), (30,)]
     assert seen == [(1, 2, result.candidates[0].params), (2, 2, result.candidates[1].params)]
@@ -100,16 +105,16 @@ def test_search_scores_each_candidate_by_stratified_cross_validation(digits8):
 def test_search_refuses_more_folds_than_a_class_has_examples(digits8):
     X, _, y, _ = digits8
     with pytest.raises(ParameterError, match="200 folds need at least 200 examples of every class"):
-        tuning.search(X, y, GRID, cv=200, n_jobs=1)
+        tuning.search(X, y, GRID, cv=200, settings=tuning.SearchSettings(n_jobs=1))
     with pytest.raises(ParameterError, match="n_jobs"):
-        tuning.search(X, y, GRID, cv=3, n_jobs=0)
+        tuning.search(X, y, GRID, cv=3, settings=tuning.SearchSettings(n_jobs=0))
 
 
 @pytest.mark.slow
 def test_worker_processes_give_the_scores_of_one_process(digits8):
     X, _, y, _ = digits8
-    one = tuning.search(X, y, GRID, cv=3, max_iter=60, n_jobs=1)
-    two = tuning.search(X, y, GRID, cv=3, max_iter=60, n_jobs=2)
+    one = tuning.search(X, y, GRID, cv=3, settings=tuning.SearchSettings(max_iter=60, n_jobs=1))
+    two = tuning.search(X, y, GRID, cv=3, settings=tuning.SearchSettings(max_iter=60, n_jobs=2))
     assert two.n_jobs == 2 and two.threads_per_job == max(1, tuning.default_jobs() // 2)
     assert [c.scores for c in two.candidates] == [c.scores for c in one.candidates]
 
@@ -120,7 +125,7 @@ def test_the_chosen_settings_beat_the_course_settings_on_folds_not_chosen_on(dig
     # search chooses inside each outer fold's other folds; both settings are scored on it.
     X, _, y, _ = digits8
     grid = {"lam": [0.1, 1.0], "hidden_layer_sizes": [(25,), (100,)], "activation": ["relu"], "output": ["softmax"]}
-    check = tuning.nested_check(X, y, grid, outer=3, cv=3, max_iter=200, n_jobs=1)
+    check = tuning.nested_check(X, y, grid, outer=3, cv=3, settings=tuning.SearchSettings(max_iter=200, n_jobs=1))
     assert len(check.chosen) == len(check.chosen_scores) == len(check.course_scores) == 3
     assert np.mean(check.chosen_scores) > np.mean(check.course_scores)
     assert check.wins >= 2
@@ -184,7 +189,7 @@ def test_the_retrain_command_parses_back_to_the_same_settings():
     from argparse import Namespace
 
     from nnlearn.cli import build_parser
-    from nnlearn.cli.tune import retrain_command
+    from nnlearn.cli._tune_output import retrain_command
 
     args = Namespace(data="my data.csv", optimizer="lbfgs", max_iter=300, test_size=0.15, seed=3, dtype="float32")
     params = {"lam": 0.123456789, "hidden_layer_sizes": (50, 25), "activation": "tanh", "output": "softmax"}

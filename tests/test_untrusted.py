@@ -353,7 +353,7 @@ def test_the_shipped_weights_and_a_real_model_still_load(cli, tmp_path):
 def test_the_cost_figure_draws_any_floats_without_overflow(costs):
     import warnings
 
-    from nnlearn.reporting._plots import plot_cost_history
+    from nnlearn.reporting._training_plots import plot_cost_history
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)

@@ -1,8 +1,10 @@
 """nnlearn: neural-network learning as the classic course teaches it.
 
 A feedforward network, its regularised cross-entropy cost, backpropagation, gradient
-checking and full-batch training, from the course's 400-25-10 sigmoid digit network to
-any number of hidden layers of sigmoid, tanh or relu units with sigmoid or softmax outputs.
+checking and training, from the course's 400-25-10 sigmoid digit network to any number of
+hidden layers of any registered kind (``nnlearn.core.ACTIVATIONS`` and ``OUTPUTS``). The
+packages, from the maths up: ``core``, ``optim``, ``persist``, ``datasets``, ``compute``,
+``model``, ``training``, ``reporting``; the surfaces ``estimator``, ``cli`` and ``web``.
 """
 
 from ._version import __version__

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from ..datasets._builtin import DATASETS
 from ..errors import ParameterError
-from ..training._settings import REQUIRED, SETTINGS
+from ..training._setting import REQUIRED
+from ..training._settings import SETTINGS
 
 # Training options a checkpoint fixes (a resumed run keeps its data, network and seed):
 # argparse's name -> (the option, its key in the checkpoint's settings).

@@ -45,7 +45,8 @@ def add_setting(p, name: str, default: Any = None) -> None:
     shown = cli_default(name)
     shown = " ".join(map(str, shown)) if isinstance(shown, tuple) else shown
     note = f", {spec.default_note}" if spec.default_note else ""
-    helptext = f"{spec.help} (default: {shown}{note})"
+    offered = f": {', '.join(spec.choices())}" if spec.choices else ""
+    helptext = f"{spec.help}{offered} (default: {shown}{note})"
     if spec.parse is None and isinstance(getattr(DEFAULTS, name), bool):
         p.add_argument(spec.flag, dest=name, action=argparse.BooleanOptionalAction, default=default, help=helptext)
         return
@@ -169,7 +170,8 @@ def check_options(args, given, done) -> Options:
     refuse_unused(given, options, FLAGS)
     for name in FLAGS:  # normalised: a tuple of sizes, float lambda, ...
         setattr(args, name, getattr(options, name))
-    args.augment = 0 if options.augment is None else options.augment.copies
+    augment = check_augment(options.augment)  # checked: None or an Augment
+    args.augment = 0 if augment is None else augment.copies
     if not 0 <= args.test_size < 1:
         raise ParameterError(f"--test-size must be in [0, 1), got {args.test_size}")
     if not (args.checkpoint_every >= 0 and math.isfinite(args.checkpoint_every)):

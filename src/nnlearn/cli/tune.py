@@ -7,21 +7,25 @@ The chosen settings are then trained on the whole training part exactly as the p
 scored once on the held-out part, and saved with the validation curve of the search.
 ``--check K`` adds nested cross-validation (:func:`nnlearn.reporting._tuning.nested_check`): is the
 choice better than the course's settings on folds it was not chosen on?
+
+This module runs the verb; its options' checks are :mod:`nnlearn.cli._tune_options`', what
+it prints :mod:`nnlearn.cli._tune_output`'s.
 """
 
 from __future__ import annotations
 
 import os
-import shlex
 import time
 from pathlib import Path
 
 from ..datasets._builtin import DATASET_FRAMING, DATASETS, load_data
 from ..errors import ParameterError
 from ..optim import OPTIMIZERS
-from ..training._settings import DEFAULTS, SETTINGS, check_setting
+from ..training._settings import DEFAULTS, SETTINGS
 from ._common import DATA_HELP, emit, percent, refuse_existing, same_path, split_data
 from ._monitor import say
+from ._tune_options import DEFAULT_OUT, DEFAULT_PLOT, check_options
+from ._tune_output import make_payload, payload_text
 
 ESTIMATOR_OPTIMIZER = SETTINGS["optimizer"].estimator_default
 
@@ -32,13 +36,10 @@ EXAMPLES = """\
   nnlearn tune --data digits8 --check 3 --json
   nnlearn tune --lambda 1,3 --hidden 100 --cv 3 --max-iter 200 --out tuned.npz --plot tuned.png"""
 
-DEFAULT_OUT = "nnlearn-tuned.npz"
-DEFAULT_PLOT = "nnlearn-tune.png"
-
 
 def add_arguments(p):
     from ..core import ACTIVATIONS, OUTPUTS
-    from ..reporting._tuning import DEFAULT_GRID
+    from ..reporting._tuning_grid import DEFAULT_GRID
 
     grid = DEFAULT_GRID
     p.add_argument("--data", metavar="NAME|FILE", default="digits20", help=f"{DATA_HELP} (default: digits20)")
@@ -119,7 +120,7 @@ def add_arguments(p):
 
 def run(args):
     os.environ.setdefault("MPLBACKEND", "Agg")  # the picture goes to a file, never a window
-    grid = _check_options(args)
+    grid = check_options(args)
     X, y = load_data(args.data)
     X_train, X_test, y_train, y_test = split_data(X, y, args.test_size, args.seed)
     from ..reporting._tuning import check_folds
@@ -144,11 +145,14 @@ def run(args):
 
 def _tune(args, grid, data, out, plot, done):
     from ..reporting._plots import save_figure
-    from ..reporting._tuning import nested_check, plot_search, search
+    from ..reporting._tuning import SearchSettings, nested_check, search
+    from ..reporting._tuning_plot import plot_search
 
     X_train, y_train, X_test, y_test = data
     show = not (args.quiet or args.json)
-    common = {"optimizer": args.optimizer, "max_iter": args.max_iter, "seed": args.seed, "dtype": args.dtype}
+    settings = SearchSettings(
+        optimizer=args.optimizer, max_iter=args.max_iter, seed=args.seed, dtype=args.dtype, n_jobs=args.n_jobs
+    )
     start = time.perf_counter()
 
     def progress(i, total, candidate):
@@ -159,7 +163,7 @@ def _tune(args, grid, data, out, plot, done):
                 f"{percent(candidate.mean):>7} +- {percent(candidate.std)}  ({candidate.fit_seconds:.2f} s a fit)"
             )
 
-    result = search(X_train, y_train, grid, cv=args.cv, n_jobs=args.n_jobs, progress=progress, **common)
+    result = search(X_train, y_train, grid, cv=args.cv, settings=settings, progress=progress)
     check = None
     if args.check:
         if show:
@@ -170,17 +174,16 @@ def _tune(args, grid, data, out, plot, done):
             grid,
             outer=args.check,
             cv=args.cv,
-            n_jobs=args.n_jobs,
+            settings=settings,
             progress=_check_progress if show else None,
-            **common,
         )
     model = _retrain(args, result.best.params, X_train, y_train)
     test_accuracy = None if X_test is None else float(model.score(X_test, y_test))
     saved = model.save(out, overwrite=args.force)
     done["saved"].append(saved)
     figure = save_figure(plot_search(result), plot, overwrite=args.force)
-    payload = _payload(args, result, check, data, test_accuracy, saved, figure, time.perf_counter() - start)
-    emit(args, payload, _text(payload))
+    payload = make_payload(args, result, check, data, test_accuracy, saved, figure, time.perf_counter() - start)
+    emit(args, payload, payload_text(payload))
     return 0
 
 
@@ -218,201 +221,3 @@ def _retrain(args, params, X_train, y_train):
         source="nnlearn tune",
     )
     return model
-
-
-def retrain_command(args, params):
-    """The ``nnlearn train`` command line that trains ``params`` as tune did (numbers
-    written in full, Python's shortest exact form, so that they parse back the same)."""
-    words = ["nnlearn", "train", "--data", args.data, "--hidden", *map(str, params["hidden_layer_sizes"])]
-    words += ["--lambda", _number(params["lam"]), "--activation", params["activation"], "--output", params["output"]]
-    words += ["--optimizer", args.optimizer, "--max-iter", str(args.max_iter)]
-    words += ["--test-size", _number(args.test_size), "--seed", str(args.seed)]
-    if args.dtype != DEFAULTS.dtype:
-        words += ["--dtype", args.dtype]
-    return shlex.join(words)
-
-
-def _number(value):
-    """``1`` for 1.0, ``0.1`` for 0.1, every digit of 0.123456789."""
-    value = float(value)
-    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
-
-
-# ------------------------------------------------------------------------ checks
-
-
-def _split_list(text, option):
-    items = [item.strip() for item in text.split(",")]
-    if not all(items):
-        raise ParameterError(f"{option} {text!r}: give values separated by commas, none empty")
-    return items
-
-
-def _numbers(text, option, kind, what):
-    values = []
-    for item in _split_list(text, option):
-        try:
-            values.append(kind(item))
-        except ValueError:
-            raise ParameterError(f"{option}: {item!r} is not {what}") from None
-    return values
-
-
-def _hidden(text):
-    layers = []
-    for item in _split_list(text, "--hidden"):
-        sizes = _numbers(item.replace("-", ","), "--hidden", int, "a size or sizes joined by '-' (50-25)")
-        if any(size < 1 for size in sizes):
-            raise ParameterError(f"--hidden: {item!r}: layer sizes must be positive integers")
-        layers.append(tuple(sizes))
-    return layers
-
-
-def _check_options(args):
-    """Every option, before any data are read; returns the search grid."""
-    from ..reporting._tuning import grid_values, make_grid
-
-    for name, flag in (
-        ("seed", "--seed"),
-        ("optimizer", "--optimizer"),
-        ("dtype", "--dtype"),
-        ("max_iter", "--max-iter"),
-    ):
-        check_setting(name, getattr(args, name), flag)
-    if args.cv < 2:
-        raise ParameterError(f"--cv must be an integer >= 2 (folds), got {args.cv}")
-    if args.check is not None and args.check < 2:
-        raise ParameterError(f"--check must be an integer >= 2 (outer folds), got {args.check}")
-    if not 0 <= args.test_size < 1:
-        raise ParameterError(f"--test-size must be in [0, 1), got {args.test_size}")
-    if args.n_jobs is not None and args.n_jobs < 1:
-        raise ParameterError(f"--n-jobs must be an integer >= 1, got {args.n_jobs}")
-    _check_picture(args.plot or DEFAULT_PLOT)
-    given = {
-        "lam": ("--lambda", args.lam, lambda text: _numbers(text, "--lambda", float, "a number")),
-        "hidden_layer_sizes": ("--hidden", args.hidden, _hidden),
-        "activation": ("--activation", args.activation, lambda text: _split_list(text, "--activation")),
-        "output": ("--output", args.output, lambda text: _split_list(text, "--output")),
-    }
-    grid = {}
-    for key, (option, text, parse) in given.items():
-        if text is None:
-            continue
-        try:
-            grid[key] = grid_values(key, parse(text))
-        except ParameterError as exc:
-            message = str(exc)
-            raise ParameterError(message if message.startswith(option) else f"{option}: {message}") from None
-    return make_grid(**grid)
-
-
-def _check_picture(path):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    suffix = Path(path).suffix.lower().lstrip(".")
-    supported = FigureCanvasAgg.get_supported_filetypes()
-    if suffix not in supported:
-        raise ParameterError(
-            f"--plot {path}: cannot write .{suffix} pictures; use one of .{', .'.join(sorted(supported))}"
-        )
-
-
-# ---------------------------------------------------------------------- output
-
-
-def _params_json(params):
-    return {key: list(value) if isinstance(value, tuple) else value for key, value in params.items()}
-
-
-def _candidate_json(candidate):
-    return {
-        **_params_json(candidate.params),
-        "mean_accuracy": candidate.mean,
-        "std_accuracy": candidate.std,
-        "fold_accuracies": list(candidate.scores),
-        "train_accuracy": candidate.train_accuracy,
-        "fit_seconds": candidate.fit_seconds,
-        "rank": candidate.rank,
-    }
-
-
-def _payload(args, result, check, data, test_accuracy, model, figure, seconds):
-    X_train, y_train, X_test, y_test = data
-    best = result.best
-    payload = {
-        "data": args.data,
-        "m_train": len(y_train),
-        "m_test": 0 if y_test is None else len(y_test),
-        "folds": result.folds,
-        "optimizer": args.optimizer,
-        "max_iter": args.max_iter,
-        "seed": args.seed,
-        "n_jobs": result.n_jobs,
-        "threads_per_job": result.threads_per_job,
-        "search_seconds": result.seconds,
-        "candidates": [_candidate_json(c) for c in result.ranked()],
-        "best": _candidate_json(best),
-        "cv_accuracy": best.mean,
-        "test_accuracy": test_accuracy,
-        "check": None,
-        "model": str(model),
-        "plot": str(figure),
-        "command": retrain_command(args, best.params),
-        "seconds": seconds,
-    }
-    if check is not None:
-        payload["check"] = {
-            "outer_folds": len(check.chosen_scores),
-            "chosen": [_params_json(p) for p in check.chosen],
-            "chosen_accuracies": list(check.chosen_scores),
-            "course_accuracies": list(check.course_scores),
-            "chosen_mean": sum(check.chosen_scores) / len(check.chosen_scores),
-            "course_mean": sum(check.course_scores) / len(check.course_scores),
-            "chosen_better": check.wins,
-            "seconds": check.seconds,
-        }
-    return payload
-
-
-def _threads(count):
-    return f"{count} BLAS thread{'s' if count > 1 else ''}"
-
-
-def _text(p):
-    total = len(p["candidates"])
-    test = f"{p['m_test']} test examples held out" if p["m_test"] else "no held-out part"
-    lines = [
-        f"data        {p['data']}: {p['m_train']} training examples ({test})",
-        f"search      {total} candidates x {p['folds']} stratified folds, {p['optimizer']}, {p['max_iter']} "
-        f"iterations, {p['n_jobs']} jobs x {_threads(p['threads_per_job'])}, {p['search_seconds']:.1f} s",
-        "",
-        f"{'rank':>4} {'CV accuracy':>11} {'+-':>6} {'train':>7} {'fit s':>6} {'lambda':>7}  network",
-    ]
-    for c in p["candidates"]:
-        network = f"{'-'.join(map(str, c['hidden_layer_sizes']))} {c['activation']}/{c['output']}"
-        lines.append(
-            f"{c['rank']:>4} {percent(c['mean_accuracy']):>11} {100 * c['std_accuracy']:>5.2f}% "
-            f"{percent(c['train_accuracy']):>7} {c['fit_seconds']:>6.2f} {c['lam']:>7g}  {network}"
-        )
-    best = p["best"]
-    lines += [
-        "",
-        f"chosen      lambda {best['lam']:g}, {'-'.join(map(str, best['hidden_layer_sizes']))} "
-        f"{best['activation']}/{best['output']}: {percent(best['mean_accuracy'])} cross-validated",
-    ]
-    if p["m_test"]:
-        lines.append(f"test        {percent(p['test_accuracy'])} on the {p['m_test']} held-out examples")
-    check = p["check"]
-    if check is not None:
-        lines.append(
-            f"check       on {check['outer_folds']} outer folds the search did not choose on: chosen "
-            f"{percent(check['chosen_mean'])}, course's settings {percent(check['course_mean'])} "
-            f"(chosen better on {check['chosen_better']} of {check['outer_folds']})"
-        )
-    lines += [
-        f"model       {p['model']}",
-        f"curve       {p['plot']}",
-        f"retrain     {p['command']}",
-        f"time        {p['seconds']:.1f} s",
-    ]
-    return lines

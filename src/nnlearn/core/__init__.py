@@ -3,11 +3,11 @@
 NumPy arrays throughout; the reference (``backprop``) takes any array API library's too.
 
 ==================  ==============================================================
-``activations``     the registries: hidden activations and output layers as data
+``activations``     the registries: one entry per kind of hidden unit and output layer
 ``network``         :class:`Network` (sizes, activation, output); shapes, packing, init
 ``backprop``        the reference feedforward and backpropagation, to be read
 ``kernels``         the fast kernel, tested equal to the reference
-``arrayapi``        arrays of PyTorch, CuPy, ... through the array API (for the reference)
+``arrayapi``        arrays of PyTorch, CuPy, ... through the array API; special functions
 ``objective``       J and its gradient from the kernel's sums, with the penalty
 ``labels``          one-hot encoding of labels
 ==================  ==============================================================
@@ -15,10 +15,22 @@ NumPy arrays throughout; the reference (``backprop``) takes any array API librar
 Conventions are the course notebook's: ``thetas`` are weight matrices of shapes
 (s_{l+1}, s_l + 1) with the bias in column 0, ``X`` is (m, n) without a bias column,
 ``Y`` is one-hot (m, K). Functions that need a network's kinds take ``network=``; None
-means the course's network of sigmoid hidden units and sigmoid outputs.
+means the course's network of sigmoid hidden units and sigmoid outputs. A new kind is one
+registry entry: :func:`register_activation`, :func:`register_output`.
 """
 
-from .activations import ACTIVATIONS, OUTPUTS, Activation, Output, sigmoid, sigmoid_gradient
+from .activations import (
+    ACTIVATIONS,
+    OUTPUTS,
+    Activation,
+    HiddenKernel,
+    Output,
+    OutputKernel,
+    register_activation,
+    register_output,
+    sigmoid,
+    sigmoid_gradient,
+)
 from .kernels import data_term, forward, output_preactivation
 from .labels import one_hot
 from .network import (
@@ -38,9 +50,11 @@ __all__ = [
     "ACTIVATIONS",
     "OUTPUTS",
     "Activation",
+    "HiddenKernel",
     "Network",
     "NetworkLike",
     "Output",
+    "OutputKernel",
     "cost",
     "cost_and_gradient",
     "data_term",
@@ -53,6 +67,8 @@ __all__ = [
     "one_hot",
     "output_preactivation",
     "pack",
+    "register_activation",
+    "register_output",
     "regularization",
     "sigmoid",
     "sigmoid_gradient",

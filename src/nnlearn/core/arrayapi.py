@@ -6,19 +6,20 @@ their library on their device. NumPy arrays are computed with NumPy itself, as a
 any other library's namespace comes from ``array-api-compat``, imported only then (so
 NumPy users need not install it).
 
-The registry's kinds (:mod:`nnlearn.core.activations`) are written with NumPy and SciPy;
-here are the built-in ones in array API functions only, which every namespace has.
+The kinds (:mod:`nnlearn.core.activations`) are written once with the functions of a
+namespace ``xp``. The special functions they need and the array API lacks are here, as
+functions of ``(xp, z)``: SciPy's for NumPy arrays (their numbers, exact where NumPy has
+no such function), array API expressions for any other library's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from types import ModuleType
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
+from scipy import special
 
-__all__ = ["namespace_of", "library_of", "to_numpy", "kinds_of", "Kinds"]
+__all__ = ["namespace_of", "library_of", "to_numpy", "expit", "softplus", "log_expit", "softmax", "logsumexp"]
 
 
 def namespace_of(*arrays: Any) -> Any:
@@ -69,58 +70,33 @@ def to_numpy(array: Any) -> np.ndarray:
     return np.asarray(array)
 
 
-class Kinds(NamedTuple):
-    """One network's kinds as functions of arrays: g, g' (of a = g(z)), loss and delta of z_L."""
-
-    function: Callable[[Any], Any]
-    derivative: Callable[[Any], Any]
-    loss: Callable[[Any, Any], Any]
-    delta: Callable[[Any, Any], Any]
+def expit(xp: Any, z: Any) -> Any:
+    """The logistic function 1 / (1 + e^-z), elementwise."""
+    # Elsewhere 0.5 tanh(z/2) + 0.5: exactly g(z) in real numbers, and it never overflows.
+    return special.expit(z) if xp is np else 0.5 * xp.tanh(0.5 * z) + 0.5
 
 
-def _sigmoid(xp: ModuleType, z: Any) -> Any:
-    # 0.5 tanh(z/2) + 0.5 is g(z) exactly in real numbers and never overflows.
-    return 0.5 * xp.tanh(0.5 * z) + 0.5
+def softplus(xp: Any, z: Any) -> Any:
+    """log(1 + e^z), elementwise, as logaddexp(0, z): finite for any finite z."""
+    return xp.logaddexp(xp.zeros_like(z), z)
 
 
-def _positive_part(xp: ModuleType, z: Any) -> Any:
-    return xp.where(z > 0, z, xp.zeros_like(z))
+def log_expit(xp: Any, z: Any) -> Any:
+    """log(1 / (1 + e^-z)) = -softplus(-z), elementwise, finite for any finite z."""
+    return special.log_expit(z) if xp is np else -softplus(xp, -z)
 
 
-def _softplus(xp: ModuleType, z: Any) -> Any:
-    # max(z, 0) + log1p(exp(-|z|)): finite for any finite z, as the registry's logaddexp
-    return _positive_part(xp, z) + xp.log1p(xp.exp(-xp.abs(z)))
-
-
-def _log_sum_exp(xp: ModuleType, z: Any) -> Any:
-    top = xp.max(z, axis=1, keepdims=True)
-    return xp.log(xp.sum(xp.exp(z - top), axis=1)) + top[:, 0]
-
-
-def _softmax(xp: ModuleType, z: Any) -> Any:
+def softmax(xp: Any, z: Any) -> Any:
+    """Each row's softmax, shape (m, K)."""
+    if xp is np:
+        return special.softmax(z, axis=1)
     e = xp.exp(z - xp.max(z, axis=1, keepdims=True))
     return e / xp.sum(e, axis=1, keepdims=True)
 
 
-def _hidden(xp: ModuleType, name: str) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
-    if name == "sigmoid":
-        return (lambda z: _sigmoid(xp, z)), (lambda a: a * (1 - a))
-    if name == "tanh":
-        return xp.tanh, (lambda a: 1 - a * a)
-    if name == "relu":
-        return (lambda z: _positive_part(xp, z)), (lambda a: xp.astype(a > 0, a.dtype))
-    raise TypeError(f"the activation {name!r} has no array API form; give NumPy arrays for it")
-
-
-def _output(xp: ModuleType, name: str) -> tuple[Callable[[Any, Any], Any], Callable[[Any, Any], Any]]:
-    # delta = h(z) - y for both, as in the registry (activations.OUTPUTS)
-    if name == "sigmoid":
-        return (lambda z, Y: xp.sum(_softplus(xp, z) - Y * z, axis=1)), (lambda z, Y: _sigmoid(xp, z) - Y)
-    if name == "softmax":
-        return (lambda z, Y: _log_sum_exp(xp, z) - xp.sum(Y * z, axis=1)), (lambda z, Y: _softmax(xp, z) - Y)
-    raise TypeError(f"the output {name!r} has no array API form; give NumPy arrays for it")
-
-
-def kinds_of(xp: ModuleType, activation: str, output: str) -> Kinds:
-    """A network's activation and output (by name) in the functions of namespace ``xp``."""
-    return Kinds(*_hidden(xp, activation), *_output(xp, output))
+def logsumexp(xp: Any, z: Any) -> Any:
+    """Each row's log sum exp, shape (m,)."""
+    if xp is np:
+        return special.logsumexp(z, axis=1)
+    top = xp.max(z, axis=1, keepdims=True)
+    return xp.log(xp.sum(xp.exp(z - top), axis=1)) + top[:, 0]

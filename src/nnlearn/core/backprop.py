@@ -7,9 +7,10 @@ output, in its names: ``a1`` = X, ``z2`` = [1, a1] Theta1', ``a2`` = g(z2), ...,
 
 It builds the bias columns and keeps every intermediate: no memory tricks. The fast
 kernel (:mod:`nnlearn.core.kernels`) computes the same numbers and is tested against
-this module for every activation, output, dtype and depth. It is written with the array
-API, so PyTorch or CuPy arrays are computed by their library on their device
-(:mod:`nnlearn.core.arrayapi`); NumPy arrays by NumPy and the registry's kinds, as always.
+this module for every activation, output, dtype and depth. It calls the registry entries'
+array API forms (:mod:`nnlearn.core.activations`) with the arrays' namespace, so PyTorch
+or CuPy arrays are computed by their library on their device
+(:mod:`nnlearn.core.arrayapi`), NumPy arrays by NumPy, as always.
 
 The objective, with example weights w_i (all 1 unweighted) and M = sum_i w_i, is
 
@@ -23,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from .activations import ACTIVATIONS, OUTPUTS
-from .arrayapi import Kinds, kinds_of, namespace_of
+from .activations import ACTIVATIONS, OUTPUTS, Activation, Output
+from .arrayapi import namespace_of
 from .network import Network, layer_sizes_of
 
 __all__ = ["feedforward", "cost_and_gradient", "data_sums"]
@@ -37,19 +38,20 @@ def _with_bias(xp, a):
     return xp.concat([xp.ones((a.shape[0], 1), dtype=a.dtype, device=a.device), a], axis=1)
 
 
-def _kinds(xp, network) -> Kinds:
-    """The network's g, g', loss and delta: the registry's for NumPy, else their array API forms."""
-    if xp is np:
-        g, h = ACTIVATIONS[network.activation], OUTPUTS[network.output]
-        return Kinds(g.function, g.derivative, h.loss, h.delta)
-    return kinds_of(xp, network.activation, network.output)
+def _kinds(xp, network) -> tuple[Activation, Output]:
+    """The network's registry entries; for arrays other than NumPy's, only those with array API forms."""
+    kinds = ACTIVATIONS[network.activation], OUTPUTS[network.output]
+    for kind, what in zip(kinds, ("activation", "output")):
+        if xp is not np and not kind.array_api:
+            raise TypeError(f"the {what} {kind.name!r} has no array API form; give NumPy arrays for it")
+    return kinds
 
 
 def _feedforward(xp, thetas, X, g):
     a = [X]
     for Theta in thetas[:-1]:
         z = _with_bias(xp, a[-1]) @ Theta.T
-        a.append(g(z))
+        a.append(g.xp_function(xp, z))
     return a, _with_bias(xp, a[-1]) @ thetas[-1].T
 
 
@@ -61,26 +63,26 @@ def feedforward(thetas: Sequence[Any], X: Any, *, network: Network | None = None
     """
     xp = namespace_of(X, *thetas)
     network = network or Network(layer_sizes_of(thetas))
-    return _feedforward(xp, thetas, X, _kinds(xp, network).function)
+    return _feedforward(xp, thetas, X, _kinds(xp, network)[0])
 
 
 def _sums(xp, thetas, X, Y, sample_weight, network) -> tuple[Any, Any, list[Any]]:
     """(w, sum_i w_i loss_i, [Delta_l]): the example weights and the unnormalised sums."""
-    kinds = _kinds(xp, network)
+    g, h = _kinds(xp, network)
     if sample_weight is not None:
         w = sample_weight
     elif xp is np:
         w = np.ones(X.shape[0], dtype=X.dtype)
     else:
         w = xp.ones(X.shape[0], dtype=X.dtype, device=X.device)
-    a, zL = _feedforward(xp, thetas, X, kinds.function)
-    loss_sum = w @ kinds.loss(zL, Y)
-    delta = kinds.delta(zL, Y) * w[:, None]  # the output layer's delta, "delta3" in the notebook
+    a, zL = _feedforward(xp, thetas, X, g)
+    loss_sum = w @ h.xp_loss(xp, zL, Y)
+    delta = h.xp_delta(xp, zL, Y) * w[:, None]  # the output layer's delta, "delta3" in the notebook
     Delta: list[Any] = [None] * len(thetas)  # filled from the output layer down
     for l in reversed(range(len(thetas))):
         Delta[l] = delta.T @ _with_bias(xp, a[l])
         if l > 0:
-            delta = (delta @ thetas[l][:, 1:]) * kinds.derivative(a[l])
+            delta = (delta @ thetas[l][:, 1:]) * g.xp_derivative(xp, a[l])
     return w, loss_sum, Delta
 
 

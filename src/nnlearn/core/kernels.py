@@ -11,9 +11,9 @@ What it does differently, each choice measured in ``docs/benchmarks.md``:
 * the data term unnormalised (:func:`data_term`), so that sums over shards of the
   examples can be added up (:func:`nnlearn.core.objective.from_sums`).
 
-The built-in activations and outputs have special forms here (:data:`_HIDDEN`,
-:data:`_OUTPUT`); any other registered kind runs through its registry entry, as the
-reference does.
+A kind's in-place forms are its registry entry's ``kernel``
+(:mod:`nnlearn.core.activations`); a kind without them runs through its entry's NumPy
+forms, as the reference does.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy.special import expit
 
 from .activations import ACTIVATIONS, OUTPUTS
 from .network import Network, layer_sizes_of
@@ -64,77 +63,17 @@ def _product_like(a, b, like):
     return a @ b
 
 
-def _sigmoid_in_place(z):
-    """g(z) written over ``z``, as 0.5 tanh(z/2) + 0.5.
-
-    The identity is exact in real numbers; in floating point it agrees with ``expit`` to
-    an ulp of 1 (absolute), never overflows, and is several times faster than ``expit``
-    because NumPy vectorises ``tanh``. Use it where absolute accuracy is what counts:
-    activations feeding a matrix product and a_L - y; :func:`forward` keeps ``expit``
-    for the output probabilities.
-    """
-    z *= 0.5
-    np.tanh(z, out=z)
-    z *= 0.5
-    z += 0.5
-    return z
-
-
-def _back_sigmoid(delta, theta, a):
-    """delta_l = (delta_{l+1} theta_l[:, 1:]) .* a_l (1 - a_l), overwriting ``a``.
-
-    Written as (delta_{l+1} (-theta_l[:, 1:])) .* a_l .* (a_l - 1) so that every step
-    is in place: the signs cancel exactly, and no (m, s_l) temporary is made.
-    """
-    delta = _product_like(delta, np.negative(theta[:, 1:]), a)
-    delta *= a
-    a -= 1
-    delta *= a
-    return delta
-
-
-def _back_tanh(delta, theta, a):
-    """delta_l = (delta_{l+1} theta_l[:, 1:]) .* (1 - a_l^2), as (delta (-theta)) .* (a^2 - 1), over ``a``."""
-    delta = _product_like(delta, np.negative(theta[:, 1:]), a)
-    a *= a
-    a -= 1
-    delta *= a
-    return delta
-
-
-def _back_relu(delta, theta, a):
-    """delta_l = (delta_{l+1} theta_l[:, 1:]) .* [a_l > 0]; sign(a) is that indicator for a >= 0."""
-    delta = _product_like(delta, theta[:, 1:], a)
-    delta *= np.sign(a, out=a)
-    return delta
-
-
-def _relu_in_place(z):
-    return np.maximum(z, 0, out=z)
-
-
-def _tanh_in_place(z):
-    return np.tanh(z, out=z)
-
-
-#: Special forms of the built-in activations: (g over z in place, backward step over a).
-_HIDDEN = {
-    ACTIVATIONS["sigmoid"]: (_sigmoid_in_place, _back_sigmoid),
-    ACTIVATIONS["tanh"]: (_tanh_in_place, _back_tanh),
-    ACTIVATIONS["relu"]: (_relu_in_place, _back_relu),
-}
-
-
 def _activate(g, z):
-    special = _HIDDEN.get(g)
-    return special[0](z) if special else g.function(z)
+    """g(z), over ``z`` where the kind has an in-place form."""
+    return g.kernel.activate(z) if g.kernel is not None else g.function(z)
 
 
 def _backward(g, delta, theta, a):
-    special = _HIDDEN.get(g)
-    if special:
-        return special[1](delta, theta, a)
-    return _product_like(delta, theta[:, 1:], a) * g.derivative(a)
+    """delta_l from delta_{l+1}, over ``a`` where the kind has an in-place form."""
+    if g.kernel is None:
+        return _product_like(delta, theta[:, 1:], a) * g.derivative(a)
+    weights = np.negative(theta[:, 1:]) if g.kernel.negated else theta[:, 1:]
+    return g.kernel.backward(_product_like(delta, weights, a), a)
 
 
 def _feedforward(thetas, X, g):
@@ -164,7 +103,7 @@ def forward(thetas: Sequence[np.ndarray], X: np.ndarray, *, network: Network | N
     """
     g, h = _kinds(thetas, network)
     activations, z = _feedforward(thetas, X, g)
-    activations.append(expit(z, out=z) if h is OUTPUTS["sigmoid"] else h.function(z))
+    activations.append(h.kernel.function(z) if h.kernel is not None and h.kernel.function else h.function(z))
     return activations
 
 
@@ -176,61 +115,19 @@ def output_preactivation(thetas: Sequence[np.ndarray], X: np.ndarray, *, network
     return _feedforward(thetas, X, _kinds(thetas, network)[0])[1]
 
 
-def _log1p_exp_minus_abs(z):
-    """log(1 + exp(-|z|)), a new array: the part of softplus that needs care."""
-    t = np.abs(z)
-    np.negative(t, out=t)
-    np.exp(t, out=t)
-    return np.log1p(t, out=t)
-
-
-def _sigmoid_loss(z, Y, sample_weight):
-    """sum_i w_i sum_k [softplus(z_ik) - y_ik z_ik], without per-example sums when w = 1.
-
-    -y log g(z) - (1 - y) log(1 - g(z)) equals softplus(z) - y z, and softplus(z) =
-    max(z, 0) + log1p(exp(-|z|)) is finite for any finite z. Unweighted, the three parts
-    are summed separately: no (m, K) temporary for ``Y * z`` and none for the total.
-    """
-    if sample_weight is not None:
-        softplus = _log1p_exp_minus_abs(z)
-        softplus += np.maximum(z, 0)
-        softplus -= Y * z
-        return softplus.sum(axis=1) @ sample_weight
-    return _log1p_exp_minus_abs(z).sum() + np.maximum(z, 0).sum() - np.vdot(Y, z)
-
-
-def _sigmoid_delta(z, Y):
-    """a_L - y, over ``z``."""
-    delta = _sigmoid_in_place(z)
-    delta -= Y
-    return delta
-
-
-def _softmax_loss_and_delta(z, Y, sample_weight):
-    """sum_i w_i [logsumexp(z_i) - y_i . z_i] and delta = softmax(z) - Y, over ``z``."""
-    yz = np.einsum("ij,ij->i", Y, z) if sample_weight is not None else np.vdot(Y, z)
-    zmax = z.max(axis=1, keepdims=True)
-    z -= zmax
-    np.exp(z, out=z)
-    total = z.sum(axis=1, keepdims=True)
-    lse = np.log(total)
-    lse += zmax
-    z /= total
-    z -= Y
-    if sample_weight is not None:
-        return (lse[:, 0] - yz) @ sample_weight, z
-    return lse.sum() - yz, z
+def _loss_sum(h, z, Y, sample_weight):
+    """sum_i w_i loss_i from the logits, the kernel's own way where the kind has one."""
+    if h.kernel is not None and h.kernel.loss_sum is not None:
+        return h.kernel.loss_sum(z, Y, sample_weight)
+    terms = h.loss(z, Y)
+    return terms.sum() if sample_weight is None else terms @ sample_weight
 
 
 def _loss_and_delta(h, z, Y, sample_weight):
     """The loss summed over examples and the output delta (unweighted), consuming ``z``."""
-    if h is OUTPUTS["sigmoid"]:
-        loss = _sigmoid_loss(z, Y, sample_weight)
-        return loss, _sigmoid_delta(z, Y)
-    if h is OUTPUTS["softmax"]:
-        return _softmax_loss_and_delta(z, Y, sample_weight)
-    terms = h.loss(z, Y)
-    return (terms.sum() if sample_weight is None else terms @ sample_weight), h.delta(z, Y)
+    if h.kernel is not None:
+        return h.kernel.loss_and_delta(z, Y, sample_weight)
+    return _loss_sum(h, z, Y, sample_weight), h.delta(z, Y)
 
 
 def loss_sum(
@@ -244,10 +141,7 @@ def loss_sum(
     """sum_i w_i loss_i by feedforward alone: the data term of J without its gradient."""
     g, h = _kinds(thetas, network)
     _, z = _feedforward(thetas, X, g)
-    if h is OUTPUTS["sigmoid"]:
-        return float(_sigmoid_loss(z, Y, sample_weight))
-    terms = h.loss(z, Y)
-    return float(terms.sum() if sample_weight is None else terms @ sample_weight)
+    return float(_loss_sum(h, z, Y, sample_weight))
 
 
 def data_term(

@@ -43,11 +43,11 @@ class Network:
     layer_sizes : sequence of int
         (s_1, ..., s_L): inputs, hidden units per layer, outputs; at least two layers.
     activation : str
-        The hidden units' activation, a key of :data:`~nnlearn.core.activations.ACTIVATIONS`
-        (``"sigmoid"``, the course's; ``"tanh"``; ``"relu"``).
+        The hidden units' activation: any key of :data:`nnlearn.core.ACTIVATIONS`
+        (default ``"sigmoid"``, the course's).
     output : str
-        The output layer and its loss, a key of :data:`~nnlearn.core.activations.OUTPUTS`
-        (``"sigmoid"``, the course's independent units; ``"softmax"``).
+        The output layer and its loss: any key of :data:`nnlearn.core.OUTPUTS` (default
+        ``"sigmoid"``, the course's independent units).
 
     Raises
     ------
@@ -113,9 +113,8 @@ def layer_sizes_of(thetas: Sequence[np.ndarray]) -> tuple[int, ...]:
 def _half_width(network, epsilon, s_in, s_out, hidden):
     if epsilon != "auto":
         return epsilon
-    if hidden and network.activation == "relu":
-        return np.sqrt(6.0 / s_in)  # He: a uniform of variance 2 / fan_in
-    return np.sqrt(6.0) / np.sqrt(s_in + s_out)  # the course's (Glorot's) suggestion
+    kind = ACTIVATIONS[network.activation] if hidden else OUTPUTS[network.output]
+    return kind.half_width(s_in, s_out)
 
 
 def init_random(
@@ -130,10 +129,11 @@ def init_random(
     ----------
     network : Network or sequence of int
     epsilon : float or "auto"
-        Half-width of the interval; the course's is 0.12. ``"auto"`` uses, per layer,
-        the course's suggestion sqrt(6) / sqrt(s_l + s_{l+1}); for a relu network's
-        hidden layers it uses He's scale instead, sqrt(6 / s_l), whose variance is
-        2 / s_l (the output layer keeps the course's).
+        Half-width of the interval; the course's is 0.12. ``"auto"`` takes each layer's
+        from its kind's registry entry (``init``: the hidden layers' from the
+        activation's, the last from the output's): the course's suggestion
+        sqrt(6) / sqrt(s_l + s_{l+1}) (``"glorot"``), or He's sqrt(6 / s_l), whose
+        variance 2 / s_l suits rectifiers (``"he"``).
     rng : None, int or numpy.random.Generator
         Seed or generator (``numpy.random.default_rng`` semantics).
 

@@ -127,7 +127,8 @@ def _kind(registry: Mapping[str, object], what: str) -> Check:
         name(value, where)  # a short one-line string, safe to quote
         if value not in registry:
             raise SchemaError(
-                f"unknown {what} {value!r} (this nnlearn knows {', '.join(registry)}); a newer nnlearn may read it"
+                f"unknown {what} {value!r} (this nnlearn knows {', '.join(registry)}); a newer nnlearn may read it, "
+                f"or register the kind first (nnlearn.core.register_{what})"
             )
 
     return check

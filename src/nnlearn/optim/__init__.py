@@ -4,6 +4,7 @@
 ``_minimize``       :func:`minimize`: SciPy's cg and lbfgs, or the course's fmincg
 ``_fmincg``         :func:`fmincg`, the course's conjugate gradients, to the letter
 ``_minibatch``      :func:`minimize_minibatch`: sgd and adam over ``fun(x, rows)``
+``_steps``          sgd's and adam's update rules, and :data:`LEARNING_RATES`
 ``_results``        :class:`OptimizeResult` and why a run ended (:data:`REASONS`)
 ==================  ==============================================================
 
@@ -12,9 +13,10 @@ hands them an objective, a starting point and a callback.
 """
 
 from ._fmincg import fmincg
-from ._minibatch import LEARNING_RATES, MINI_BATCH, MinibatchResult, minimize_minibatch
+from ._minibatch import MinibatchResult, minimize_minibatch
 from ._minimize import FULL_BATCH, minimize
 from ._results import REASONS, Callback, Checkpoint, Fun, OptimizeResult
+from ._steps import LEARNING_RATES, MINI_BATCH
 
 #: Every optimiser, by name: the full-batch ones see all examples at each step, the
 #: mini-batch ones a batch.

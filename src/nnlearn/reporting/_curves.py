@@ -1,12 +1,13 @@
 """The course's bias-variance diagnostics: learning and validation curves.
 
 Both are computed by scikit-learn's model-selection tools and drawn as error
-(1 - accuracy), training against validation; they are re-exported by
-:mod:`nnlearn.reporting._plots`.
+(1 - accuracy), training against validation. :class:`CurveSettings` says how their
+cross-validated fits run.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,7 +19,7 @@ from ..errors import ParameterError
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["plot_learning_curve", "plot_validation_curve", "COURSE_LAMBDAS", "TRAIN_SIZES"]
+__all__ = ["plot_learning_curve", "plot_validation_curve", "CurveSettings", "COURSE_LAMBDAS", "TRAIN_SIZES"]
 
 #: The course's values of lambda for its validation curve.
 COURSE_LAMBDAS = (0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
@@ -26,11 +27,40 @@ COURSE_LAMBDAS = (0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 TRAIN_SIZES = (0.1, 0.28, 0.46, 0.64, 0.82, 1.0)
 
 
-def _default_estimator(max_iter, random_state):
+@dataclass(frozen=True, kw_only=True)
+class CurveSettings:
+    """How a curve's cross-validated fits run.
+
+    Attributes
+    ----------
+    cv : int or cross-validation splitter
+        Folds (stratified for a classifier, as scikit-learn makes them), or a splitter.
+    max_iter : int
+        Iterations of the default estimator.
+    random_state : int or None
+        Seeds the default estimator; the learning curve's shuffle of the examples too.
+    n_jobs : int, optional
+        scikit-learn's worker processes.
+    """
+
+    cv: int | Any = 5
+    max_iter: int = 100
+    random_state: int | None = 0
+    n_jobs: int | None = None
+
+
+def _estimator(given, settings):
+    """``given``, or when None the default: 25 hidden units, lambda 1, L-BFGS."""
+    if given is not None:
+        return given
     from ..estimator import NeuralNetClassifier
 
     return NeuralNetClassifier(
-        hidden_layer_sizes=(25,), lam=1.0, optimizer="lbfgs", max_iter=max_iter, random_state=random_state
+        hidden_layer_sizes=(25,),
+        lam=1.0,
+        optimizer="lbfgs",
+        max_iter=settings.max_iter,
+        random_state=settings.random_state,
     )
 
 
@@ -67,10 +97,8 @@ def plot_learning_curve(
     y: ArrayLike,
     estimator: Any = None,
     train_sizes: ArrayLike = TRAIN_SIZES,
-    cv: int | Any = 5,
-    max_iter: int = 100,
-    random_state: int | None = 0,
-    n_jobs: int | None = None,
+    *,
+    settings: CurveSettings | None = None,
 ) -> Figure:
     """Training and validation error against the number of training examples.
 
@@ -85,13 +113,12 @@ def plot_learning_curve(
     y : array-like, shape (m,)
     estimator : scikit-learn classifier, optional
         By default :class:`nnlearn.estimator.NeuralNetClassifier` with 25 hidden units,
-        lambda 1 and L-BFGS for ``max_iter`` iterations.
+        lambda 1 and L-BFGS for ``settings.max_iter`` iterations.
     train_sizes : array-like
         Fractions (or counts) of the training folds, as scikit-learn takes them.
-    cv : int or cross-validation splitter
-    max_iter, random_state : int
-        For the default estimator; ``random_state`` also shuffles the examples.
-    n_jobs : int, optional
+    settings : CurveSettings, optional
+        The folds, the default estimator's iterations and seed (which also shuffles the
+        examples), and the worker processes (default: ``CurveSettings()``'s).
 
     Returns
     -------
@@ -99,19 +126,19 @@ def plot_learning_curve(
     """
     from sklearn.model_selection import learning_curve
 
-    estimator = _default_estimator(max_iter, random_state) if estimator is None else estimator
+    settings = CurveSettings() if settings is None else settings
     sizes, train_scores, valid_scores = learning_curve(
-        estimator,
+        _estimator(estimator, settings),
         X,
         y,
         train_sizes=train_sizes,
-        cv=cv,
+        cv=settings.cv,
         scoring="accuracy",
         shuffle=True,
-        random_state=random_state,
-        n_jobs=n_jobs,
+        random_state=settings.random_state,
+        n_jobs=settings.n_jobs,
     )
-    title = f"Learning curve ({_cv_name(cv)} cross-validation)"
+    title = f"Learning curve ({_cv_name(settings.cv)} cross-validation)"
     fig, ax, _ = _error_curves(sizes, train_scores, valid_scores, "number of training examples m", title)
     ax.legend()
     return fig
@@ -122,11 +149,9 @@ def plot_validation_curve(
     y: ArrayLike,
     lams: ArrayLike = COURSE_LAMBDAS,
     estimator: Any = None,
-    cv: int | Any = 5,
     param_name: str = "lam",
-    max_iter: int = 100,
-    random_state: int | None = 0,
-    n_jobs: int | None = None,
+    *,
+    settings: CurveSettings | None = None,
 ) -> Figure:
     """Training and validation error against the regularisation strength lambda.
 
@@ -136,8 +161,9 @@ def plot_validation_curve(
 
     Parameters
     ----------
-    X, y, estimator, cv, max_iter, random_state, n_jobs
-        As in :func:`plot_learning_curve`.
+    X, y, estimator, settings
+        As in :func:`plot_learning_curve` (``settings.random_state`` seeds only the
+        default estimator here).
     lams : sequence of float
         The values tried; by default the course's 0, 0.001, 0.003, ..., 10.
     param_name : str
@@ -149,14 +175,21 @@ def plot_validation_curve(
     """
     from sklearn.model_selection import validation_curve
 
-    estimator = _default_estimator(max_iter, random_state) if estimator is None else estimator
+    settings = CurveSettings() if settings is None else settings
     lams = np.asarray(lams, dtype=np.float64)
     if lams.ndim != 1 or lams.size == 0 or np.any(lams < 0):
         raise ParameterError(f"lams must be a non-empty sequence of numbers >= 0, got {lams.tolist()}")
     train_scores, valid_scores = validation_curve(
-        estimator, X, y, param_name=param_name, param_range=lams, cv=cv, scoring="accuracy", n_jobs=n_jobs
+        _estimator(estimator, settings),
+        X,
+        y,
+        param_name=param_name,
+        param_range=lams,
+        cv=settings.cv,
+        scoring="accuracy",
+        n_jobs=settings.n_jobs,
     )
-    title = f"Validation curve ({_cv_name(cv)} cross-validation)"
+    title = f"Validation curve ({_cv_name(settings.cv)} cross-validation)"
     fig, ax, valid = _error_curves(lams, train_scores, valid_scores, "lambda", title)
     best = int(np.argmin(valid))
     ax.axvline(lams[best], color="gray", linestyle="--", linewidth=1, label=f"best lambda = {lams[best]:g}")

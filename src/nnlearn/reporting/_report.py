@@ -27,7 +27,8 @@ from numpy.typing import ArrayLike
 from ..datasets._check import check_dataset
 from ..errors import ShapeError
 from ..persist._atomic import OutputExistsError, atomic_write, check_replaceable
-from ._plots import plot_confusion_matrix, plot_cost_history, plot_digits, plot_hidden_units, save_figure
+from ._plots import plot_digits, plot_hidden_units, save_figure
+from ._training_plots import plot_confusion_matrix, plot_cost_history
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -251,8 +252,7 @@ def write_report(
     X: ArrayLike,
     y: ArrayLike,
     *,
-    X_train: ArrayLike | None = None,
-    y_train: ArrayLike | None = None,
+    training: tuple[ArrayLike, ArrayLike] | None = None,
     settings: Mapping[str, Any] | None = None,
     overwrite: bool = False,
     data_role: str = "test",
@@ -267,7 +267,7 @@ def write_report(
     X : array-like, shape (m, n)
     y : array-like, shape (m,)
         The evaluation data (see ``data_role``).
-    X_train, y_train : array-like, optional
+    training : (X_train, y_train), optional
         The training data, for the training accuracy.
     settings : dict, optional
         Shown as given (e.g. the command line's options); every value is escaped.
@@ -296,6 +296,7 @@ def write_report(
         raise OutputExistsError(f"{clashes[0]}: file exists; choose another folder or allow overwriting")
     X, y = check_dataset(X, y, "report data")
     predicted = model.predict(X)
+    X_train, y_train = training if training is not None else (None, None)
     marker = directory / UNFINISHED
     atomic_write(marker, lambda f: f.write(f"nnlearn report being written by process {os.getpid()}\n".encode()), True)
     figures = []

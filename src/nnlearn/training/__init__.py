@@ -18,7 +18,8 @@ from ._checkpoints import load_checkpoint, save_checkpoint
 from ._continuation import Continuation
 from ._exactness import compare_exactness, exactness_record
 from ._presets import PRESETS
-from ._settings import DEFAULTS, SETTINGS, Options, Setting
+from ._setting import Setting
+from ._settings import DEFAULTS, SETTINGS, Options
 from ._train import Fitted, ResumeWarning, fit, train
 
 __all__ = [

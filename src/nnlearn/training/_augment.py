@@ -36,6 +36,7 @@ __all__ = [
     "Augment",
     "check_augment",
     "distort",
+    "Affine",
     "warp",
     "augmented",
     "simard_elastic",
@@ -221,24 +222,45 @@ def distort(
     return unrolled(out, settings.order)
 
 
+@dataclass(frozen=True, kw_only=True)
+class Affine:
+    """One affine transform of upright images, about their centre: what :func:`warp` applies.
+
+    Each attribute is a number, or one per image; the defaults leave an image as it is.
+
+    Attributes
+    ----------
+    rotation : float or array-like
+        Degrees anticlockwise.
+    scale : float or array-like
+        The factor of size.
+    shear : float or array-like
+        A row ``d`` pixels below the centre moves ``shear * d`` pixels right.
+    right, down : float or array-like
+        Pixels moved, after the rest.
+    """
+
+    rotation: ArrayLike = 0.0
+    scale: ArrayLike = 1.0
+    shear: ArrayLike = 0.0
+    right: ArrayLike = 0.0
+    down: ArrayLike = 0.0
+
+
 def warp(
     X: ArrayLike,
+    transform: Affine,
     *,
-    rotation: ArrayLike = 0.0,
-    scale: ArrayLike = 1.0,
-    shear: ArrayLike = 0.0,
-    right: ArrayLike = 0.0,
-    down: ArrayLike = 0.0,
     side: int | None = None,
     order: str = "F",
     background: float = 0.0,
 ) -> np.ndarray:
     """Each image row transformed as given: what :func:`distort` does with its random draws.
 
-    The upright image is rotated by ``rotation`` degrees anticlockwise, scaled by
-    ``scale``, sheared by ``shear`` (a row ``d`` pixels below the centre moves ``shear * d``
-    pixels right) about its centre, then moved ``right`` and ``down`` pixels; each a number
-    or one per row. Pixels from beyond the edge are ``background``.
+    The upright image is rotated by ``transform.rotation`` degrees anticlockwise, scaled by
+    ``transform.scale``, sheared by ``transform.shear`` about its centre, then moved
+    ``transform.right`` and ``transform.down`` pixels (:class:`Affine`). Pixels from beyond
+    the edge are ``background``.
 
     Returns
     -------
@@ -249,11 +271,15 @@ def warp(
         raise ParameterError(f"order must be 'F' (column-major) or 'C' (row-major), got {order!r}")
     side = _side(X.shape[1], side)
     m = X.shape[0]
+
+    def per_row(value):
+        return np.broadcast_to(np.asarray(value, dtype=np.float64), (m,))
+
     params = {
-        "rotation": np.radians(np.broadcast_to(np.asarray(rotation, dtype=np.float64), (m,))),
-        "scale": np.broadcast_to(np.asarray(scale, dtype=np.float64), (m,)),
-        "shear": np.broadcast_to(np.asarray(shear, dtype=np.float64), (m,)),
-        "shift": np.stack([np.broadcast_to(np.asarray(v, dtype=np.float64), (m,)) for v in (down, right)], 1),
+        "rotation": np.radians(per_row(transform.rotation)),
+        "scale": per_row(transform.scale),
+        "shear": per_row(transform.shear),
+        "shift": np.stack([per_row(transform.down), per_row(transform.right)], 1),
     }
     images = upright(X, side, order)
     dtype = X.dtype if X.dtype.kind == "f" else np.dtype(np.float64)

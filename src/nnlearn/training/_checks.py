@@ -36,7 +36,7 @@ def check_cluster_parameter(cluster: object, optimizer: str) -> None:
     """The estimator's cluster: a scheduler address or a local worker count, with a
     full-batch optimiser."""
     address = isinstance(cluster, str) and cluster.strip() != ""
-    count = isinstance(cluster, numbers.Integral) and not isinstance(cluster, bool) and cluster >= 1
+    count = isinstance(cluster, numbers.Integral) and not isinstance(cluster, bool) and int(cluster) >= 1
     if not (address or count):
         raise ParameterError(
             f"cluster must be a Dask scheduler address or a number of local worker processes >= 1, got {cluster!r}"

@@ -16,10 +16,8 @@ the command line.
 
 from __future__ import annotations
 
-import math
-import numbers
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -28,167 +26,29 @@ from ..core import ACTIVATIONS, OUTPUTS, Network
 from ..errors import ParameterError
 from ..optim import LEARNING_RATES, MINI_BATCH, OPTIMIZERS
 from ._augment import Augment, check_augment
+from ._setting import (
+    DTYPES,
+    REQUIRED,
+    Setting,
+    WebField,
+    dtype_name,
+    epsilon_text,
+    hidden_sizes,
+    is_int,
+    is_real,
+    one_of,
+    registered,
+    setting,
+)
 
 __all__ = [
-    "Setting",
-    "WebField",
     "Options",
     "SETTINGS",
     "DEFAULTS",
-    "DTYPES",
     "settings_of",
     "refuse_unused",
     "check_setting",
-    "REQUIRED",
 ]
-
-DTYPES = ("float64", "float32")
-
-
-def _is_int(value: Any, low: int) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= low
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
-@dataclass(frozen=True)
-class WebField:
-    """How the web app's training form offers a setting.
-
-    ``key``: its name in the JSON body; ``default``: the form's own default where it
-    differs from the library's (a shorter run); ``limit``: the attribute of
-    :class:`nnlearn.web.Limits` that bounds it on a server.
-    """
-
-    key: str
-    default: Any = None
-    limit: str | None = None
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One training setting as every surface needs it (an :class:`Options` field's metadata).
-
-    Attributes
-    ----------
-    title : str
-        How messages name it ("lambda", "hidden layer sizes").
-    requirement : str
-        What a value must do, completing "``title`` must ...": "be an integer >= 1".
-    valid : callable
-        ``valid(value) -> bool``, or None for a setting whose check is :attr:`normalise`'s.
-    normalise : callable
-        ``normalise(value) -> value``: a valid value in its one form (a tuple of ints,
-        a float, ...); it may raise ParameterError itself (the kinds, augmentation).
-    help : str
-        One line for the command line's help and the docs' table.
-    default_note : str or None
-        Said of the default where it is shown ("the course's").
-    flag, metavar, parse, nargs, group : command-line option
-        ``flag`` None: not on the command line. ``parse`` turns the text into a value;
-        ``group`` the help's section ("mini-batch": read by sgd and adam only).
-    cli_default : any
-        The command line's spelling of the default, where it differs (``--augment 0``).
-    web : WebField or None
-        The web form's field, None where the form does not offer it.
-    checkpoint : str or None
-        Its key in a checkpoint's settings (None: not recorded).
-    resumed : {"kept", "extended", "free"}
-        On ``--resume``: kept from the checkpoint (a contradicting option is refused);
-        extended (``max_iter`` may grow); free (the checkpoint does not hold it).
-    before : any
-        What a checkpoint that does not record a kept setting ran with (one written
-        before the setting existed); :data:`REQUIRED`: such a checkpoint is refused.
-    estimator : str or None
-        The scikit-learn estimator's parameter name (None: not a parameter).
-    estimator_default : any
-        The estimator's default where it differs (its optimiser is scikit-learn's lbfgs).
-    """
-
-    title: str
-    requirement: str
-    valid: Callable[[Any], bool] | None
-    normalise: Callable[[Any], Any]
-    help: str
-    default_note: str | None = None
-    flag: str | None = None
-    metavar: str | None = None
-    parse: Callable[[str], Any] | None = None
-    nargs: str | None = None
-    group: str | None = None
-    cli_default: Any = None
-    web: WebField | None = None
-    checkpoint: str | None = None
-    resumed: str = "free"
-    before: Any = None
-    estimator: str | None = None
-    estimator_default: Any = None
-
-    def check(self, value: Any, label: str | None = None) -> Any:
-        """``value`` checked and normalised; ParameterError naming it as ``label`` calls it."""
-        if self.valid is None or self.valid(value):
-            try:
-                return self.normalise(value)
-            except ParameterError as exc:
-                raise ParameterError(f"{self._prefix(label)}{exc}") from None
-        raise ParameterError(f"{self._prefix(label)}{self.title} must {self.requirement}, got {value!r}")
-
-    def _prefix(self, label):
-        return f"{label}: " if label and label != self.title else ""
-
-
-#: The value of :attr:`Setting.before` for a setting every checkpoint records.
-REQUIRED = object()
-
-
-def setting(default: Any, **declared: Any) -> Any:
-    """An :class:`Options` field: its default and its :class:`Setting`."""
-    return field(default=default, metadata={"setting": Setting(**declared)})
-
-
-def _hidden(value):
-    if isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, bool):
-        value = (value,)
-    try:
-        sizes = tuple(value)
-    except TypeError:
-        raise ParameterError(f"hidden layer sizes must be positive integers, got {value!r}") from None
-    if not sizes or not all(_is_int(size, 1) for size in sizes):
-        raise ParameterError(f"hidden layer sizes must be positive integers, got {list(sizes)}")
-    return tuple(int(size) for size in sizes)
-
-
-def _kind(registry: Mapping[str, Any], what: str) -> Callable[[Any], str]:
-    """A check that reads the registry at call time: a kind registered later is known."""
-
-    def check(value):
-        if not isinstance(value, str) or value not in registry:
-            raise ParameterError(f"unknown {what} {value!r}; choose one of {', '.join(registry)}")
-        return value
-
-    return check
-
-
-def _choice(choices: tuple[str, ...], what: str) -> Callable[[Any], str]:
-    def check(value):
-        if not isinstance(value, str) or value not in choices:
-            raise ParameterError(f"unknown {what} {value!r}; choose one of {', '.join(choices)}")
-        return value
-
-    return check
-
-
-def _dtype(value):
-    name = str(np.dtype(value) if isinstance(value, type) else value)
-    if name not in DTYPES:
-        raise ParameterError(f"dtype must be float64 or float32, got {value!r}")
-    return name
-
-
-def _epsilon_text(text: str) -> float | str:
-    return text if text == "auto" else float(text)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -204,7 +64,7 @@ class Options:
         title="hidden layer sizes",
         requirement="be positive integers",
         valid=None,
-        normalise=_hidden,
+        normalise=hidden_sizes,
         help="hidden layer sizes, one number a layer",
         flag="--hidden",
         metavar="N",
@@ -221,7 +81,8 @@ class Options:
         title="activation",
         requirement="be a registered activation",
         valid=None,
-        normalise=_kind(ACTIVATIONS, "activation"),
+        normalise=registered(ACTIVATIONS, "activation"),
+        choices=lambda: tuple(ACTIVATIONS),
         help="the hidden units' activation, any of nnlearn.core.ACTIVATIONS",
         default_note="the course's",
         flag="--activation",
@@ -237,7 +98,8 @@ class Options:
         title="output",
         requirement="be a registered output",
         valid=None,
-        normalise=_kind(OUTPUTS, "output"),
+        normalise=registered(OUTPUTS, "output"),
+        choices=lambda: tuple(OUTPUTS),
         help="the output layer and its loss, any of nnlearn.core.OUTPUTS (sigmoid: independent units with "
         "per-unit cross-entropy; softmax: multinomial cross-entropy)",
         default_note="the course's",
@@ -253,7 +115,7 @@ class Options:
         1.0,
         title="lambda",
         requirement="be a finite number >= 0",
-        valid=lambda value: _is_real(value) and value >= 0,
+        valid=lambda value: is_real(value) and value >= 0,
         normalise=float,
         help="regularisation strength lambda: the penalty is lambda/(2m) times the squared non-bias weights",
         flag="--lambda",
@@ -270,7 +132,8 @@ class Options:
         title="optimizer",
         requirement="be a known optimizer",
         valid=None,
-        normalise=_choice(OPTIMIZERS, "optimizer"),
+        normalise=one_of(OPTIMIZERS, "optimizer"),
+        choices=lambda: OPTIMIZERS,
         help=f"the optimiser: full-batch cg, lbfgs or fmincg (the course's), mini-batch {' or '.join(MINI_BATCH)}",
         flag="--optimizer",
         metavar="NAME",
@@ -285,7 +148,7 @@ class Options:
         400,
         title="max_iter",
         requirement="be an integer >= 1",
-        valid=lambda value: _is_int(value, 1),
+        valid=lambda value: is_int(value, 1),
         normalise=int,
         help="iterations at most; epochs for the mini-batch optimizers",
         flag="--max-iter",
@@ -300,7 +163,7 @@ class Options:
         None,
         title="tol",
         requirement="be a number >= 0, or None for each optimizer's own",
-        valid=lambda value: value is None or (_is_real(value) and value >= 0),
+        valid=lambda value: value is None or (is_real(value) and value >= 0),
         normalise=lambda value: None if value is None else float(value),
         help="the optimizer's tolerance (None: each optimizer's own default)",
         estimator="tol",
@@ -309,10 +172,10 @@ class Options:
         0,
         title="seed",
         requirement="be an integer from 0 to 2**32 - 1",
-        valid=lambda value: _is_int(value, 0) and value < 2**32,
+        valid=lambda value: is_int(value, 0) and value < 2**32,
         normalise=int,
         help="seeds the initial weights, and the shuffling, early-stopping split and distortions, each from a "
-        "stream of its own: the same seed gives the same model",
+        "stream of its own (and nnlearn train's held-out split): the same seed gives the same model",
         flag="--seed",
         metavar="N",
         parse=int,
@@ -326,7 +189,8 @@ class Options:
         title="dtype",
         requirement="be float64 or float32",
         valid=None,
-        normalise=_dtype,
+        normalise=dtype_name,
+        choices=lambda: DTYPES,
         help="precision of the cost and gradient, and of the weights",
         flag="--dtype",
         metavar="TYPE",
@@ -339,12 +203,12 @@ class Options:
         0.12,
         title="epsilon_init",
         requirement='be a number > 0 or "auto"',
-        valid=lambda value: value == "auto" or (_is_real(value) and value > 0),
+        valid=lambda value: value == "auto" or (is_real(value) and value > 0),
         normalise=lambda value: value if value == "auto" else float(value),
         help="half-width of the uniform initial weights, or auto to scale it to each layer by its kind",
         flag="--epsilon-init",
         metavar="E|auto",
-        parse=_epsilon_text,
+        parse=epsilon_text,
         checkpoint="epsilon_init",
         estimator="epsilon_init",
     )
@@ -352,7 +216,7 @@ class Options:
         200,
         title="batch_size",
         requirement="be an integer >= 1",
-        valid=lambda value: _is_int(value, 1),
+        valid=lambda value: is_int(value, 1),
         normalise=int,
         help="examples per step",
         flag="--batch-size",
@@ -368,7 +232,7 @@ class Options:
         None,
         title="learning_rate",
         requirement="be a number > 0, or None for the optimizer's own",
-        valid=lambda value: value is None or (_is_real(value) and value > 0),
+        valid=lambda value: value is None or (is_real(value) and value > 0),
         normalise=lambda value: None if value is None else float(value),
         help="step size (default: the optimizer's, "
         + ", ".join(f"{rate:g} for {name}" for name, rate in LEARNING_RATES.items())
@@ -401,7 +265,7 @@ class Options:
         0.1,
         title="validation_fraction",
         requirement="lie strictly between 0 and 1",
-        valid=lambda value: _is_real(value) and 0 < value < 1,
+        valid=lambda value: is_real(value) and 0 < value < 1,
         normalise=float,
         help="the part held out for early stopping",
         flag="--validation-fraction",
@@ -417,7 +281,7 @@ class Options:
         10,
         title="n_iter_no_change",
         requirement="be an integer >= 1",
-        valid=lambda value: _is_int(value, 1),
+        valid=lambda value: is_int(value, 1),
         normalise=int,
         help="stop after N iterations (epochs) without improvement: of the held-out accuracy with early "
         "stopping, else of sgd's and adam's cost",
@@ -434,7 +298,7 @@ class Options:
         None,
         title="augment",
         requirement="be a number of distorted copies >= 0 (0: off) or an nnlearn.training.Augment",
-        valid=lambda value: value is None or isinstance(value, Augment) or _is_int(value, 0),
+        valid=lambda value: value is None or isinstance(value, Augment) or is_int(value, 0),
         normalise=check_augment,
         help="also train on N distorted copies of each training image (rotation, scale, shear, shift), made "
         "after the held-out splits; full-batch optimizers get one fixed set, sgd and adam fresh ones every epoch",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import itertools
 import json
 import tempfile
@@ -30,7 +31,7 @@ from ..model._model import Model, save_model
 from ..model._octave import load_pretrained
 from ._figures import FIGURES, NotAvailable, available, figure_svg
 from ._inputs import image_input, json_image, parse_json, vector_input
-from ._limits import Limits, train_options
+from ._limits import Limits, form_fields, train_options
 from ._render import prediction
 from ._runs import FINAL, Busy, Run, Runs
 from ._security import LOCAL_HOSTS, Guard, read_body
@@ -64,11 +65,29 @@ def _static_files() -> dict[str, bytes]:
     return {name: folder.joinpath(name).read_bytes() for name in STATIC}
 
 
+def _with_choices(page: bytes, fields: list[dict[str, Any]]) -> bytes:
+    """index.html with each of the training form's empty ``<select>`` filled with its
+    field's choices, the default selected: the names the library knows at this request
+    (a kind registered at run time too), before any script runs. app.js refreshes them,
+    and sets the rest of the form, from ``GET /api/train/fields``."""
+    text = page.decode()
+    for field in (field for field in fields if "choices" in field):
+        options = []
+        for choice in field["choices"]:
+            selected = " selected" if choice == field["default"] else ""
+            options.append(f'<option value="{html.escape(choice)}"{selected}>{html.escape(choice)}</option>')
+        select = f'<select id="{field["name"]}">'
+        text = text.replace(f"{select}</select>", f"{select}{''.join(options)}</select>")
+    return text.encode()
+
+
 def _file(request: Request, name: str) -> Response:
     headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
+    content = request.app.state.static[name]
     if name == "index.html":
         headers.update({"Content-Security-Policy": _CSP, "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"})
-    return Response(request.app.state.static[name], media_type=STATIC[name], headers=headers)
+        content = _with_choices(content, form_fields(request.app.state.limits))
+    return Response(content, media_type=STATIC[name], headers=headers)
 
 
 async def page(request: Request) -> Response:
@@ -147,6 +166,11 @@ async def predict(request: Request) -> JSONResponse:
         raise HTTPException(415, f"Content-Type {kind or '(none)'!r}: send application/json or an image/* body")
     answer = prediction(served.model, x, served.side)
     return JSONResponse({"model": served.id, **answer, "notes": notes})
+
+
+async def training_fields(request: Request) -> JSONResponse:
+    # Read at each request: a kind registered after the app was made is listed too.
+    return JSONResponse({"fields": form_fields(request.app.state.limits)})
 
 
 async def start_training(request: Request) -> JSONResponse:
@@ -252,6 +276,7 @@ ROUTES = [
     Route("/api/model/download", download),
     Route("/api/predict", predict, methods=["POST"]),
     Route("/api/train", start_training, methods=["POST"]),
+    Route("/api/train/fields", training_fields),
     Route("/api/train/{run}/events", training_events),
     Route("/api/train/{run}", cancel_training, methods=["DELETE"]),
 ]

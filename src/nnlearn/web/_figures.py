@@ -1,5 +1,5 @@
 """The report's figures of the served model, as SVG: its cost curve, confusion matrix,
-hidden units and most confidently wrong examples (:mod:`nnlearn.reporting._plots`).
+hidden units and most confidently wrong examples (:mod:`nnlearn.reporting`).
 
 The data they judge the model on are what ``nnlearn evaluate`` would take without
 ``--data``: the held-out part of the built-in dataset the model records (a run of this
@@ -17,8 +17,9 @@ import numpy as np
 
 from ..datasets._builtin import DATASETS, load_data, split
 from ..errors import NNLearnError
-from ..reporting._plots import plot_confusion_matrix, plot_cost_history, plot_digits, plot_hidden_units
+from ..reporting._plots import plot_digits, plot_hidden_units
 from ..reporting._report import most_confidently_wrong
+from ..reporting._training_plots import plot_confusion_matrix, plot_cost_history
 from ._served import Served
 
 __all__ = ["FIGURES", "NotAvailable", "available", "figure_svg", "evaluation_data"]

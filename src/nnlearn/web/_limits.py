@@ -11,9 +11,7 @@ import numbers
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ..core import ACTIVATIONS, OUTPUTS
 from ..errors import ParameterError
-from ..optim import OPTIMIZERS
 from ..training._settings import DEFAULTS, SETTINGS, Options
 
 __all__ = ["Limits", "DATASETS", "TRAIN_FIELDS", "train_options", "form_fields"]
@@ -141,12 +139,12 @@ def form_fields(limits: Limits) -> list[dict[str, Any]]:
     each field its name, default, and its choices (a list of names) or bounds (``min``,
     ``max``; for ``hidden`` also ``max_layers``). The lists of kinds are read now: a kind
     registered at run time is offered."""
-    choices = {"activation": list(ACTIVATIONS), "output": list(OUTPUTS), "optimizer": list(OPTIMIZERS)}
     fields_ = [{"name": DATASET_FIELD, "default": TRAIN_FIELDS[DATASET_FIELD], "choices": list(DATASETS)}]
     for key, name in WEB_SETTINGS.items():
         field_: dict[str, Any] = {"name": key, "default": TRAIN_FIELDS[key]}
-        if name in choices:
-            field_["choices"] = choices[name]
+        spec = SETTINGS[name]
+        if spec.choices is not None:
+            field_["choices"] = list(spec.choices())
         elif name == "hidden_layer_sizes":
             field_.update(min=1, max=limits.max_hidden_units, max_layers=limits.max_hidden_layers)
         elif name == "lam":

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core import forward
+from ..core import ACTIVATIONS, forward
 from ..errors import DataError
 from ..model._model import Model
 
@@ -32,12 +32,13 @@ def display(x: np.ndarray, side: int | None) -> list[float] | None:
 
 
 def brightness(a: np.ndarray, activation: str) -> np.ndarray:
-    """Hidden activations on a 0-1 scale for showing: sigmoid as it is, tanh shifted from
-    [-1, 1], relu (unbounded) relative to the layer's most active unit."""
-    if activation == "sigmoid":
-        return np.clip(a, 0.0, 1.0)
-    if activation == "tanh":
-        return np.clip((a + 1.0) / 2.0, 0.0, 1.0)
+    """Hidden activations on a 0-1 scale for showing, by the ``display`` range of the kind
+    ``activation`` (any key of :data:`nnlearn.core.ACTIVATIONS`): (low, high) maps onto
+    0-1; None (an unbounded kind) shows each unit relative to the layer's most active one."""
+    shown = ACTIVATIONS[activation].display
+    if shown is not None:
+        low, high = shown
+        return np.clip((a - low) / (high - low), 0.0, 1.0)
     top = float(a.max()) if a.size else 0.0
     return np.clip(a / top, 0.0, 1.0) if top > 0 else np.zeros_like(a)
 

@@ -283,6 +283,31 @@ async function loadFigure(name, id, why) {
 
 // ------------------------------------------------------------------- train view
 
+async function loadFields() {
+  // The form's choices, defaults and bounds come from the server, which reads them from
+  // the library: a kind registered there shows here with no edit to this page.
+  const { fields } = await answerOf(await fetch("/api/train/fields", { cache: "no-store" }));
+  for (const field of fields) {
+    const input = $(`#${field.name.replaceAll("_", "-")}`);
+    if (!input) continue;
+    if (field.choices) {
+      const chosen = field.choices.includes(input.value) ? input.value : field.default;
+      input.replaceChildren(...field.choices.map((name) => new Option(name, name)));
+      input.value = chosen;
+      continue;
+    }
+    if (field.name === "hidden") {
+      const bounds = `${field.min} to ${field.max} units, ${field.max_layers} layers at most`;
+      input.title = `Units per hidden layer, e.g. 25 or 50, 25: ${bounds}`;
+    } else {
+      if (field.min !== undefined) input.min = String(field.min);
+      if (field.max !== undefined) input.max = String(field.max);
+    }
+    // A value typed before the fields came stays.
+    if (input.value === "") input.value = Array.isArray(field.default) ? field.default.join(", ") : String(field.default);
+  }
+}
+
 function settings() {
   const hidden = $("#hidden")
     .value.split(/[\s,]+/)
@@ -310,6 +335,12 @@ function running(yes) {
 
 async function startTraining(event) {
   event.preventDefault();
+  try {
+    await state.fields; // the form's defaults
+  } catch (error) {
+    status(`error: the training form's fields could not be read: ${error.message}`);
+    return;
+  }
   const asked = settings();
   state.costs = [];
   drawCurve(asked.max_iter);
@@ -437,6 +468,8 @@ $("#train-form").addEventListener("submit", startTraining);
 $("#cancel").addEventListener("click", cancelTraining);
 window.addEventListener("hashchange", route);
 route();
+state.fields = loadFields(); // a promise: a run starts once the form has its defaults
+state.fields.catch((error) => status(`The training form's fields could not be read: ${error.message}`));
 loadModel().catch((error) => {
   $("#note").textContent = `The model could not be read: ${error.message}`;
 });
