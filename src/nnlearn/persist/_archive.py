@@ -35,9 +35,6 @@ import numpy as np
 from ..errors import ModelFileError
 from ._atomic import atomic_write
 from ._reading import read_npz
-from ._schema import MAX_KEYS as MAX_KEYS
-
-# The checks were defined here before nnlearn.persist._schema: they stay importable from here.
 from ._schema import (
     MAX_NAME,
     Check,
