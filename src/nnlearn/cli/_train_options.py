@@ -39,14 +39,15 @@ def cli_default(name: str) -> Any:
     return spec.cli_default if spec.cli_default is not None else getattr(DEFAULTS, name)
 
 
-def add_setting(p, name: str, default: Any = None) -> None:
-    """The option of setting ``name`` (its flag, parser and help from the declaration)."""
+def add_setting(p, name: str, default: Any = None, help: str | None = None) -> None:
+    """The option of setting ``name``: its flag, parser and help from the declaration; a
+    verb with a default of its own passes it (and may say what the setting does there)."""
     spec = SETTINGS[name]
-    shown = cli_default(name)
+    shown = cli_default(name) if default is None else default
     shown = " ".join(map(str, shown)) if isinstance(shown, tuple) else shown
     note = f", {spec.default_note}" if spec.default_note else ""
     offered = f": {', '.join(spec.choices())}" if spec.choices else ""
-    helptext = f"{spec.help}{offered} (default: {shown}{note})"
+    helptext = f"{help or spec.help}{offered} (default: {shown}{note})"
     if spec.parse is None and isinstance(getattr(DEFAULTS, name), bool):
         p.add_argument(spec.flag, dest=name, action=argparse.BooleanOptionalAction, default=default, help=helptext)
         return
@@ -149,12 +150,13 @@ def settle(args, preset=None) -> dict[str, Any]:
     """Fill in the settings not given (after a checkpoint's were read): the preset's, then
     the declaration's defaults; returns the ones given on the command line."""
     given = {name: getattr(args, name) for name in FLAGS if getattr(args, name) is not None}
+    kept: set[str] = getattr(args, "kept", set())  # what a resumed checkpoint fixed, None included
     if preset is not None:  # the options given (or resumed) win over the preset's
         for name, value in preset_values(preset).items():
-            if getattr(args, name) is None:
+            if getattr(args, name) is None and name not in kept:
                 setattr(args, name, value)
     for name in FLAGS:
-        if getattr(args, name) is None:
+        if getattr(args, name) is None and name not in kept:
             setattr(args, name, cli_default(name))
     for name, default in OWN_DEFAULTS.items():
         if getattr(args, name) is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ParameterError
-from ..training._settings import check_setting
+from ..training._settings import SETTINGS, check_setting
 
 __all__ = ["DEFAULT_OUT", "DEFAULT_PLOT", "check_options", "check_picture"]
 
@@ -37,10 +37,7 @@ def _numbers(text, option, kind, what):
 def _hidden(text):
     layers = []
     for item in _split_list(text, "--hidden"):
-        sizes = _numbers(item.replace("-", ","), "--hidden", int, "a size or sizes joined by '-' (50-25)")
-        if any(size < 1 for size in sizes):
-            raise ParameterError(f"--hidden: {item!r}: layer sizes must be positive integers")
-        layers.append(tuple(sizes))
+        layers.append(tuple(_numbers(item.replace("-", ","), "--hidden", int, "a size or sizes joined by '-' (50-25)")))
     return layers
 
 
@@ -48,13 +45,8 @@ def check_options(args):
     """Every option, before any data are read; returns the search grid."""
     from ..reporting._tuning_grid import grid_values, make_grid
 
-    for name, flag in (
-        ("seed", "--seed"),
-        ("optimizer", "--optimizer"),
-        ("dtype", "--dtype"),
-        ("max_iter", "--max-iter"),
-    ):
-        check_setting(name, getattr(args, name), flag)
+    for name in ("seed", "optimizer", "dtype", "max_iter"):
+        check_setting(name, getattr(args, name), SETTINGS[name].flag)
     if args.cv < 2:
         raise ParameterError(f"--cv must be an integer >= 2 (folds), got {args.cv}")
     if args.check is not None and args.check < 2:

@@ -22,18 +22,20 @@ import numpy as np
 from ..core import Network
 from ..datasets._builtin import DATASET_FRAMING, DATASETS
 from ..errors import NNLearnError, ParameterError
-from ..optim import MINI_BATCH
+from ..optim import MINI_BATCH, REPLAYING
 from ..training import ResumeWarning
 from ..training._augment import Augment, augment_record
 from ..training._checks import check_memory
 from ..training._exactness import EXACT, compare_exactness, difference_lines, exactness_record
+from ..training._setting import REQUIRED
 from ..training._settings import SETTINGS
 from ._common import DEFAULT_MODEL, architecture, emit, import_report, percent, refuse_existing, same_path, split_data
 from ._monitor import say
 from ._remote import cluster_data, clustered
 from ._resuming import resume_settings
 from ._saving import end_aborted, end_interrupted, end_lost, save_weights, why_failed
-from ._train_options import add_arguments, check_options, cli_default, settle
+from ._train_options import add_arguments as add_options
+from ._train_options import check_options, cli_default, settle
 
 __all__ = ["SUMMARY", "EXAMPLES", "add_arguments", "run"]
 
@@ -47,6 +49,12 @@ EXAMPLES = """\
   nnlearn train --hidden 300 --activation relu --output softmax --optimizer lbfgs --augment 4 --out aug.npz
   nnlearn train --optimizer fmincg --checkpoint run.ckpt --out m.npz   (Ctrl-C, then:)
   nnlearn train --resume run.ckpt --out m.npz --force"""
+
+
+def add_arguments(p):
+    """The verb's options: the training settings' declaration, and its own (:mod:`nnlearn.cli._train_options`)."""
+    add_options(p)
+
 
 #: Why a run stopped (``model.history["stop_reason"]``, nnlearn.optim._minimize's reasons), in words.
 STOP_WORDS = {
@@ -250,7 +258,7 @@ def _check_outputs(args, out, checkpoint, report):
 
 def _iterations_to_run(args, done):
     # SciPy's optimisers replay a resumed run's iterations from its start.
-    return args.max_iter if args.optimizer in ("cg", "lbfgs") else max(0, args.max_iter - done)
+    return args.max_iter if args.optimizer in REPLAYING else max(0, args.max_iter - done)
 
 
 def time_notice(network, m, iterations, threads, minibatch=False, dtype="float64"):
@@ -304,33 +312,25 @@ def stop_reason(model):
 
 
 def _train_settings(args, hidden, framing):
+    """The run's settings as its checkpoint and ``--json`` record them, keyed as the
+    declaration says. A setting of a group the run does not use (the mini-batch ones of a
+    cg run), or one at its default that a checkpoint without it resumes the same way, is
+    left out: the course's default run records what it recorded before those existed."""
     data = args.data
     if data not in DATASETS:
         data = str(Path(data).resolve())
-    settings = {
-        "data": data,
-        "hidden": list(hidden),
-        "lambda": args.lam,
-        "optimizer": args.optimizer,
-        "max_iter": args.max_iter,
-        "test_size": args.test_size,
-        "seed": args.seed,
-        "dtype": args.dtype,
-        "activation": args.activation,
-        "output": args.output,
-        "framing": framing,
-    }
-    # Recorded where they matter, so that the course's default run records what it did before they existed.
-    used = {"mini-batch", "stopping"} if args.optimizer in MINI_BATCH else set()
+    used = {None, "mini-batch", "stopping"} if args.optimizer in MINI_BATCH else {None}
     if args.early_stopping:
         used.add("stopping")
+    settings = {"data": data}
     for name, spec in SETTINGS.items():
-        if spec.group in used:
-            settings[spec.checkpoint] = getattr(args, name)
-    if args.augment:
-        settings["augment"] = args.augment
-    if args.epsilon_init != cli_default("epsilon_init"):
-        settings["epsilon_init"] = args.epsilon_init
+        if not (spec.flag and spec.checkpoint):
+            continue
+        value = list(hidden) if name == "hidden_layer_sizes" else getattr(args, name)
+        at_default = value == cli_default(name) and spec.before not in (REQUIRED,) and spec.default_note is None
+        if spec.group in used and not (spec.group is None and at_default):
+            settings[spec.checkpoint] = value
+    settings.update(test_size=args.test_size, framing=framing)
     if args.preset is not None:
         settings["preset"] = args.preset
     return settings

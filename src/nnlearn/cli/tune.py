@@ -14,16 +14,18 @@ it prints :mod:`nnlearn.cli._tune_output`'s.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import time
 from pathlib import Path
 
 from ..datasets._builtin import DATASET_FRAMING, DATASETS, load_data
 from ..errors import ParameterError
-from ..optim import OPTIMIZERS
 from ..training._settings import DEFAULTS, SETTINGS
 from ._common import DATA_HELP, emit, percent, refuse_existing, same_path, split_data
 from ._monitor import say
+from ._train_options import add_setting
 from ._tune_options import DEFAULT_OUT, DEFAULT_PLOT, check_options
 from ._tune_output import make_payload, payload_text
 
@@ -66,19 +68,8 @@ def add_arguments(p):
         metavar="O,O,...",
         help=f"output layers to try, of {', '.join(OUTPUTS)} (default: {','.join(grid['output'])})",
     )
-    p.add_argument(
-        "--optimizer",
-        default=ESTIMATOR_OPTIMIZER,
-        metavar="NAME",
-        help=f"how every candidate trains, one of {', '.join(OPTIMIZERS)} (default: {ESTIMATOR_OPTIMIZER})",
-    )
-    p.add_argument(
-        "--max-iter",
-        type=int,
-        default=DEFAULTS.max_iter,
-        metavar="N",
-        help=f"iterations of each fit (default: {DEFAULTS.max_iter})",
-    )
+    add_setting(p, "optimizer", ESTIMATOR_OPTIMIZER, help="how every candidate trains")
+    add_setting(p, "max_iter", DEFAULTS.max_iter, help="iterations of each fit")
     p.add_argument("--cv", type=int, default=5, metavar="K", help="stratified cross-validation folds (default: 5)")
     p.add_argument(
         "--check",
@@ -97,14 +88,8 @@ def add_arguments(p):
         metavar="F",
         help="held-out fraction, split as nnlearn train splits it; the search never sees it (default: 0.2)",
     )
-    p.add_argument(
-        "--seed",
-        type=int,
-        default=DEFAULTS.seed,
-        metavar="N",
-        help=f"seeds the split, the folds and every fit (default: {DEFAULTS.seed})",
-    )
-    p.add_argument("--dtype", default=DEFAULTS.dtype, metavar="TYPE", help="float64 or float32 (default: float64)")
+    add_setting(p, "seed", DEFAULTS.seed, help="seeds the split, the folds and every fit")
+    add_setting(p, "dtype", DEFAULTS.dtype)
     p.add_argument(
         "--n-jobs",
         type=int,
@@ -135,12 +120,37 @@ def run(args):
         raise ParameterError(f"--out {out} and --plot {plot} are the same file; give two names")
     done = {"candidates": 0, "of": 0, "saved": []}
     try:
-        return _tune(args, grid, (X_train, y_train, X_test, y_test), out, plot, done)
+        with _interrupts_in_finalisers():
+            return _tune(args, grid, (X_train, y_train, X_test, y_test), out, plot, done)
     except KeyboardInterrupt:
         where = f" after {done['candidates']} of {done['of']} candidates" if done["of"] else ""
         saved = f"saved only {', '.join(map(str, done['saved']))}" if done["saved"] else "nothing was saved"
         say(f"nnlearn tune: interrupted{where}; {saved}")
         return 130
+
+
+@contextlib.contextmanager
+def _interrupts_in_finalisers():
+    """Ctrl-C reaches the whole process group; one that lands while a finaliser runs (a
+    weakref callback of the worker pool's) cannot be raised there, and Python would print
+    it with a traceback as an ignored exception. Keep it quiet, and raise it once the work
+    under way returns."""
+    seen = []
+    previous = sys.unraisablehook
+
+    def hook(unraisable):
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            seen.append(unraisable)
+        else:
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
+    if seen:
+        raise KeyboardInterrupt
 
 
 def _tune(args, grid, data, out, plot, done):

@@ -96,7 +96,7 @@ class DeviceArray:
 
 
 def device_dataset(X: Any, y: Any, dtype: Any = "float64", optimizer: str = "lbfgs") -> tuple[DeviceArray, np.ndarray]:
-    """Check examples on a device and their labels, as :func:`nnlearn.datasets._builtin.check_dataset` does
+    """Check examples on a device and their labels, as :func:`nnlearn.datasets.check_dataset` does
     NumPy data: ``(DeviceArray in dtype, labels as NumPy)``, or a one-line error.
 
     Raises

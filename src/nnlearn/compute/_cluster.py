@@ -151,7 +151,7 @@ def data_term_on(cluster: Any) -> Iterator[Callable[..., ClusterDataTerm]]:
 
 
 def check_cluster_dataset(X: Any, y: Any, source: str = "data") -> tuple[Any, np.ndarray]:
-    """:func:`nnlearn.datasets._builtin.check_dataset` for data that may be a Dask array.
+    """:func:`nnlearn.datasets.check_dataset` for data that may be a Dask array.
 
     A Dask ``X`` stays on the cluster: its shape and dtype are checked here and its values
     on the workers (:class:`ClusterDataTerm`); ``y`` is small and comes to the client.

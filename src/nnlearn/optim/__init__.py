@@ -13,8 +13,8 @@ hands them an objective, a starting point and a callback.
 """
 
 from ._fmincg import fmincg
-from ._minibatch import MinibatchResult, minimize_minibatch
-from ._minimize import FULL_BATCH, minimize
+from ._minibatch import MinibatchResult, MinibatchSettings, minimize_minibatch
+from ._minimize import FULL_BATCH, REPLAYING, minimize
 from ._results import REASONS, Callback, Checkpoint, Fun, OptimizeResult
 from ._steps import LEARNING_RATES, MINI_BATCH
 
@@ -24,6 +24,8 @@ OPTIMIZERS = FULL_BATCH + MINI_BATCH
 
 __all__ = [
     "FULL_BATCH",
+    "REPLAYING",
+    "MinibatchSettings",
     "MINI_BATCH",
     "OPTIMIZERS",
     "minimize",

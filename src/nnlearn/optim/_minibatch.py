@@ -20,7 +20,7 @@ that is, unweighted, the batch's *mean* loss plus the *full* problem's penalty: 
 part is an unbiased estimate of J's data part over a random batch and the penalty is J's
 own, so E[J_B] = J and E[grad J_B] = grad J. Treating the batch as the whole problem
 (penalty lam/(2b)) would regularise m/b times too hard. The caller supplies J_B as
-``fun(x, rows)`` (see :func:`nnlearn.training._train.make_batch_objective`).
+``fun(x, rows)`` (see :func:`nnlearn.compute.batch_objective`).
 
 What is recorded
 ----------------

@@ -29,10 +29,12 @@ from numpy.typing import ArrayLike
 from ._fmincg import fmincg
 from ._results import Callback, Checkpoint, Fun, OptimizeResult, all_finite
 
-__all__ = ["minimize", "FULL_BATCH"]
+__all__ = ["minimize", "FULL_BATCH", "REPLAYING"]
 
 #: The full-batch optimisers, by name.
 FULL_BATCH = ("cg", "lbfgs", "fmincg")
+#: Those of SciPy, whose inner state is SciPy's own: a resumed run replays its iterations.
+REPLAYING = ("cg", "lbfgs")
 _SCIPY_METHODS = {"cg": "CG", "lbfgs": "L-BFGS-B"}
 
 

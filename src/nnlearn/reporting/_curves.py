@@ -15,6 +15,7 @@ from matplotlib.ticker import NullLocator
 from numpy.typing import ArrayLike
 
 from ..errors import ParameterError
+from ..training._settings import check_setting
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -50,18 +51,12 @@ class CurveSettings:
 
 
 def _estimator(given, settings):
-    """``given``, or when None the default: 25 hidden units, lambda 1, L-BFGS."""
+    """``given``, or when None the estimator's defaults (the course's network, L-BFGS)."""
     if given is not None:
         return given
     from ..estimator import NeuralNetClassifier
 
-    return NeuralNetClassifier(
-        hidden_layer_sizes=(25,),
-        lam=1.0,
-        optimizer="lbfgs",
-        max_iter=settings.max_iter,
-        random_state=settings.random_state,
-    )
+    return NeuralNetClassifier(max_iter=settings.max_iter, random_state=settings.random_state)
 
 
 def figure(width: float, height: float) -> Figure:
@@ -177,8 +172,10 @@ def plot_validation_curve(
 
     settings = CurveSettings() if settings is None else settings
     lams = np.asarray(lams, dtype=np.float64)
-    if lams.ndim != 1 or lams.size == 0 or np.any(lams < 0):
-        raise ParameterError(f"lams must be a non-empty sequence of numbers >= 0, got {lams.tolist()}")
+    if lams.ndim != 1 or lams.size == 0:
+        raise ParameterError(f"lams must be a non-empty sequence of lambdas, got {lams.tolist()}")
+    for lam in lams:
+        check_setting("lam", float(lam), "lams")
     train_scores, valid_scores = validation_curve(
         _estimator(estimator, settings),
         X,

@@ -19,7 +19,7 @@ from ._continuation import Continuation
 from ._exactness import compare_exactness, exactness_record
 from ._presets import PRESETS
 from ._setting import Setting
-from ._settings import DEFAULTS, SETTINGS, Options
+from ._settings import DEFAULTS, SETTINGS, Options, check_setting
 from ._train import Fitted, ResumeWarning, fit, train
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "Options",
     "Setting",
     "SETTINGS",
+    "check_setting",
     "DEFAULTS",
     "PRESETS",
     "Augment",

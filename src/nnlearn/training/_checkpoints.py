@@ -199,7 +199,8 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
     -------
     settings : dict
     state : dict
-        The optimiser's state, to hand to :func:`nnlearn.train` as ``resume``.
+        The optimiser's state (:meth:`nnlearn.training.Continuation.load` makes it a
+        continuation to hand to :func:`nnlearn.train` as ``resume``).
 
     Raises
     ------

@@ -14,7 +14,7 @@ from numpy.typing import ArrayLike
 
 from ..core import Network, NetworkLike
 from ..errors import DataError, ParameterError
-from ..optim import MINI_BATCH
+from ..optim import FULL_BATCH, MINI_BATCH
 
 __all__ = ["check_sample_weight", "check_memory", "check_cluster_parameter", "check_cluster_optimizer"]
 
@@ -28,7 +28,7 @@ def check_cluster_optimizer(optimizer: str) -> None:
     if optimizer in MINI_BATCH:
         raise ParameterError(
             f"the mini-batch optimiser {optimizer!r} runs on one machine; on a cluster use a full-batch one "
-            "(cg, lbfgs or fmincg), whose data term distributes exactly"
+            f"({', '.join(FULL_BATCH)}), whose data term distributes exactly"
         )
 
 

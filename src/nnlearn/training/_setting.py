@@ -47,12 +47,15 @@ class WebField:
     """How the web app's training form offers a setting.
 
     ``key``: its name in the JSON body; ``default``: the form's own default where it
-    differs from the library's (a shorter run); ``limit``: the attribute of
-    :class:`nnlearn.web.Limits` that bounds it on a server.
+    differs from the library's (a shorter run); ``minimum``: the least value the form's
+    number input takes (the check says the same); ``limit``: the attribute of
+    :class:`nnlearn.web.Limits` that bounds it from above on a server (for hidden layer
+    sizes, ``max_hidden_layers`` bounds their count too).
     """
 
     key: str
     default: Any = None
+    minimum: float | None = None
     limit: str | None = None
 
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..core import ACTIVATIONS, OUTPUTS, Network
 from ..errors import ParameterError
-from ..optim import LEARNING_RATES, MINI_BATCH, OPTIMIZERS
+from ..optim import FULL_BATCH, LEARNING_RATES, MINI_BATCH, OPTIMIZERS
 from ._augment import Augment, check_augment
 from ._setting import (
     DTYPES,
@@ -70,7 +70,7 @@ class Options:
         metavar="N",
         parse=int,
         nargs="+",
-        web=WebField("hidden", limit="max_hidden_units"),
+        web=WebField("hidden", minimum=1, limit="max_hidden_units"),
         checkpoint="hidden",
         resumed="kept",
         before=REQUIRED,
@@ -100,8 +100,7 @@ class Options:
         valid=None,
         normalise=registered(OUTPUTS, "output"),
         choices=lambda: tuple(OUTPUTS),
-        help="the output layer and its loss, any of nnlearn.core.OUTPUTS (sigmoid: independent units with "
-        "per-unit cross-entropy; softmax: multinomial cross-entropy)",
+        help="the output layer and its loss, any of nnlearn.core.OUTPUTS",
         default_note="the course's",
         flag="--output",
         metavar="NAME",
@@ -121,7 +120,7 @@ class Options:
         flag="--lambda",
         metavar="L",
         parse=float,
-        web=WebField("lambda"),
+        web=WebField("lambda", minimum=0),
         checkpoint="lambda",
         resumed="kept",
         before=REQUIRED,
@@ -134,7 +133,8 @@ class Options:
         valid=None,
         normalise=one_of(OPTIMIZERS, "optimizer"),
         choices=lambda: OPTIMIZERS,
-        help=f"the optimiser: full-batch cg, lbfgs or fmincg (the course's), mini-batch {' or '.join(MINI_BATCH)}",
+        help=f"the optimiser: full-batch {', '.join(FULL_BATCH)} (fmincg: the course's), mini-batch "
+        f"{', '.join(MINI_BATCH)}",
         flag="--optimizer",
         metavar="NAME",
         web=WebField("optimizer"),
@@ -154,7 +154,7 @@ class Options:
         flag="--max-iter",
         metavar="N",
         parse=int,
-        web=WebField("max_iter", default=100, limit="max_iter"),
+        web=WebField("max_iter", default=100, minimum=1, limit="max_iter"),
         checkpoint="max_iter",
         resumed="extended",
         estimator="max_iter",
@@ -203,8 +203,8 @@ class Options:
         0.12,
         title="epsilon_init",
         requirement='be a number > 0 or "auto"',
-        valid=lambda value: value == "auto" or (is_real(value) and value > 0),
-        normalise=lambda value: value if value == "auto" else float(value),
+        valid=lambda value: (isinstance(value, str) and value == "auto") or (is_real(value) and value > 0),
+        normalise=lambda value: value if isinstance(value, str) else float(value),
         help="half-width of the uniform initial weights, or auto to scale it to each layer by its kind",
         flag="--epsilon-init",
         metavar="E|auto",

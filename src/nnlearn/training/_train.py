@@ -250,7 +250,8 @@ def train(
         :class:`~nnlearn.training.Continuation` of the run (``continuation.save(path,
         settings)`` writes it as a checkpoint file).
     resume : Continuation, optional
-        Go on from it: a checkpoint's (``Continuation.load``) continues that run to the
+        Go on from it: a checkpoint's (``Continuation.load(path)`` returns its settings
+        and continuation) continues that run to the
         weights the uninterrupted run reaches (cg and lbfgs replay the saved iterations
         first), and a :class:`ResumeWarning` says what differs when that cannot be exact;
         one of weights alone (``Continuation.from_weights``) starts afresh from them.
@@ -272,7 +273,7 @@ def train(
     options = _options(options, preset, settings)
     X, y, terms = _checked_data(X, y, options, cluster)
     sample_weight = check_sample_weight(sample_weight, X.shape[0], options.dtype)
-    record = _record(X, y, options, cluster, resume)
+    record = _record(X, y, options, cluster, resume) if checkpoint is not None or resume is not None else {}
     save = None
     if checkpoint is not None:
 
@@ -334,8 +335,9 @@ def _checked_data(X, y, options, cluster):
 
 def _record(X, y, options, cluster, resume):
     """This run's exactness record; with ``resume``, a :class:`ResumeWarning` for each
-    difference from the record of the run it continues."""
-    if on_accelerator(X) or (resume is not None and resume.state is None):
+    difference from the record of the run it continues (a continuation made without one,
+    as :func:`fit` makes them, is not compared)."""
+    if on_accelerator(X) or (resume is not None and (resume.state is None or not resume.exactness)):
         return {}
     network = options.network(X.shape[1], np.unique(y).size)
     client = cluster if type(cluster).__name__ == "Client" else None

@@ -143,13 +143,15 @@ def form_fields(limits: Limits) -> list[dict[str, Any]]:
     for key, name in WEB_SETTINGS.items():
         field_: dict[str, Any] = {"name": key, "default": TRAIN_FIELDS[key]}
         spec = SETTINGS[name]
+        web = spec.web
+        assert web is not None
         if spec.choices is not None:
             field_["choices"] = list(spec.choices())
-        elif name == "hidden_layer_sizes":
-            field_.update(min=1, max=limits.max_hidden_units, max_layers=limits.max_hidden_layers)
-        elif name == "lam":
-            field_["min"] = 0
-        elif name == "max_iter":
-            field_.update(min=1, max=limits.max_iter)
+        if web.minimum is not None:
+            field_["min"] = web.minimum
+        if web.limit is not None:
+            field_["max"] = getattr(limits, web.limit)
+        if web.limit == "max_hidden_units":
+            field_["max_layers"] = limits.max_hidden_layers
         fields_.append(field_)
     return fields_
