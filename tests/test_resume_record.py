@@ -20,6 +20,7 @@ import nnlearn.compute._cluster
 import nnlearn.compute._threads
 from nnlearn.core import Network
 from nnlearn.errors import ModelFileError
+from nnlearn.training import Continuation
 from nnlearn.training._checkpoints import load_checkpoint, save_checkpoint
 from nnlearn.training._exactness import NOT_EXACT_SINCE, compare_exactness, exactness_record
 
@@ -171,7 +172,8 @@ def test_the_note_keeps_its_first_and_latest_entries_within_bounds():
     record = exactness_record("digits8", X, y, X, network, "fmincg")
     long = "iteration 1: the data changed" + "".join(f", then iteration {i}: NumPy 0.{i} -> 1" for i in range(2, 200))
     resumed = {**record, "exact.numpy": "0.0", NOT_EXACT_SINCE: long}
-    note = exactness_record("digits8", X, y, X, network, "fmincg", resumed=resumed, resumed_at=900)[NOT_EXACT_SINCE]
+    at_900 = Continuation(np.zeros(1), {"history": [0.0] * 900}, resumed)
+    note = exactness_record("digits8", X, y, X, network, "fmincg", resumed=at_900)[NOT_EXACT_SINCE]
     assert note.startswith("iteration 1: the data changed, ..., then iteration 900: NumPy 0.0 -> ")
     assert len(note) <= 2000
 

@@ -105,9 +105,7 @@ def run(args):
     _check_outputs(args, out, checkpoint, report)
     settings = _train_settings(args, hidden, framing)
     settings.update(
-        exactness_record(
-            args.data, X, y, X_train, network, args.optimizer, cluster=args.cluster, resumed=resumed, resumed_at=done
-        )
+        exactness_record(args.data, X, y, X_train, network, args.optimizer, cluster=args.cluster, resumed=continuation)
     )
     differences = compare_exactness(resumed, settings) if resumed is not None else []
     for line in difference_lines(args.resume, differences):

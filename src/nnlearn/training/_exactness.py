@@ -76,7 +76,7 @@ _LABELS = {"exact.blas": "BLAS", "exact.numpy": "NumPy", "exact.nnlearn": "nnlea
 _MAX_NOTE = 2000
 
 
-def exactness_record(data, X, y, X_train, network, optimizer, *, cluster=None, client=None, resumed=None, resumed_at=0):
+def exactness_record(data, X, y, X_train, network, optimizer, *, cluster=None, client=None, resumed=None):
     """What a resumed run must find unchanged to reach the uninterrupted run's weights exactly.
 
     Parameters
@@ -91,11 +91,10 @@ def exactness_record(data, X, y, X_train, network, optimizer, *, cluster=None, c
     client : distributed.Client, optional
         The cluster's client, where one is connected already; without it a scheduler
         address is asked for its workers' threads on a connection of its own.
-    resumed : dict, optional
-        The resumed checkpoint's settings: a difference from its record is noted in
-        :data:`NOT_EXACT_SINCE`, and a note it holds is carried on.
-    resumed_at : int
-        The iteration the resumed checkpoint holds (for the note).
+    resumed : Continuation, optional
+        The run resumed (:class:`nnlearn.training.Continuation`): a difference from its
+        record is noted in :data:`NOT_EXACT_SINCE` with the iteration it had reached, and a
+        note its record holds is carried on.
 
     Returns
     -------
@@ -137,7 +136,7 @@ def exactness_record(data, X, y, X_train, network, optimizer, *, cluster=None, c
         "exact.data_sha256": data_digest(data, X, y),
     }
     if resumed is not None:
-        note = _carried_note(resumed, record, resumed_at)
+        note = _carried_note(dict(resumed.exactness), record, resumed.n_iter)
         if note:
             record[NOT_EXACT_SINCE] = note
     return record

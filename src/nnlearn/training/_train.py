@@ -344,8 +344,7 @@ def _record(X, y, options, cluster, resume):
     where = client.scheduler.address if client is not None else cluster
     resumed = dict(resume.exactness) if resume is not None else None
     record = exactness_record(
-        None, X, y, X, network, options.optimizer, cluster=where, client=client, resumed=resumed,
-        resumed_at=resume.n_iter if resume is not None else 0,
+        None, X, y, X, network, options.optimizer, cluster=where, client=client, resumed=resume
     )  # fmt: skip
     if resumed is not None:
         for line in difference_lines("the run", compare_exactness(resumed, record)):
