@@ -182,9 +182,19 @@ def test_the_resume_table_is_the_declarations():
     assert {SETTINGS[name].resumed for name in SETTINGS} <= {"kept", "extended", "free"}
 
 
-def test_presets_are_values_of_the_declaration():
-    for preset in PRESETS.values():
-        assert isinstance(preset, Options) and preset.checked() == preset.checked().checked()
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_presets_are_values_of_the_declaration_that_every_surface_takes(name):
+    from dataclasses import replace
+
+    from nnlearn.cli._train_options import preset_values
+
+    preset = PRESETS[name]
+    assert isinstance(preset, Options)
+    assert NeuralNetClassifier(preset=name)._options() == replace(preset.checked(), seed=0)
+    args = train_parser().parse_args([])
+    settle(args, name)
+    assert check_options(args, {}, 0) == preset.checked()
+    assert set(preset_values(name)) == set(FLAGS)
 
 
 def settings_table():

@@ -38,6 +38,11 @@ OWN_PARAMETERS = {"preset": None, "warm_start": False, "verbose": False, "cluste
 #: random_state keeps scikit-learn's meaning of None (a seed drawn from NumPy's global
 #: state), so its default is the course's seed itself.
 _DEFAULTS = {**{param: None for param in SETTING_OF}, "random_state": DEFAULTS.seed, **OWN_PARAMETERS}
+#: What the setting parameters left at None take without a preset: the course's settings
+#: with the estimator's own defaults (scikit-learn's lbfgs).
+ESTIMATOR_DEFAULTS = replace(
+    DEFAULTS, **{name: spec.estimator_default for name, spec in SETTINGS.items() if spec.estimator_default is not None}
+)
 
 
 _SIGNATURE = inspect.Signature(
@@ -61,8 +66,7 @@ def _parameters_doc():
     """The Parameters section, from the settings' declaration."""
     lines = []
     for param, name in SETTING_OF.items():
-        spec = SETTINGS[name]
-        default = spec.estimator_default if spec.estimator_default is not None else getattr(DEFAULTS, name)
+        spec, default = SETTINGS[name], getattr(ESTIMATOR_DEFAULTS, name)
         lines += [f"{param} : default={_DEFAULTS[param]!r}", f"    {spec.help[0].upper()}{spec.help[1:]}."]
         if param != "random_state":
             lines.append(f"    None: the preset's, else {default!r}.")
@@ -249,10 +253,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
     def _base(self) -> Options:
         """The options the parameters left at None take: the preset's, else the course's
         with the estimator's own defaults."""
-        if self.preset is not None:
-            return preset_options(self.preset)
-        own = {name: spec.estimator_default for name, spec in SETTINGS.items() if spec.estimator_default is not None}
-        return replace(DEFAULTS, **own)
+        return ESTIMATOR_DEFAULTS if self.preset is None else preset_options(self.preset)
 
     def _setting(self, name):
         """One setting's value as a fit would take it (unchecked)."""

@@ -27,7 +27,6 @@ from ..training import ResumeWarning
 from ..training._augment import Augment, augment_record
 from ..training._checks import check_memory
 from ..training._exactness import EXACT, compare_exactness, difference_lines, exactness_record
-from ..training._setting import REQUIRED
 from ..training._settings import SETTINGS
 from ._common import DEFAULT_MODEL, architecture, emit, import_report, percent, refuse_existing, same_path, split_data
 from ._monitor import say
@@ -311,9 +310,9 @@ def stop_reason(model):
 
 def _train_settings(args, hidden, framing):
     """The run's settings as its checkpoint and ``--json`` record them, keyed as the
-    declaration says. A setting of a group the run does not use (the mini-batch ones of a
-    cg run), or one at its default that a checkpoint without it resumes the same way, is
-    left out: the course's default run records what it recorded before those existed."""
+    declaration says: every setting a resumed run keeps or extends, but those of a group the
+    run does not use (the mini-batch ones of a cg run); a setting a resumed run need not
+    keep (``epsilon_init``) only where it is not the default."""
     data = args.data
     if data not in DATASETS:
         data = str(Path(data).resolve())
@@ -325,8 +324,7 @@ def _train_settings(args, hidden, framing):
         if not (spec.flag and spec.checkpoint):
             continue
         value = list(hidden) if name == "hidden_layer_sizes" else getattr(args, name)
-        at_default = value == cli_default(name) and spec.before not in (REQUIRED,) and spec.default_note is None
-        if spec.group in used and not (spec.group is None and at_default):
+        if spec.group in used and not (spec.resumed == "free" and value == cli_default(name)):
             settings[spec.checkpoint] = value
     settings.update(test_size=args.test_size, framing=framing)
     if args.preset is not None:

@@ -45,7 +45,6 @@ __all__ = [
     "Options",
     "SETTINGS",
     "DEFAULTS",
-    "settings_of",
     "refuse_unused",
     "check_setting",
 ]
@@ -338,11 +337,6 @@ def check_setting(name: str, value: Any, label: str | None = None) -> Any:
     """One setting's value checked and normalised by its declaration (for the surfaces
     that take a setting on its own: a verb's option, a grid of values)."""
     return SETTINGS[name].check(value, label)
-
-
-def settings_of(options: Options) -> dict[str, Any]:
-    """``options`` as a dict of every setting's value, by name."""
-    return {name: getattr(options, name) for name in SETTINGS}
 
 
 def refuse_unused(given: Mapping[str, Any], options: Options, labels: Mapping[str, str] | None = None) -> None:

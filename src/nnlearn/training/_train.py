@@ -342,11 +342,8 @@ def _record(X, y, options, cluster, resume):
     network = options.network(X.shape[1], np.unique(y).size)
     client = cluster if type(cluster).__name__ == "Client" else None
     where = client.scheduler.address if client is not None else cluster
-    resumed = dict(resume.exactness) if resume is not None else None
-    record = exactness_record(
-        None, X, y, X, network, options.optimizer, cluster=where, client=client, resumed=resume
-    )  # fmt: skip
-    if resumed is not None:
-        for line in difference_lines("the run", compare_exactness(resumed, record)):
+    record = exactness_record(None, X, y, X, network, options.optimizer, cluster=where, client=client, resumed=resume)
+    if resume is not None:
+        for line in difference_lines("the run", compare_exactness(dict(resume.exactness), record)):
             warnings.warn(line, ResumeWarning, stacklevel=3)
     return record
