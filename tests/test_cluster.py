@@ -9,7 +9,8 @@ import pytest
 
 import nnlearn
 import nnlearn.compute._cluster
-from nnlearn.compute._cluster import ClusterDataTerm, ClusterLost, connect
+from nnlearn.compute._cluster import ClusterDataTerm, ClusterError, ClusterLost, WorkerLost, connect
+from nnlearn.compute._partitions import Partitions
 from nnlearn.compute._threads import ShardedDataTerm
 from nnlearn.core import Network, init_random, one_hot
 from nnlearn.datasets._shards import load_shards, write_shards
@@ -115,9 +116,11 @@ def test_a_worker_killed_mid_run_changes_nothing(client, shards, digits, source)
     X, y = digits if source == "numpy" else load_shards(shards)
     undisturbed = nnlearn.train(X, y, optimizer="lbfgs", max_iter=100, cluster=client)
     workers_before = set(client.run(os.getpid).values())
-    disturbed = nnlearn.train(
-        X, y, optimizer="lbfgs", max_iter=100, cluster=client, callback=kill_a_worker_at(client, 30)
-    )
+    with pytest.warns(WorkerLost, match=r"lost the Dask worker tcp://127\.0\.0\.1:\d+; its [\d,]+ examples were sent"):
+        disturbed = nnlearn.train(
+            X, y, optimizer="lbfgs", max_iter=100, cluster=client, callback=kill_a_worker_at(client, 30)
+        )
+    assert disturbed.history["cluster_lost_workers"] == 1
     assert set(client.run(os.getpid).values()) != workers_before  # the nanny restarted one
     assert disturbed.history["n_iter"] == undisturbed.history["n_iter"] == 100
     assert all(np.array_equal(a, b) for a, b in zip(disturbed.thetas, undisturbed.thetas))
@@ -152,8 +155,29 @@ def test_mini_batch_optimizers_refuse_a_cluster(digits):
 
 
 def test_an_unreachable_scheduler_is_one_clear_error():
-    with pytest.raises(ClusterLost, match="cannot reach a Dask scheduler at tcp://127.0.0.1:9"):
+    with pytest.raises(ClusterError, match="cannot reach a Dask scheduler at tcp://127.0.0.1:9"):
         connect("tcp://127.0.0.1:9", timeout=1)
+
+
+def test_current_without_a_client_is_one_clear_error():
+    with pytest.raises(ClusterError, match="this process has no Dask client"):
+        connect("current")
+
+
+def test_partitions_are_kept_aligned_in_the_runs_dtype():
+    network = Network((4, 3, 2))
+    held = Partitions(network, np.float32)
+    buffer = np.zeros(6 * 8 * 8 + 3, dtype=np.uint8)
+    X = buffer[3:].view(np.float64).reshape(6, 8)[:, :4]  # misaligned, strided, float64
+    X[:] = np.arange(24).reshape(6, 4)
+    assert not X.flags.aligned
+    assert held.hold(0, 100, X, np.eye(2)[[0, 1, 0, 1, 0, 1]]) == 6
+    kept, Y, _ = held.parts[0]
+    assert kept.ctypes.data % 64 == 0 and Y.ctypes.data % 64 == 0 and kept.flags.c_contiguous
+    assert kept.dtype == np.float32 and np.array_equal(kept, X)
+    X[4, 1] = np.inf
+    with pytest.raises(DataError, match="NaN or infinite values in row 104"):
+        held.hold(1, 100, X, np.eye(2)[[0, 1, 0, 1, 0, 1]])
 
 
 @pytest.mark.parametrize("bad", [0, -1, 2.5, None, True])
@@ -167,7 +191,7 @@ def test_non_finite_values_in_dask_data_are_found_on_the_workers(client, tmp_pat
     X[45, 2] = np.nan
     write_shards(X, np.arange(60) % 3, tmp_path / "s", rows_per_shard=20)
     X_dask, y_dask = load_shards(tmp_path / "s")
-    with pytest.raises(DataError, match="rows 40 to 59 hold NaN"):
+    with pytest.raises(DataError, match="NaN or infinite values in row 45"):
         nnlearn.train(X_dask, y_dask, optimizer="lbfgs", max_iter=5, cluster=client)
 
 
@@ -182,6 +206,22 @@ def test_the_estimator_takes_a_scheduler_address_and_clone_keeps_it(client, digi
     fitted = estimator.fit(X, y)
     local = nnlearn.NeuralNetClassifier(max_iter=30).fit(X, y)
     assert all(np.array_equal(a, b) for a, b in zip(fitted.thetas_, local.thetas_))
+
+
+@pytest.mark.slow
+def test_the_estimator_takes_a_live_client_or_the_current_one_and_clone_shares_it(client, digits):
+    from sklearn.base import clone
+
+    X, y = digits
+    local = nnlearn.NeuralNetClassifier(max_iter=10).fit(X, y)
+    estimator = nnlearn.NeuralNetClassifier(max_iter=10, cluster=client)
+    copy = clone(estimator)
+    assert copy.get_params()["cluster"] is client and copy is not estimator
+    assert all(np.array_equal(a, b) for a, b in zip(copy.fit(X, y).thetas_, local.thetas_))
+    assert client.status == "running"  # the client given is the user's: left open
+    with client.as_current():
+        current = nnlearn.NeuralNetClassifier(max_iter=10, cluster="current").fit(X, y)
+    assert all(np.array_equal(a, b) for a, b in zip(current.thetas_, local.thetas_))
 
 
 @pytest.mark.parametrize(
@@ -220,43 +260,9 @@ def test_the_command_line_trains_on_a_cluster_to_the_same_model(capsys, tmp_path
     assert result.returncode == 0, result.stderr
     payload = __import__("json").loads(result.stdout)
     assert payload["m_train"] == 4000 and payload["m_test"] == 1000 and payload["test_accuracy"] > 0.85
-
-
-@pytest.mark.slow
-def test_a_scheduler_lost_mid_run_keeps_the_weights_in_out(capsys, tmp_path, monkeypatch):
-    from nnlearn import load_model
-    from nnlearn.cli._monitor import Monitor
-
-    from .helpers import run_cli
-
-    monkeypatch.chdir(tmp_path)
-    cluster = local_cluster()
-    callback = Monitor.callback
-
-    def close_at_five(self, iteration, J, x):
-        callback(self, iteration, J, x)
-        if iteration == 5:
-            cluster.close()
-
-    monkeypatch.setattr(Monitor, "callback", close_at_five)
-    result = run_cli(
-        capsys,
-        "train",
-        "--optimizer",
-        "lbfgs",
-        "--max-iter",
-        "50",
-        "--quiet",
-        "--cluster",
-        cluster.scheduler_address,
-        "--out",
-        "m.npz",
-    )
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert lines[-1].startswith("nnlearn train: error: lost the Dask scheduler")
-    assert "the weights of iteration 5 saved to m.npz" in lines[-1]
-    assert load_model("m.npz").history["n_iter"] == 5
+    # held-out rows come out of each shard: one partition a shard, whatever Dask's chunk size
+    rows = payload["cluster"]["partition_rows"]
+    assert len(rows) == 4 and sum(rows) == 4000 and all(900 <= n <= 1100 for n in rows), rows
 
 
 @pytest.mark.parametrize(

@@ -29,6 +29,11 @@ class TrainingError(NNLearnError, RuntimeError):
     """Training diverged (non-finite cost or weights)."""
 
 
+class ClusterError(NNLearnError, ValueError):
+    """A cluster cannot be used: nothing Dask answers at its address, it has no workers,
+    or its workers lack this nnlearn."""
+
+
 class ExamplesLost(TrainingError):
     """The examples cannot be reached any more (a cluster's scheduler went away).
 

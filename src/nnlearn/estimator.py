@@ -15,7 +15,7 @@ import warnings
 from dataclasses import replace
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
@@ -93,10 +93,14 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         and ``loss_curve_`` go on counting, as scikit-learn's MLPClassifier's do.
     verbose : bool, default=False
         Print the cost after every iteration.
-    cluster : str or int, default=None
-        Train on a Dask cluster (``pip install "nnlearn[cluster]"``): a scheduler address
-        (``"tcp://host:8786"``) or a number of local worker processes; full-batch
-        optimisers only.
+    cluster : distributed.Client, str or int, default=None
+        Train on a Dask cluster (``pip install "nnlearn[cluster]"``): a live client, as
+        ``DaskLGBMClassifier(client=...)`` takes one; ``"current"``, the client
+        ``distributed.get_client()`` finds when ``fit`` runs; a scheduler address
+        (``"tcp://host:8786"``); or a number of local worker processes. Full-batch
+        optimisers only. ``clone`` (and so ``GridSearchCV``) gives the clone the same
+        client, not a copy; an estimator holding a client cannot be pickled (give an
+        address for ``n_jobs`` > 1).
 
     ``random_state`` seeds the initial weights, the shuffling and the validation split;
     its default is a fixed seed, as in :func:`nnlearn.train`: ``random_state=s`` gives the
@@ -292,6 +296,13 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         if isinstance(self.random_state, numbers.Integral):
             return int(self.random_state)
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+    def __sklearn_clone__(self):
+        """``sklearn.base.clone``: the parameters copied as scikit-learn copies them, but a
+        live ``distributed.Client`` shared, since a connection cannot be copied."""
+        params = self.get_params(deep=False)
+        cluster = params.pop("cluster")
+        return type(self)(**{name: clone(value, safe=False) for name, value in params.items()}, cluster=cluster)
 
     def _fit(self, X, y, options, sample_weight, resume):
         with data_terms(self.cluster) as data_term:

@@ -163,10 +163,10 @@ def split_data(X, y, test_size, seed):
     if test_size == 0:
         return X, None, y, None
     try:
-        if type(X).__module__.startswith("dask."):  # rows of a cluster's data: masks, made from the labels
-            from ..compute._cluster import split_rows
+        if type(X).__module__.startswith("dask."):  # a shard directory: split within each shard
+            from ..datasets._shards import split_by_shard
 
-            return split_rows(X, y, test_size, seed)
+            return split_by_shard(X, y, test_size, seed)
         return split(X, y, test_size=test_size, seed=seed)
     except ValueError as exc:  # scikit-learn: too few examples per class for the split
         raise ParameterError(f"--test-size {test_size} cannot split these data: {exc}") from None

@@ -119,12 +119,13 @@ def end_aborted(args, monitor, checkpoint, out):
 def end_lost(args, monitor, exc, settings, out):
     """The cluster went away: keep the weights reached so far, and say so in one line."""
     model = exc.model
-    if model is None:
-        raise exc
+    if model is None:  # lost before the first iteration ended: there are no weights to keep
+        say(f"nnlearn train: error: {exc}; no weights were saved (it happened before the first iteration ended)")
+        return 1
     model.history.update(
         data=settings["data"], test_size=args.test_size, split_seed=args.seed, framing=settings["framing"]
     )
     saved, errors = save_weights(model, out, True if Path(out).exists() and args.force else args.force, monitor)
     kept = f"the weights of iteration {model.history['n_iter']} saved to {saved}" if saved else "; ".join(errors)
     say(f"nnlearn train: error: {exc}; {kept}")
-    return 2
+    return 1

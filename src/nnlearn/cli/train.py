@@ -30,7 +30,7 @@ from ..training._exactness import EXACT, compare_exactness, difference_lines, ex
 from ..training._settings import SETTINGS
 from ._common import DEFAULT_MODEL, architecture, emit, import_report, percent, refuse_existing, same_path, split_data
 from ._monitor import say
-from ._remote import cluster_data, clustered
+from ._remote import cluster_data, cluster_lines, clustered, ran_on, worker_warnings
 from ._resuming import resume_settings
 from ._saving import end_aborted, end_interrupted, end_lost, save_weights, why_failed
 from ._train_options import add_arguments as add_options
@@ -102,9 +102,25 @@ def run(args):
     out = args.out or DEFAULT_MODEL
     checkpoint = args.checkpoint or args.resume
     _check_outputs(args, out, checkpoint, report)
+    # 4. The cluster, after every other check (starting a local one is work): a scheduler
+    # that does not answer, or workers without this nnlearn, are refused before training.
+    with clustered(args) as client:
+        data = (X, y, X_train, y_train, X_test, y_test)
+        return _record_and_train(args, options, continuation, resumed, network, framing, report, data, client)
+
+
+def _record_and_train(args, options, continuation, resumed, network, framing, report, data, client):
+    X, y, X_train, y_train, X_test, y_test = data
+    hidden = options.hidden_layer_sizes
+    done = continuation.n_iter if continuation is not None else 0
+    out = args.out or DEFAULT_MODEL
+    checkpoint = args.checkpoint or args.resume
+    m_trained = X_train.shape[0] * (1 + args.augment)
     settings = _train_settings(args, hidden, framing)
     settings.update(
-        exactness_record(args.data, X, y, X_train, network, args.optimizer, cluster=args.cluster, resumed=continuation)
+        exactness_record(
+            args.data, X, y, X_train, network, args.optimizer, cluster=args.cluster, client=client, resumed=continuation
+        )
     )
     differences = compare_exactness(resumed, settings) if resumed is not None else []
     for line in difference_lines(args.resume, differences):
@@ -119,7 +135,7 @@ def run(args):
     )
     if notice:
         say(f"nnlearn train: notice: {notice}")
-    # 4. Training.
+    # 5. Training.
     from ._monitor import Monitor
 
     monitor = Monitor(
@@ -133,10 +149,9 @@ def run(args):
         prefix="nnlearn train",
     )
     try:
-        # 5. The cluster, after every check: starting one is work.
-        with monitor, clustered(args) as cluster:
+        with monitor:
             data = (X_train, y_train, X_test, y_test)
-            return _train_and_save(args, monitor, data, options, continuation, settings, report, differences, cluster)
+            return _train_and_save(args, monitor, data, options, continuation, settings, report, differences, client)
     except KeyboardInterrupt:
         return end_aborted(args, monitor, checkpoint, out)
 
@@ -183,7 +198,7 @@ def _train_and_save(args, monitor, data, options, continuation, settings, report
 def _train(train, options, monitor, data, continuation, checkpoint, cluster):
     X_train, y_train, _, _ = data
     # The differences from a resumed checkpoint were said before training, with its path.
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), worker_warnings("nnlearn train"):
         warnings.simplefilter("ignore", ResumeWarning)
         return train(
             X_train,
@@ -348,6 +363,7 @@ def _train_result(model, path, settings, X_train, y_train, X_test, y_test, clust
         "stop_message": history.get("message"),
         "m_train": len(y_train),
         "m_test": 0 if y_test is None else len(y_test),
+        **ran_on(history),
     }
 
 
@@ -375,6 +391,7 @@ def _train_text(result, model):
         f"train accuracy   {percent(result['train_accuracy'])}",
         f"test accuracy    {percent(result['test_accuracy'])}" + ("" if result["m_test"] else " (no held-out part)"),
         f"time             {result['seconds']:.2f} s",
+        *cluster_lines(result),
         f"model saved to   {result['model'] or 'nowhere (see the error below)'}",
     ]
     if result.get("report"):

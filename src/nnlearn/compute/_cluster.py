@@ -7,18 +7,23 @@ and the client adds them in partition order, never in order of arrival, so that 
 does not depend on timing. The optimiser runs on the client, as Spark MLlib's
 MultilayerPerceptronClassifier does with treeAggregate.
 
-Where the partitions come from:
-
-* NumPy arrays are cut on the client and sent once (``Client.scatter``). Scattered data
-  has no recipe the scheduler could rerun, so when a worker holding a partition is lost,
-  :class:`ClusterDataTerm` sends that partition again from the client's copy.
-* Dask arrays (:func:`nnlearn.datasets._builtin.load_shards`) are loaded chunk by chunk by tasks on
-  the workers and kept there; a lost chunk is recomputed from its source by the scheduler.
+How an evaluation travels: each worker holds its partitions in a Dask actor
+(:class:`nnlearn.compute._partitions.Partitions`), which the client calls directly, without
+the scheduler in the path: a call took 2.1 ms here where a task's round trip took 12-20
+ms. Actors have no recovery of their own, so this module gives them one: when a worker
+is lost, its partitions are made again on the workers left (NumPy partitions sent again
+from the client's copy, a shard directory's chunks read again from their files) and the
+evaluation is repeated. The sums are the same wherever a partition is computed, so a
+lost worker changes no bit of the result.
 
 With partitions at the same boundaries as :class:`nnlearn.compute._threads.ShardedDataTerm`'s
 shards, the sums are bit for bit those of one machine: each partition is computed by the
-same kernel on one BLAS thread, with the same fixed forms of its products, and the sums are
-added in the same order.
+same kernel on one BLAS thread, in the same forms, and the sums are added in the same order.
+
+What cannot be recovered ends in nnlearn's words: before a run, :class:`ClusterError`
+(nothing Dask answers at the address, no workers, workers without this nnlearn); during
+one, :class:`ClusterLost` (the scheduler, or every worker, went away), which carries the
+weights reached so far.
 
 Dask is an optional dependency: ``pip install "nnlearn[cluster]"``.
 """
@@ -26,35 +31,53 @@ Dask is an optional dependency: ``pip install "nnlearn[cluster]"``.
 from __future__ import annotations
 
 import itertools
+import socket
+import struct
+import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
-from ..core import Network, data_term, total_weight
+from .._version import __version__
+from ..core import Network, pack, total_weight
 from ..datasets._check import check_dataset
-from ..errors import DataError, ExamplesLost, ParameterError, first_line
-from ._threads import add_in_order, blas_threads, shard_bounds
+from ..errors import ClusterError, DataError, ExamplesLost, ParameterError, first_line
+from ._partitions import Partitions, hand_over
+from ._threads import add_in_order, shard_bounds
 
 __all__ = [
     "ClusterDataTerm",
+    "ClusterError",
     "ClusterLost",
+    "WorkerLost",
+    "check_workers",
     "connect",
     "data_term_on",
     "local_cluster",
     "predict",
     "require_dask",
     "score",
-    "split_rows",
 ]
 
-#: How often an evaluation is retried after partitions were lost with their worker.
+#: Seconds to wait for a scheduler's first answer, and for workers when there are none.
+ANSWER_SECONDS = 5.0
+WORKER_SECONDS = 10.0
+#: How many times an evaluation is repeated after workers were lost.
 RETRIES = 5
 
 
 class ClusterLost(ExamplesLost):
-    """The cluster cannot be reached any more (its scheduler went away)."""
+    """The cluster went away during a run: its scheduler, or every worker.
+
+    ``model`` holds the weights reached before (:class:`nnlearn.errors.ExamplesLost`).
+    """
+
+
+class WorkerLost(UserWarning):
+    """A worker went away during a run; its partitions were made again on the others."""
 
 
 def require_dask():
@@ -70,39 +93,86 @@ def require_dask():
 
 
 def local_cluster(workers: int) -> Any:
-    """A ``distributed.LocalCluster`` of ``workers`` processes on 127.0.0.1, one thread each.
-
-    The nanny's default ``MALLOC_TRIM_THRESHOLD_`` is left unset in the workers: it made
-    NumPy's large temporaries slower there (docs/cluster.md).
-    """
-    import dask
-
+    """A ``distributed.LocalCluster`` of ``workers`` processes on 127.0.0.1, one thread each."""
     distributed = require_dask()
-    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
-        return distributed.LocalCluster(
-            # ":0": no dashboard on Dask's fixed port, which a second cluster on this machine
-            # would find taken (and warn about)
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=":0",
-        )
+    return distributed.LocalCluster(
+        # ":0": no dashboard on Dask's fixed port, which a second cluster on this machine
+        # would find taken (and warn about)
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=":0",
+    )
+
+
+def _probe(address: str, seconds: float | None = None) -> None:
+    """Refuse a TCP address where no Dask scheduler answers, before Dask connects to it.
+
+    A Dask server speaks first: on accepting a connection it sends its handshake, a
+    message whose first 8 bytes are its length (little-endian). An HTTP server (the
+    dashboard's port) says nothing until asked, and Dask's client would wait on it for
+    minutes; another server's bytes would be read as a length of petabytes.
+    """
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    seconds = ANSWER_SECONDS if seconds is None else seconds
+    scheme, location = parse_address(address)
+    if scheme != "tcp":
+        return
+    host, port = parse_host_port(location)
+    try:
+        with socket.create_connection((host, port), timeout=seconds) as sock:
+            sock.settimeout(seconds)
+            head = b""
+            while len(head) < 8:
+                more = sock.recv(8 - len(head))
+                if not more:
+                    raise ClusterError(f"{address} closed the connection: it is not a Dask scheduler")
+                head += more
+    except TimeoutError:
+        raise ClusterError(
+            f"no Dask scheduler answers at {address}: something accepted the connection but said nothing in "
+            f"{seconds:g} s (a web server, such as the dashboard's port? a scheduler listens on 8786 by default)"
+        ) from None
+    except OSError as exc:
+        raise ClusterError(f"cannot reach a Dask scheduler at {address} ({exc.strerror or first_line(exc)})") from None
+    (length,) = struct.unpack("<Q", head)
+    if not 0 < length < 1 << 20:
+        raise ClusterError(f"{address} answered, but not as a Dask scheduler does: it is another kind of server")
 
 
 def connect(cluster: Any, timeout: float = 10.0) -> tuple[Any, Callable[[], None]]:
-    """A ``distributed.Client`` for ``cluster``, and what closes what nnlearn made for it.
+    """A ``distributed.Client`` for ``cluster``, checked, and what closes what nnlearn made for it.
 
     Parameters
     ----------
     cluster : distributed.Client, str or int
-        A client (used as it is), a scheduler address (``"tcp://host:8786"``), or a number
-        of worker processes for a local cluster on 127.0.0.1 (one thread each).
+        A client (used as it is, and left open), ``"current"`` (this process's default
+        client, ``distributed.get_client()``), a scheduler address
+        (``"tcp://host:8786"``), or a number of worker processes for a local cluster on
+        127.0.0.1 (one thread each).
     timeout : float
         Seconds to wait for a scheduler at an address.
+
+    Raises
+    ------
+    ClusterError
+        When nothing Dask answers at the address, or the workers cannot run nnlearn
+        (:func:`check_workers`).
     """
     distributed = require_dask()
+    if isinstance(cluster, str) and cluster.strip() == "current":
+        try:
+            cluster = distributed.get_client()
+        except ValueError:
+            raise ClusterError(
+                'cluster="current": this process has no Dask client; make one first (distributed.Client(...))'
+            ) from None
     if isinstance(cluster, distributed.Client):
+        if cluster.status != "running":
+            raise ClusterError(f"the Dask client given is {cluster.status}, not running")
+        check_workers(cluster)
         return cluster, lambda: None
     if isinstance(cluster, (int, np.integer)) and not isinstance(cluster, bool):
         if cluster < 1:
@@ -116,37 +186,112 @@ def connect(cluster: Any, timeout: float = 10.0) -> tuple[Any, Callable[[], None
 
         return client, close
     if isinstance(cluster, str):
-        try:  # an address that cannot be one is refused before a client exists to clean up
-            from distributed.comm import parse_address
-            from distributed.comm.addressing import parse_host_port
+        address = cluster.strip()
+        try:  # an address that cannot be one is refused before anything connects
+            from distributed.comm.addressing import parse_address, parse_host_port
 
-            parse_host_port(parse_address(cluster)[1])
+            parse_host_port(parse_address(address)[1])
         except ValueError as exc:
             raise ParameterError(
                 f"{cluster!r} is not a scheduler address ({first_line(exc)}): use tcp://host:port"
             ) from None
+        _probe(address)
         try:
-            client = distributed.Client(cluster, timeout=f"{timeout}s", set_as_default=False)
-        except (OSError, TimeoutError, ValueError) as exc:  # ValueError: not an address at all
-            raise ClusterLost(f"cannot reach a Dask scheduler at {cluster} ({first_line(exc)})") from None
+            client = distributed.Client(address, timeout=f"{timeout}s", set_as_default=False)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise ClusterError(f"cannot reach a Dask scheduler at {address} ({first_line(exc)})") from None
+        try:
+            check_workers(client)
+        except BaseException:
+            client.close()
+            raise
         return client, client.close
     raise ParameterError(
-        f"cluster must be a distributed.Client, a scheduler address or a worker count, got {cluster!r}"
+        f"cluster must be a distributed.Client, a scheduler address, 'current' or a worker count, got {cluster!r}"
     )
 
 
+#: Evaluated on each worker: imports what the partitions need, and says its version.
+_WORKER_VERSION = "__import__('nnlearn.compute._partitions').__version__"
+
+
+def check_workers(client: Any, seconds: float | None = None) -> dict[str, int]:
+    """The cluster's workers and their threads, once each has shown it runs this nnlearn.
+
+    Raises
+    ------
+    ClusterError
+        When no worker joins within ``seconds`` (default :data:`WORKER_SECONDS`), or one
+        cannot import nnlearn or has another version (one line naming the worker and what
+        it lacks).
+    """
+    seconds = WORKER_SECONDS if seconds is None else seconds
+    address = client.scheduler.address
+    try:
+        client.wait_for_workers(1, timeout=seconds)
+    except (TimeoutError, OSError):
+        raise ClusterError(
+            f"the Dask scheduler at {address} has no workers (waited {seconds:g} s); start some with "
+            f"`dask worker {address} --nthreads 1`"
+        ) from None
+    versions = client.run(eval, _WORKER_VERSION, on_error="return")
+    for worker, version in sorted(versions.items()):
+        if isinstance(version, BaseException):
+            raise ClusterError(
+                f"the worker {worker} cannot import nnlearn ({type(version).__name__}: {first_line(version)}); "
+                f'install nnlearn {__version__} there: pip install "nnlearn[cluster]=={__version__}"'
+            )
+        if version != __version__:
+            raise ClusterError(
+                f"the worker {worker} has nnlearn {version}, this process {__version__}: every worker needs the "
+                "same version (its computations may differ)"
+            )
+    return dict(client.nthreads())
+
+
+class ClusterTerms:
+    """Makes a run's :class:`ClusterDataTerm` on one client (for :func:`nnlearn.training._train.fit`),
+    and keeps the last one made, for what it says of the run (:meth:`ClusterDataTerm.record`)."""
+
+    #: The examples are not in this process's memory (nnlearn.training._train.fit).
+    remote = True
+
+    def __init__(self, client: Any, where: str):
+        self.client, self.where = client, where
+        self.last: ClusterDataTerm | None = None
+
+    def __call__(self, X, Y, network, sample_weight=None):
+        if self.last is not None:
+            self.last.close()
+        self.last = ClusterDataTerm(self.client, X, Y, network, sample_weight, where=self.where)
+        return self.last
+
+    def record(self) -> dict[str, Any]:
+        return {} if self.last is None else self.last.record()
+
+
+def describe(cluster: Any, client: Any) -> str:
+    """How a run names its cluster: ``"local N"`` for a local cluster of N workers (made
+    here, or a ``LocalCluster``'s client), else the scheduler's address."""
+    if isinstance(cluster, (int, np.integer)) and not isinstance(cluster, bool):
+        return f"local {int(cluster)}"
+    local = getattr(client, "cluster", None)
+    if type(local).__name__ == "LocalCluster":
+        return f"local {len(local.workers)}"
+    return str(client.scheduler.address)
+
+
 @contextmanager
-def data_term_on(cluster: Any) -> Iterator[Callable[..., ClusterDataTerm]]:
+def data_term_on(cluster: Any) -> Iterator[ClusterTerms]:
     """A data-term factory for :func:`nnlearn.training._train.fit` on ``cluster`` (see :func:`connect`);
     a client or local cluster nnlearn made for it is closed on leaving."""
     client, close = connect(cluster)
-
-    def make(X, Y, network, sample_weight=None):
-        return ClusterDataTerm(client, X, Y, network, sample_weight)
-
+    terms = ClusterTerms(client, describe(cluster, client))
     try:
-        yield make
+        yield terms
     finally:
+        if terms.last is not None:
+            terms.last.close()
         close()
 
 
@@ -168,18 +313,37 @@ def check_cluster_dataset(X: Any, y: Any, source: str = "data") -> tuple[Any, np
     return X.rechunk({1: -1}), y
 
 
-def _all_finite(X):
-    return bool(np.all(np.isfinite(X)))
-
-
-def _partition_sums(X, Y, sample_weight, thetas, network):
-    """One partition's unnormalised sums, on one BLAS thread (as the local shards)."""
-    with blas_threads(1):
-        return data_term(thetas, X, Y, sample_weight, network=network)
-
-
 def _is_dask(array) -> bool:
     return type(array).__module__.startswith("dask.")
+
+
+def partition_bounds(X: Any, threads: int) -> list[int]:
+    """Where :class:`ClusterDataTerm` cuts ``X``: a Dask array at its row chunks (a shard
+    directory's shards), NumPy rows in as many even slices as the workers have threads
+    (the boundaries of :class:`~nnlearn.compute._threads.ShardedDataTerm`'s shards), at most
+    one per example."""
+    if _is_dask(X):
+        return [int(b) for b in np.concatenate([[0], np.cumsum(X.chunks[0])])]
+    return [int(b) for b in shard_bounds(X.shape[0], min(max(1, threads), X.shape[0]))]
+
+
+def _failed(exc: BaseException) -> bool:
+    """Whether an actor's call failed because its worker went away (rather than raised)."""
+    import asyncio
+
+    from distributed.client import FutureCancelledError
+
+    if isinstance(exc, (OSError, asyncio.CancelledError, FutureCancelledError, asyncio.TimeoutError)):
+        return True
+    return isinstance(exc, RuntimeError) and "Worker holding Actor was lost" in str(exc)
+
+
+class _Holder:
+    """One actor on one worker and the partitions it holds."""
+
+    def __init__(self, future: Any, worker: str, indices: list[int]):
+        self.future, self.worker, self.indices = future, worker, indices
+        self.actor: Any = None
 
 
 class ClusterDataTerm:
@@ -200,86 +364,183 @@ class ClusterDataTerm:
     partitions : int, optional
         For NumPy ``X``: how many (default: the workers' threads, so that the boundaries
         are those of :class:`~nnlearn.compute._threads.ShardedDataTerm` with as many threads).
+    where : str, optional
+        How the run names the cluster (:func:`describe`); default: the scheduler's address.
+
+    Raises
+    ------
+    DataError
+        When the examples hold NaN or infinite values (found where they are).
+    ClusterLost
+        From a call, when the scheduler or every worker went away.
     """
 
-    def __init__(
-        self,
-        client,
-        X,
-        Y,
-        network,
-        sample_weight=None,
-        *,
-        partitions: int | None = None,
-    ):
+    def __init__(self, client, X, Y, network, sample_weight=None, *, partitions: int | None = None, where=None):
         self.client = client
+        self.where = where or str(client.scheduler.address)
         self.network = Network.of(network)
         self.dtype = np.dtype(X.dtype)
         self.m = total_weight(Y, sample_weight)
-        if _is_dask(X):
-            bounds = np.concatenate([[0], np.cumsum(X.chunks[0])])
-            chunks = [X.blocks[i] for i in range(len(X.chunks[0]))]
-        else:
-            if partitions is None:
-                partitions = max(1, sum(client.nthreads().values()))
-            bounds = shard_bounds(X.shape[0], min(partitions, X.shape[0]))
-            chunks = [X[i:j] for i, j in itertools.pairwise(bounds)]
-        self.bounds = [int(b) for b in bounds]
-        weights = [None if sample_weight is None else sample_weight[i:j] for i, j in itertools.pairwise(self.bounds)]
+        threads = partitions if partitions is not None else sum(client.nthreads().values())
+        self.bounds = partition_bounds(X, threads)
+        pairs = list(itertools.pairwise(self.bounds))
+        chunks = [X.blocks[i] for i in range(len(pairs))] if _is_dask(X) else [X[i:j] for i, j in pairs]
         self._sources = [
-            (chunk, Y[i:j], w) for chunk, (i, j), w in zip(chunks, itertools.pairwise(self.bounds), weights)
+            (chunk, Y[i:j], None if sample_weight is None else sample_weight[i:j])
+            for chunk, (i, j) in zip(chunks, pairs)
         ]
-        self._placed: list[tuple[Any, Any, Any]] = [self._place(source) for source in self._sources]
-        if _is_dask(X):
-            checks = [client.submit(_all_finite, placed[0], pure=False) for placed in self._placed]
-            for index, finite in enumerate(client.gather(checks)):
-                if not finite:
-                    i, j = self.bounds[index], self.bounds[index + 1]
-                    raise DataError(f"the training data's rows {i} to {j - 1} hold NaN or infinite values")
+        self.lost: list[str] = []
+        self.workers: list[str] = []
+        self._holders: list[_Holder] = []
+        self._place(list(range(len(pairs))), sorted(client.nthreads()))
 
-    def _place(self, source):
-        """Futures of one partition's (X, Y, sample_weight) on the cluster."""
-        X, Y, w = source
-        X_future = self.client.compute(X) if _is_dask(X) else self.client.scatter(X, hash=False)
-        Y_future = self.client.scatter(Y, hash=False)
-        w_future = None if w is None else self.client.scatter(w, hash=False)
-        return X_future, Y_future, w_future
+    # Where the partitions live.
 
-    def _replace_lost(self) -> bool:
-        """Send again every partition whose data went with a lost worker; True if any did."""
-        lost = [
-            i for i, placed in enumerate(self._placed) if any(f is not None and f.status != "finished" for f in placed)
+    def _place(self, indices: list[int], workers: list[str]) -> None:
+        """Make an actor on each of ``workers`` holding its share of partitions ``indices``
+        (contiguous runs, in order), and hand them their data on the worker."""
+        shares = [
+            indices[len(indices) * k // len(workers) : len(indices) * (k + 1) // len(workers)]
+            for k in range(len(workers))
         ]
-        for index in lost:
-            self._placed[index] = self._place(self._sources[index])
-        return bool(lost)
+        made = []
+        for worker, share in zip(workers, shares):
+            if share:
+                future = self.client.submit(
+                    Partitions,
+                    self.network,
+                    self.dtype,
+                    actor=True,
+                    workers=[worker],
+                    allow_other_workers=False,
+                    pure=False,
+                )
+                made.append(_Holder(future, worker, share))
+        for holder in made:
+            holder.actor = holder.future.result()
+        handed = []
+        for holder in made:
+            for index in holder.indices:
+                X, Y, weights = self._sources[index]
+                there = [holder.worker]
+                X_future = (
+                    self.client.compute(X, workers=there, allow_other_workers=False)
+                    if _is_dask(X)
+                    else self.client.scatter(X, workers=there, direct=True, hash=False)
+                )
+                Y_future = self.client.scatter(Y, workers=there, direct=True, hash=False)
+                w_future = (
+                    None if weights is None else self.client.scatter(weights, workers=there, direct=True, hash=False)
+                )
+                task = self.client.submit(
+                    hand_over,
+                    holder.actor,
+                    index,
+                    self.bounds[index],
+                    X_future,
+                    Y_future,
+                    w_future,
+                    workers=there,
+                    allow_other_workers=False,
+                    pure=False,
+                )
+                handed.append((task, X_future, Y_future, w_future))
+        try:
+            self.client.gather([task for task, *_ in handed])
+        finally:
+            for futures in handed:
+                for future in futures:
+                    if future is not None:
+                        future.release()
+        self._holders.extend(made)
+        self.workers = sorted({holder.worker for holder in self._holders})
 
-    def __call__(self, thetas: Sequence[np.ndarray]) -> tuple[float, list[np.ndarray]]:
-        thetas = list(thetas)
-        for attempt in itertools.count():
+    def _check_scheduler(self) -> None:
+        if self.client.status != "running":
+            raise ClusterLost(f"lost the Dask scheduler at {self.where}")
+
+    def _live_workers(self, gone: set[str]) -> list[str]:
+        """The workers to make lost partitions on: the scheduler's, less ``gone``; waits
+        :data:`WORKER_SECONDS` for one (a nanny restarting its worker) before giving up."""
+        deadline = time.monotonic() + WORKER_SECONDS
+        while True:
+            self._check_scheduler()
             try:
-                futures = [
-                    self.client.submit(_partition_sums, *placed, thetas, self.network, pure=False)
-                    for placed in self._placed
-                ]
-                results = self.client.gather(futures)
-                break
-            except Exception as exc:
-                if self.client.status not in ("running", "connecting"):
-                    raise ClusterLost(f"lost the Dask scheduler ({type(exc).__name__})") from None
-                # A worker went away with partitions that were sent to it: send them
-                # again and retry. Any other error is the computation's own: raise it.
-                if attempt >= RETRIES or not self._replace_lost():
+                workers = sorted(set(self.client.nthreads(callback_timeout=ANSWER_SECONDS)) - gone)
+            except (OSError, TimeoutError):
+                raise ClusterLost(f"lost the Dask scheduler at {self.where}") from None
+            if workers:
+                return workers
+            if time.monotonic() > deadline:
+                raise ClusterLost(
+                    f"lost every worker of the Dask cluster at {self.where} (none came back in {WORKER_SECONDS:g} s)"
+                )
+            time.sleep(0.2)
+
+    def _recover(self, failed: list[_Holder]) -> None:
+        """Make the partitions of ``failed`` holders again on the workers left, and say so once."""
+        gone = {holder.worker for holder in failed}
+        indices = sorted(i for holder in failed for i in holder.indices)
+        for holder in failed:
+            holder.future.release()
+            self._holders.remove(holder)
+        workers = self._live_workers(gone)
+        rows = sum(self.bounds[i + 1] - self.bounds[i] for i in indices)
+        self.lost.extend(sorted(gone))
+        warnings.warn(
+            f"lost the Dask worker{'s' if len(gone) > 1 else ''} {', '.join(sorted(gone))}; "
+            f"{'its' if len(gone) == 1 else 'their'} {rows:,} examples were sent again to "
+            f"{', '.join(workers)} and the evaluation repeated (the result is unchanged)",
+            WorkerLost,
+            stacklevel=2,
+        )
+        self._place(indices, workers)
+
+    # The data term.
+
+    def __call__(self, thetas: Sequence[np.ndarray]) -> tuple[Any, list[np.ndarray]]:
+        x = pack(list(thetas))
+        for attempt in itertools.count():
+            self._check_scheduler()
+            with self.client.as_current():  # an actor calls through the current client
+                calls = [(holder, holder.actor.sums(x)) for holder in self._holders]
+            results: dict[int, Any] = {}
+            failed = []
+            for holder, call in calls:
+                try:
+                    results.update(call.result())
+                except Exception as exc:
+                    if not _failed(exc):
+                        raise
+                    failed.append(holder)
+            if not failed:
+                return add_in_order([results[i] for i in range(len(self._sources))])
+            self._check_scheduler()
+            if attempt >= RETRIES:
+                raise ClusterLost(f"workers of the Dask cluster at {self.where} kept going away ({RETRIES} times)")
+            try:
+                self._recover(failed)
+            except ClusterLost:
+                raise
+            except Exception as exc:  # a worker went away while the partitions were being made again
+                if not _failed(exc):
                     raise
-        return add_in_order(results)
+        raise AssertionError("unreachable")
+
+    def record(self) -> dict[str, Any]:
+        """What the run ran on, for a model's history: the cluster, its workers, the partitions' rows."""
+        return {
+            "cluster": self.where,
+            "cluster_workers": self.workers,
+            "cluster_partitions": [j - i for i, j in itertools.pairwise(self.bounds)],
+            "cluster_lost_workers": len(self.lost),
+        }
 
     def close(self):
         """Let the cluster forget this term's partitions."""
-        for placed in self._placed:
-            for future in placed:
-                if future is not None:
-                    future.release()
-        self._placed = []
+        for holder in self._holders:
+            holder.future.release()
+        self._holders = []
 
 
 def _predict_block(X, model):
@@ -298,18 +559,3 @@ def predict(model: Any, X: Any, client: Any = None) -> np.ndarray:
 def score(model: Any, X: Any, y: np.ndarray, client: Any = None) -> float:
     """Accuracy of ``model`` on (X, y), computed on ``client``'s workers for a Dask ``X``."""
     return float(np.mean(predict(model, X, client) == np.asarray(y)))
-
-
-def split_rows(X: Any, y: np.ndarray, test_size: float, seed: int) -> tuple[Any, Any, np.ndarray, np.ndarray]:
-    """A stratified split of a Dask ``X`` by row masks made from the labels on the client.
-
-    The rows keep their order (and so their chunks); only the masks and the labels are
-    made here.
-    """
-    from sklearn.model_selection import train_test_split
-
-    rows = np.arange(len(y))
-    train_rows, _ = train_test_split(rows, test_size=test_size, random_state=seed, stratify=y)
-    train = np.zeros(len(y), dtype=bool)
-    train[train_rows] = True
-    return X[train], X[~train], y[train], y[~train]

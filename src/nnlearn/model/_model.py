@@ -109,6 +109,11 @@ HISTORY_FIELDS: dict[str, Check] = {
     "framing": nullable(_NAME),
     "source": text(),
     "plan": PLAN_RECORD,
+    # The Dask cluster a run used (nnlearn.compute._cluster.ClusterDataTerm.record).
+    "cluster": text(),
+    "cluster_workers": array(text()),
+    "cluster_partitions": array(integer(0, 2**53)),
+    "cluster_lost_workers": _COUNT,
 }
 # Keys a newer nnlearn (or a user) adds: scalars or flat lists of them, so that whatever
 # prints a history prints short, plain values, and the document stays shallow.

@@ -16,7 +16,7 @@ from ..core import Network, NetworkLike
 from ..errors import DataError, ParameterError
 from ..optim import FULL_BATCH, MINI_BATCH
 
-__all__ = ["check_sample_weight", "check_memory", "check_cluster_parameter", "check_cluster_optimizer"]
+__all__ = ["check_sample_weight", "check_memory", "check_cluster_parameter", "check_cluster_optimizer", "is_client"]
 
 #: Bytes a training run needs per weight (copies of the weights and gradients, and the
 #: optimisers' memories: L-BFGS keeps 20 vectors) and per unit activation of an example.
@@ -32,14 +32,21 @@ def check_cluster_optimizer(optimizer: str) -> None:
         )
 
 
+def is_client(cluster: object) -> bool:
+    """Whether ``cluster`` is a live ``distributed.Client`` (told without importing Dask)."""
+    kinds = type(cluster).__mro__
+    return any(kind.__module__.startswith("distributed.") and kind.__name__ == "Client" for kind in kinds)
+
+
 def check_cluster_parameter(cluster: object, optimizer: str) -> None:
-    """The estimator's cluster: a scheduler address or a local worker count, with a
-    full-batch optimiser."""
+    """The estimator's cluster: a ``distributed.Client``, ``"current"``, a scheduler address
+    or a local worker count, with a full-batch optimiser."""
     address = isinstance(cluster, str) and cluster.strip() != ""
     count = isinstance(cluster, numbers.Integral) and not isinstance(cluster, bool) and int(cluster) >= 1
-    if not (address or count):
+    if not (address or count or is_client(cluster)):
         raise ParameterError(
-            f"cluster must be a Dask scheduler address or a number of local worker processes >= 1, got {cluster!r}"
+            "cluster must be a distributed.Client, 'current', a Dask scheduler address or a number of local "
+            f"worker processes >= 1, got {cluster!r}"
         )
     check_cluster_optimizer(optimizer)
 

@@ -67,7 +67,9 @@ EXACT_MEANING = {
 # Where the sums are computed: compared together (:func:`_layout`), as one difference.
 _LAYOUT_KEYS = ("exact.shards", "exact.bounds", "exact.cluster")
 # Recorded for the messages, compared through what it decides (the shards).
-_EXACT_INFORMATION = {"exact.threads", NOT_EXACT_SINCE}
+# The cluster's workers and partitions' rows, which say what ran: a run elsewhere has other
+# workers' addresses, and its partitions are compared through exact.shards and exact.bounds.
+_EXACT_INFORMATION = {"exact.threads", "exact.workers", "exact.partition_rows", NOT_EXACT_SINCE}
 # What a record written before a key existed ran with: on this machine, in even slices.
 _EXACT_BEFORE = {"exact.cluster": "none", "exact.bounds": "even"}
 # Short names of the other keys for the note in NOT_EXACT_SINCE.
@@ -101,7 +103,8 @@ def exactness_record(data, X, y, X_train, network, optimizer, *, cluster=None, c
     dict
         Flat ``exact.*`` keys (a checkpoint's settings hold JSON scalars): the nnlearn,
         NumPy and BLAS versions, the threads, where the cost is summed (how many
-        partitions, cut how, on which cluster: "none", "local N" or an address), the
+        partitions, cut how, on which cluster: "none", "local N" or an address; with a
+        client, also its workers and the partitions' rows, which are not compared), the
         SHA-256 of the data (the file's bytes, or a built-in dataset's arrays), and,
         once the run was resumed with a difference, :data:`NOT_EXACT_SINCE`.
     """
@@ -110,6 +113,7 @@ def exactness_record(data, X, y, X_train, network, optimizer, *, cluster=None, c
     from ..compute._threads import ShardedDataTerm, default_threads
 
     threads = default_threads()
+    ran_on: dict[str, str] = {}
     if cluster is None:
         where, bounds = "none", "even"
         # Batches run on one thread (nnlearn.training._train); the full-batch data term cuts the
@@ -120,6 +124,14 @@ def exactness_record(data, X, y, X_train, network, optimizer, *, cluster=None, c
     else:
         where = f"local {cluster}" if isinstance(cluster, int) else str(cluster)
         shards, bounds = _partitions(X_train, cluster, client)
+        if client is not None:
+            from ..compute._cluster import partition_bounds
+
+            cut = partition_bounds(X_train, shards)
+            ran_on = {
+                "exact.workers": " ".join(sorted(client.nthreads())),
+                "exact.partition_rows": " ".join(str(j - i) for i, j in zip(cut, cut[1:])),
+            }
     blas = sorted(
         f"{lib.get('internal_api')} {lib.get('version')} {lib.get('architecture') or ''}".strip()
         for lib in threadpool_info()
@@ -134,6 +146,7 @@ def exactness_record(data, X, y, X_train, network, optimizer, *, cluster=None, c
         "exact.bounds": bounds,
         "exact.cluster": where,
         "exact.data_sha256": data_digest(data, X, y),
+        **ran_on,
     }
     if resumed is not None:
         note = _carried_note(dict(resumed.exactness), record, resumed.n_iter)

@@ -273,25 +273,39 @@ def train(
     options = _options(options, preset, settings)
     X, y, terms = _checked_data(X, y, options, cluster)
     sample_weight = check_sample_weight(sample_weight, X.shape[0], options.dtype)
-    record = _record(X, y, options, cluster, resume) if checkpoint is not None or resume is not None else {}
-    save = None
-    if checkpoint is not None:
-
-        def save(state):
-            checkpoint(Continuation.from_state(state, record))
-
     with terms as data_term:
-        fitted = fit(
-            X.astype(options.dtype) if isinstance(X, np.ndarray) else X,
-            y,
-            options,
-            sample_weight=sample_weight,
-            callback=callback,
-            checkpoint=save,
-            resume=resume,
-            data_term=data_term,
-        )
+        record = _record(X, y, options, data_term, resume) if checkpoint is not None or resume is not None else {}
+        save = None
+        if checkpoint is not None:
+
+            def save(state):
+                checkpoint(Continuation.from_state(state, record))
+
+        try:
+            fitted = fit(
+                # a Dask array's chunks are cast where they are read; a device's array is in it already
+                X if on_accelerator(X) else X.astype(options.dtype),
+                y,
+                options,
+                sample_weight=sample_weight,
+                callback=callback,
+                checkpoint=save,
+                resume=resume,
+                data_term=data_term,
+            )
+        except ExamplesLost as exc:
+            if exc.model is not None:
+                exc.model.history.update(_ran_on(data_term))
+            raise
+    fitted.model.history.update(_ran_on(data_term))
     return fitted.model
+
+
+def _ran_on(data_term: Any) -> dict[str, Any]:
+    """What a cluster's data term says of the run (its address, workers, partitions), for
+    the model's history; nothing for this machine's."""
+    record = getattr(data_term, "record", None)
+    return record() if callable(record) else {}
 
 
 def _options(options, preset, settings):
@@ -333,15 +347,14 @@ def _checked_data(X, y, options, cluster):
     return X, y, data_terms(cluster)
 
 
-def _record(X, y, options, cluster, resume):
+def _record(X, y, options, data_term, resume):
     """This run's exactness record; with ``resume``, a :class:`ResumeWarning` for each
     difference from the record of the run it continues (a continuation made without one,
     as :func:`fit` makes them, is not compared)."""
     if on_accelerator(X) or (resume is not None and (resume.state is None or not resume.exactness)):
         return {}
     network = options.network(X.shape[1], np.unique(y).size)
-    client = cluster if type(cluster).__name__ == "Client" else None
-    where = client.scheduler.address if client is not None else cluster
+    client, where = getattr(data_term, "client", None), getattr(data_term, "where", None)
     record = exactness_record(None, X, y, X, network, options.optimizer, cluster=where, client=client, resumed=resume)
     if resume is not None:
         for line in difference_lines("the run", compare_exactness(dict(resume.exactness), record)):
