@@ -1,35 +1,90 @@
-"""D. One evaluation on a Dask cluster against one process, and a cost model from it.
+"""D. Training on a Dask cluster started as a Dask user starts one, against one process.
 
-A local cluster of 2 worker processes (one thread each) on 127.0.0.1 holds m examples of
-784 synthetic float32 features, made on the workers (never on the client), in one
-partition per worker; the network is 784-100-10. For each m the median time of a
-cost+gradient evaluation is taken on the cluster (``nnlearn.compute._cluster.ClusterDataTerm``)
-and in this process on the same 2 cores (``nnlearn.compute._threads.ShardedDataTerm``), with the
-cluster idle while the process computes and the other way round. The fixed cost of the
-transport is a round trip of one no-op task per worker.
+The cluster is made with Dask's own command line, as its documentation tells a user to:
+``dask scheduler --scheduler-file F --host 127.0.0.1 --dashboard-address :0 --port 0``
+and two ``dask worker ADDRESS --nthreads 1 --host 127.0.0.1 --dashboard-address :0``,
+each worker started through its nanny (Dask's default, with the nanny's environment:
+``MALLOC_TRIM_THRESHOLD_``, one BLAS thread), each in a session of its own whose process
+group is killed at the end. This process connects as a user does,
+``distributed.Client(address)``.
 
-A cost model t(m, N) = t0 + c m / N is fitted to the cluster's times (least squares over
-the sizes), t0 the fixed overhead and c the compute per example; it gives the speed-up
-over one process at N workers and the m from which a cluster pays. The workers' memory
-(resident set) is read at the largest m.
+The examples are the embedded digits (``nnlearn.load_digits20()``, 5000 x 400) tiled to
+10,000 and 100,000 rows, float64, on the course's 400-25-10 network; weights from
+``init_random(network, rng=0)``. With 2 workers of one thread each,
+:class:`nnlearn.compute._cluster.ClusterDataTerm` cuts the rows in two partitions, one per
+worker, at the boundaries of :class:`nnlearn.compute._threads.ShardedDataTerm`'s 2 shards.
+
+What is measured, the cluster idle while this process computes and the other way round:
+
+1. One worker's call. The cost and gradient of a worker's partition, timed inside the
+   worker: a function sent with ``client.run`` finds the actor
+   (:class:`nnlearn.compute._partitions.Partitions`) in the worker's ``state.actors`` and
+   times ``instance.sums(x)`` in the worker's actor thread (where Dask runs an actor's
+   calls), one worker at a time; against ``nnlearn.core.data_term`` on the same rows in this
+   process on one BLAS thread (``blas_threads(1)``). Medians of ``CALLS`` calls each, taken
+   in alternating blocks; the ratio is worker / this process (target: at most 1.1).
+2. One evaluation's round trip: the median of a whole ``ClusterDataTerm(...)(thetas)`` call
+   (weights out, both workers' sums back, added here) against
+   ``ShardedDataTerm(X, Y, network, threads=2)(thetas)`` in this process, and the round
+   trip of a no-op method on an actor on each worker (both called, both awaited). The
+   cluster's call less its slower worker's time from 1 is the overhead per evaluation.
+   The time to make the term (sending the partitions to the workers) is given beside it.
+3. Training: ``nnlearn.train(X, y, optimizer="lbfgs", max_iter=30, cluster=client)``
+   against the same call without ``cluster`` (this process, its BLAS's default threads:
+   2 shards on 2 cores), ``RUNS`` runs of each, alternating; the ratio is of the medians
+   (targets: at most 2.0 at 10,000 examples, 1.3 at 100,000). Three times per run:
+   the whole call (wall clock, nothing excluded: connecting, the workers' version check,
+   sending the partitions, the optimisation); ``model.history["seconds"]`` (the fit:
+   from before the data term is made, so it includes sending the partitions, to the
+   model); and iterations 2 to 30 (from the callback after iteration 1 to the one after
+   iteration 30: the optimisation alone, no setup).
+4. Exactness: the cluster's weights equal the one process's bit for bit
+   (``np.array_equal`` on every ``model.thetas``), at both sizes, in every run.
+
+The 1-minute load average is read before anything runs; above ``QUIET_LOAD`` the
+benchmark waits for it (polling every 20 s, at most 10 minutes), since the machine is
+shared. It is recorded at the start and the end of each part.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import os
+import signal
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
-N_FEATURES, HIDDEN, K = 784, 100, 10
-EXAMPLES = (10_000, 60_000, 250_000, 1_000_000)
+EXAMPLES = (10_000, 100_000)
 WORKERS = 2
+CALLS = 20  # calls per median of one evaluation
+RUNS = 5  # training runs per side
+MAX_ITER = 30
+QUIET_LOAD = 0.7  # 1-minute load average under which the timings start
+TARGETS = {
+    "worker_call": 1.1,
+    "train": {10_000: 2.0, 100_000: 1.3},
+}
 
 
-def _rss_mib():
-    import psutil
+def _load():
+    return [round(x, 2) for x in os.getloadavg()]
 
-    return psutil.Process(os.getpid()).memory_info().rss / 2**20
+
+def wait_for_quiet(limit=QUIET_LOAD, poll=20.0, patience=600.0):
+    """Wait until the 1-minute load average is at most ``limit`` (or ``patience`` passed);
+    the load seen first, the load when done, and the seconds waited."""
+    first, began = _load(), time.monotonic()
+    while os.getloadavg()[0] > limit and time.monotonic() - began < patience:
+        print(f"  load average {_load()}: waiting for a quieter machine ...", file=sys.stderr, flush=True)
+        time.sleep(poll)
+    return {"seen": first, "started_at": _load(), "waited_s": round(time.monotonic() - began, 1)}
 
 
 class _Echo:
@@ -39,7 +94,38 @@ class _Echo:
         return 0
 
 
+async def _time_in_worker(key, x, calls, dask_worker):
+    """Run on a worker (``client.run``): seconds of ``calls`` calls of its actor's ``sums(x)``,
+    in the thread Dask runs the actor's calls in, after one untimed call."""
+    instance = dask_worker.state.actors[key]
+
+    def timed():
+        instance.sums(x)
+        times = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            instance.sums(x)
+            times.append(time.perf_counter() - start)
+        return times
+
+    return await asyncio.get_running_loop().run_in_executor(dask_worker.executors["actor"], timed)
+
+
+def _worker_facts(dask_worker):
+    """What a worker runs with: its resident memory, and the environment its nanny gave it."""
+    import psutil
+    from threadpoolctl import threadpool_info
+
+    return {
+        "rss_mib": round(psutil.Process().memory_info().rss / 2**20),
+        "MALLOC_TRIM_THRESHOLD_": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+        "blas_threads": [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"],
+        "nthreads": dask_worker.state.nthreads,
+    }
+
+
 def _median_seconds(call, calls):
+    call()
     times = []
     for _ in range(calls):
         start = time.perf_counter()
@@ -48,123 +134,342 @@ def _median_seconds(call, calls):
     return float(np.median(times))
 
 
-def measure(examples=EXAMPLES, calls=5):
-    import dask.array as da
-    import distributed
-    from threadpoolctl import threadpool_limits
+@contextlib.contextmanager
+def command_line_cluster(workers=WORKERS, timeout=60.0):
+    """A scheduler and ``workers`` nanny-managed workers of one thread, started with
+    ``dask scheduler`` and ``dask worker``; yields the scheduler's address and kills every
+    process group on leaving, also on an error."""
+    dask = str(Path(sys.executable).parent / "dask")
+    processes = []
+    with tempfile.TemporaryDirectory(prefix="nnlearn-bench-d-") as folder:
+        folder = Path(folder)
+        scheduler_file = folder / "scheduler.json"
 
-    from nnlearn.compute._cluster import ClusterDataTerm, local_cluster
-    from nnlearn.compute._threads import ShardedDataTerm
-    from nnlearn.core import Network, init_random
+        def start(name, *args):
+            log = open(folder / f"{name}.log", "wb")  # noqa: SIM115 (closed with the processes)
+            process = subprocess.Popen(
+                [dask, *args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=folder,
+                start_new_session=True,
+            )
+            processes.append((name, process, log))
+            return process
 
-    network = Network((N_FEATURES, HIDDEN, K))
-    thetas = init_random(network, rng=0, dtype=np.float32)
-    rows = []
-    with (
-        local_cluster(WORKERS) as cluster,
-        distributed.Client(cluster) as client,  # the default client: actors need one
-        threadpool_limits(1),  # the client's own BLAS threads would compete with the workers
-    ):
-        workers = list(client.scheduler_info()["workers"])
+        def logs():
+            return "\n".join(
+                f"--- {name} ---\n" + (folder / f"{name}.log").read_text(errors="replace")[-1500:]
+                for name, *_ in processes
+            )
 
-        def noop_round_trip():
-            client.gather([client.submit(int, 0, pure=False, workers=[w]) for w in workers])
+        try:
+            scheduler = start(
+                "scheduler",
+                "scheduler",
+                "--scheduler-file",
+                str(scheduler_file),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--dashboard-address",
+                ":0",
+            )
+            deadline = time.monotonic() + timeout
+            address = None
+            while address is None:
+                if scheduler.poll() is not None:
+                    raise RuntimeError(f"dask scheduler ended ({scheduler.returncode}):\n{logs()}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"dask scheduler wrote no {scheduler_file} in {timeout:g} s:\n{logs()}")
+                with contextlib.suppress(OSError, ValueError):
+                    address = json.loads(scheduler_file.read_text())["address"]
+                if address is None:
+                    time.sleep(0.1)
+            for k in range(workers):
+                start(
+                    f"worker-{k}",
+                    "worker",
+                    address,
+                    "--nthreads",
+                    "1",
+                    "--host",
+                    "127.0.0.1",
+                    "--dashboard-address",
+                    ":0",
+                )
+            yield address, logs
+        finally:
+            for _, process, _ in reversed(processes):  # the workers first, then the scheduler
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
+            for _, process, log in reversed(processes):
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    pass
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)  # the group: the nanny's worker too
+                process.wait()
+                log.close()
 
-        noop_round_trip()
-        overhead = _median_seconds(noop_round_trip, 20)
-        # The leaner transport measured beside it: an actor per worker, called directly
-        # (no scheduler in the path). nnlearn does not use it: an actor's state dies with
-        # its worker and nothing remakes it, where a task's inputs are remade.
-        actors = [client.submit(_Echo, workers=[w], actor=True).result() for w in workers]
 
-        def actor_round_trip():
-            for future in [actor.noop() for actor in actors]:
-                future.result()
+def tiled_digits(m):
+    """The embedded digits' rows repeated to ``m`` examples: X (m x 400, float64) and labels."""
+    import nnlearn
 
-        actor_round_trip()
-        actor_overhead = _median_seconds(actor_round_trip, 20)
-        for m in examples:
-            rng = da.random.default_rng(0)
-            X = rng.random((m, N_FEATURES), chunks=(-(-m // WORKERS), N_FEATURES), dtype=np.float32)
-            Y = np.eye(K, dtype=np.float32)[np.arange(m) % K]  # labels are small: the client holds them
-            term = ClusterDataTerm(client, X, Y, network)
-            term(thetas)  # first call: the chunks are made on the workers
-            cluster_s = _median_seconds(lambda term=term: term(thetas), calls)
-            memory = client.run(_rss_mib)
-            term.close()
-            del term
-            local_X = np.random.default_rng(0).random((m, N_FEATURES), dtype=np.float32)
-            local = ShardedDataTerm(local_X, Y, network, threads=WORKERS)
-            local(thetas)
-            with threadpool_limits(1):
-                local_s = _median_seconds(lambda local=local: local(thetas), calls)
-            del local, local_X
-            rows.append({"m": m, "cluster_s": cluster_s, "local_s": local_s, "worker_rss_mib": memory})
+    X, y = nnlearn.load_digits20()
+    reps = -(-m // X.shape[0])
+    return np.tile(X.astype(np.float64), (reps, 1))[:m].copy(), np.tile(y, reps)[:m].copy()
+
+
+def measure_calls(client, X, y, calls):
+    """Parts 1 and 2 at one size: one worker's call inside it against this process, and a
+    whole evaluation on the cluster against this process's 2 shards."""
+    from nnlearn.compute._cluster import ClusterDataTerm
+    from nnlearn.compute._partitions import aligned
+    from nnlearn.compute._threads import ShardedDataTerm, blas_threads
+    from nnlearn.core import Network, data_term, init_random, one_hot, pack
+
+    network = Network((X.shape[1], 25, 10))
+    thetas = init_random(network, rng=0)
+    x = pack(thetas)
+    Y = one_hot(y)[1].astype(X.dtype)
+    start = time.perf_counter()
+    term = ClusterDataTerm(client, X, Y, network)
+    made_s = time.perf_counter() - start
+    try:
+        term(thetas)
+        workers = []
+        blocks = 2  # alternating blocks of calls/2 calls, the worker first
+        for holder in term._holders:
+            (index,) = holder.indices
+            i, j = term.bounds[index], term.bounds[index + 1]
+            rows = (X[i:j], Y[i:j])
+            own = tuple(aligned(a, X.dtype) for a in rows)
+            remote, local, local_aligned = [], [], []
+            for _ in range(blocks):
+                remote += client.run(
+                    _time_in_worker, holder.actor.key, x, calls // blocks, workers=[holder.worker]
+                )[holder.worker]
+                with blas_threads(1):
+                    for sink, (Xp, Yp) in ((local, rows), (local_aligned, own)):
+                        data_term(thetas, Xp, Yp, None, network=network)
+                        for _ in range(calls // blocks):
+                            t = time.perf_counter()
+                            data_term(thetas, Xp, Yp, None, network=network)
+                            sink.append(time.perf_counter() - t)
+            workers.append(
+                {
+                    "worker": holder.worker,
+                    "rows": j - i,
+                    "worker_s": float(np.median(remote)),
+                    "local_s": float(np.median(local)),
+                    "local_aligned_s": float(np.median(local_aligned)),
+                    "local_offset_bytes": int(X[i:j].ctypes.data % 64),
+                }
+            )
+        cluster_s = _median_seconds(lambda: term(thetas), calls)
+        facts = client.run(_worker_facts)
+        sharded = ShardedDataTerm(X, Y, network, threads=WORKERS)
+        local_s = _median_seconds(lambda: sharded(thetas), calls)
+        same = _same_sums(term(thetas), sharded(thetas))
+    finally:
+        term.close()
     return {
-        "overhead_s": overhead,
-        "actor_overhead_s": actor_overhead,
-        "rows": rows,
-        "workers": WORKERS,
-        "weights": network.n_weights,
+        "m": X.shape[0],
+        "partitions": [j - i for i, j in zip(term.bounds, term.bounds[1:])],
+        "made_s": made_s,
+        "workers": workers,
+        "cluster_s": cluster_s,
+        "sharded_s": local_s,
+        "sums_equal": same,
+        "worker_facts": facts,
     }
 
 
-def cost_model(result):
-    """t(m, N) = t0 + c m / N: t0 the measured round trip, c fitted to the cluster's times."""
-    N, t0 = result["workers"], result["overhead_s"]
-    m = np.array([r["m"] for r in result["rows"]], dtype=float)
-    t = np.array([r["cluster_s"] for r in result["rows"]])
-    c = float(np.sum((t - t0) * m / N) / np.sum((m / N) ** 2))  # least squares through (0, t0)
-    local_per_example = float(np.median([r["local_s"] / r["m"] for r in result["rows"]]))
-    return {"t0_s": t0, "c_s_per_example": c, "local_s_per_example": local_per_example}
+def _same_sums(a, b):
+    return bool(a[0] == b[0] and all(np.array_equal(p, q) for p, q in zip(a[1], b[1])))
+
+
+def measure_noop(client, calls=50):
+    """The round trip of a no-op method of an actor on each worker, both called, both awaited."""
+    echoes = [
+        client.submit(_Echo, actor=True, workers=[w], allow_other_workers=False, pure=False).result()
+        for w in sorted(client.nthreads())
+    ]
+
+    def round_trip():
+        for future in [echo.noop() for echo in echoes]:
+            future.result()
+
+    return _median_seconds(round_trip, calls)
+
+
+def measure_training(client, X, y, runs):
+    """Part 3 and 4 at one size: ``runs`` lbfgs trainings on the cluster and in this process,
+    alternating, with their times and whether their weights are equal."""
+    import nnlearn
+
+    sides = {"cluster": client, "local": None}
+    times = {side: [] for side in sides}
+    reference = None
+    equal = []
+    for run in range(runs):
+        order = ("local", "cluster") if run % 2 == 0 else ("cluster", "local")
+        for side in order:
+            marks = []
+            start = time.perf_counter()
+            model = nnlearn.train(
+                X,
+                y,
+                optimizer="lbfgs",
+                max_iter=MAX_ITER,
+                cluster=sides[side],
+                callback=lambda i, J, x, marks=marks: marks.append(time.perf_counter()),
+            )
+            wall = time.perf_counter() - start
+            times[side].append(
+                {
+                    "wall_s": wall,
+                    "fit_s": model.history["seconds"],
+                    "iterations_s": marks[-1] - marks[0],
+                    "to_first_iteration_s": marks[0] - start,
+                    "n_iter": model.history["n_iter"],
+                    "n_evals": model.history["n_evals"],
+                }
+            )
+            if reference is None:
+                reference = model.thetas
+            else:
+                equal.append(all(np.array_equal(a, b) for a, b in zip(reference, model.thetas)))
+    summary = {}
+    for side, rows in times.items():
+        summary[side] = {key: float(np.median([r[key] for r in rows])) for key in rows[0]}
+    return {"m": X.shape[0], "runs": times, "median": summary, "weights_equal": all(equal), "compared": len(equal)}
 
 
 def run(quick=False):
-    examples = EXAMPLES[:2] if quick else EXAMPLES
-    result = measure(examples, calls=3 if quick else 5)
-    result["model"] = cost_model(result)
+    import cloudpickle
+    import distributed
+
+    from nnlearn.compute._threads import default_threads
+
+    # this module is not importable on the workers: its functions travel by value
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    examples = EXAMPLES[:1] if quick else EXAMPLES
+    calls, runs = (6, 3) if quick else (CALLS, RUNS)
+    load = {"before": wait_for_quiet()}
+    result = {"workers": WORKERS, "calls_per_median": calls, "runs": runs, "local_threads": default_threads()}
+    data = {m: tiled_digits(m) for m in examples}
+    with command_line_cluster() as (address, logs):
+        with distributed.Client(address, timeout="60s") as client:
+            client.wait_for_workers(WORKERS, timeout=120)
+            result["nthreads"] = dict(client.nthreads())
+            load["calls_start"] = _load()
+            result["noop_s"] = measure_noop(client)
+            result["calls"] = [measure_calls(client, *data[m], calls) for m in examples]
+            load["training_start"] = _load()
+            result["training"] = [measure_training(client, *data[m], runs) for m in examples]
+            load["end"] = _load()
+    result["load"] = load
     return result
 
 
+def _ms(seconds):
+    return f"{seconds * 1e3:.1f}"
+
+
 def report(result):
-    model = result["model"]
+    load = result["load"]
+    before = load["before"]
+    facts = next(iter(result["calls"][0]["worker_facts"].values()))
     lines = [
-        f"## D. A cost+gradient evaluation on a Dask cluster ({result['workers']} local worker processes, "
-        f"784 float32 features, 784-100-10)",
+        f"## D. Training on a Dask cluster started with Dask's command line ({result['workers']} workers, "
+        "one thread each; 400-25-10, float64, the digits tiled)",
         "",
-        f"A no-op round trip of one task per worker (the transport nnlearn uses): {result['overhead_s'] * 1e3:.1f} ms; "
-        f"of one call to an actor on each worker (no scheduler in the path, but no recovery of a lost worker's "
-        f"state): {result['actor_overhead_s'] * 1e3:.1f} ms.",
+        "`dask scheduler` and two `dask worker ADDRESS --nthreads 1` (through the nanny, as by default: "
+        f"`MALLOC_TRIM_THRESHOLD_={facts['MALLOC_TRIM_THRESHOLD_']}`, BLAS threads {facts['blas_threads']}) "
+        f"on 127.0.0.1; this process a `distributed.Client` of them, and the one-process peer "
+        f"({result['local_threads']} BLAS threads, its default).",
         "",
-        "| examples | cluster ms | one process (same cores) ms | cluster / one process | worker memory MiB |",
-        "| ---: | ---: | ---: | ---: | --- |",
+        f"Load average (1, 5, 15 min): {before['seen']} first seen, {before['started_at']} when the timings "
+        f"started (after waiting {before['waited_s']:.0f} s for 1-min <= {QUIET_LOAD}), "
+        f"{load['training_start']} before the training runs, {load['end']} at the end.",
+        "",
+        f"### 1. One worker's cost+gradient, timed inside the worker (median of {result['calls_per_median']} calls)",
+        "",
+        "| examples | worker | rows | in the worker ms | this process, 1 BLAS thread ms | worker / this process "
+        "| this process, 64-byte aligned copy ms |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for r in result["rows"]:
-        memory = ", ".join(f"{v:.0f}" for v in r["worker_rss_mib"].values())
-        lines.append(
-            f"| {r['m']:,} | {r['cluster_s'] * 1e3:.1f} | {r['local_s'] * 1e3:.1f} | "
-            f"{r['cluster_s'] / r['local_s']:.2f} | {memory} |"
-        )
-    t0, c = model["t0_s"], model["c_s_per_example"]
+    worst = 0.0
+    for size in result["calls"]:
+        for w in size["workers"]:
+            ratio = w["worker_s"] / w["local_s"]
+            worst = max(worst, ratio)
+            lines.append(
+                f"| {size['m']:,} | {w['worker'].split('//')[-1]} | {w['rows']:,} | {_ms(w['worker_s'])} | "
+                f"{_ms(w['local_s'])} | {ratio:.2f} | {_ms(w['local_aligned_s'])} |"
+            )
+    target = TARGETS["worker_call"]
+    offsets = sorted({w["local_offset_bytes"] for s in result["calls"] for w in s["workers"]})
     lines += [
         "",
-        f"Cost model t(m, N) = t0 + c m / N: t0 = {t0 * 1e3:.1f} ms (the round trip above), "
-        f"c = {c * 1e6:.2f} us per example per worker (fitted); one process takes "
-        f"{model['local_s_per_example'] * 1e6:.2f} us per example on the same cores. "
-        "Predicted speed-up over one 2-core process (each worker one core):",
+        f"Target: at most {target:.1f}x; worst {worst:.2f}x ({'met' if worst <= target else 'MISSED'}). "
+        f"This process's rows start {', '.join(map(str, offsets))} bytes past a 64-byte boundary; the "
+        "worker's are aligned (`Partitions.hold`).",
         "",
-        "| examples | N = 2 | N = 4 | N = 8 | N = 16 |",
-        "| ---: | ---: | ---: | ---: | ---: |",
+        f"### 2. One evaluation (median of {result['calls_per_median']} calls)",
+        "",
+        f"No-op round trip, one actor call on each worker: {_ms(result['noop_s'])} ms.",
+        "",
+        "| examples | cluster call ms | ShardedDataTerm, 2 threads, ms | cluster / one process "
+        "| cluster less its slower worker ms | same sums | making the term (sending the partitions) s "
+        "| worker memory MiB |",
+        "| ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |",
     ]
-    for m in (10_000, 60_000, 250_000, 1_000_000, 10_000_000):
-        local = model["local_s_per_example"] * m
-        cells = " | ".join(f"{local / (t0 + c * m / n):.2f}" for n in (2, 4, 8, 16))
-        lines.append(f"| {m:,} | {cells} |")
-    for n in (4, 8, 16):
-        # a cluster of n pays when t0 + c m / n < local_per_example m
-        gain = model["local_s_per_example"] - c / n
-        where = f"from about {t0 / gain:,.0f} examples" if gain > 0 else "never at this cost per example"
-        lines.append(f"\nWith {n} workers a cluster pays {where}.")
+    for size in result["calls"]:
+        slower = max(w["worker_s"] for w in size["workers"])
+        memory = ", ".join(str(f["rss_mib"]) for f in size["worker_facts"].values())
+        lines.append(
+            f"| {size['m']:,} | {_ms(size['cluster_s'])} | {_ms(size['sharded_s'])} | "
+            f"{size['cluster_s'] / size['sharded_s']:.2f} | {_ms(size['cluster_s'] - slower)} | "
+            f"{'yes' if size['sums_equal'] else 'NO'} | {size['made_s']:.2f} | {memory} |"
+        )
+    lines += [
+        "",
+        f"### 3. {MAX_ITER} lbfgs iterations (median of {result['runs']} runs each, alternating)",
+        "",
+        "Whole call: `nnlearn.train(...)` wall clock, nothing excluded (connecting, the workers' check, "
+        "sending the partitions). Fit: `history['seconds']` (sending the partitions and the optimisation). "
+        "Iterations 2-30: from the callback after the first iteration to the one after the last "
+        "(optimisation only).",
+        "",
+        "| examples | evaluations | whole call: cluster s | one process s | ratio (target) "
+        "| fit: cluster s | one process s | ratio | iterations 2-30: cluster s | one process s | ratio "
+        "| weights equal |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for size in result["training"]:
+        c, o = size["median"]["cluster"], size["median"]["local"]
+        target = TARGETS["train"].get(size["m"])
+        ratio = c["wall_s"] / o["wall_s"]
+        verdict = "" if target is None else f" (<= {target}: {'met' if ratio <= target else 'MISSED'})"
+        lines.append(
+            f"| {size['m']:,} | {c['n_evals']:.0f} | {c['wall_s']:.2f} | {o['wall_s']:.2f} | {ratio:.2f}{verdict} | "
+            f"{c['fit_s']:.2f} | {o['fit_s']:.2f} | {c['fit_s'] / o['fit_s']:.2f} | "
+            f"{c['iterations_s']:.2f} | {o['iterations_s']:.2f} | {c['iterations_s'] / o['iterations_s']:.2f} | "
+            f"{'yes' if size['weights_equal'] else 'NO'} ({size['compared']} runs against the first) |"
+        )
+    per_iteration = []
+    for size in result["training"]:
+        c, o = size["median"]["cluster"], size["median"]["local"]
+        more = (c["iterations_s"] - o["iterations_s"]) / (MAX_ITER - 1)
+        per_iteration.append(f"{size['m']:,} examples, {_ms(more)} ms")
+    lines += ["", "An iteration's time on the cluster less in one process (iterations 2-30): " + "; ".join(per_iteration) + "."]
     return lines + [""]
 
 

@@ -65,6 +65,8 @@ __all__ = [
 #: Seconds to wait for a scheduler's first answer, and for workers when there are none.
 ANSWER_SECONDS = 5.0
 WORKER_SECONDS = 10.0
+#: Seconds between checks that a worker still computing a call is still there.
+POLL_SECONDS = 1.0
 #: How many times an evaluation is repeated after workers were lost.
 RETRIES = 5
 
@@ -502,13 +504,13 @@ class ClusterDataTerm:
         x = pack(list(thetas))
         for attempt in itertools.count():
             self._check_scheduler()
-            with self.client.as_current():  # an actor calls through the current client
-                calls = [(holder, holder.actor.sums(x)) for holder in self._holders]
             results: dict[int, Any] = {}
             failed = []
+            with self.client.as_current():  # an actor calls through the current client
+                calls = [(holder, self._call(holder, x)) for holder in self._holders]
             for holder, call in calls:
                 try:
-                    results.update(call.result())
+                    results.update(self._wait(holder, call))
                 except Exception as exc:
                     if not _failed(exc):
                         raise
@@ -526,6 +528,30 @@ class ClusterDataTerm:
                 if not _failed(exc):
                     raise
         raise AssertionError("unreachable")
+
+    def _wait(self, holder: _Holder, call: Any) -> dict[int, Any]:
+        """The result of a holder's call; an OSError as soon as its worker is known lost
+        (Dask would wait for a lost actor's task to be run again, which it never is here)."""
+        if isinstance(call, BaseException):
+            raise call
+        while True:
+            try:
+                return call.result(timeout=POLL_SECONDS)
+            except TimeoutError:  # still computing, or its worker gone: ask the scheduler
+                if call.done():
+                    continue
+                self._check_scheduler()
+                if holder.future.status != "finished":
+                    raise OSError(f"lost the worker {holder.worker}") from None
+
+    @staticmethod
+    def _call(holder: _Holder, x: np.ndarray) -> Any:
+        """A holder's sums at ``x`` under way, or what stopped the call from starting (Dask
+        refuses a call to an actor whose worker it knows is lost)."""
+        try:
+            return holder.actor.sums(x)
+        except Exception as exc:
+            return exc
 
     def record(self) -> dict[str, Any]:
         """What the run ran on, for a model's history: the cluster, its workers, the partitions' rows."""
