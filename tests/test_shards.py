@@ -10,11 +10,11 @@ from nnlearn.datasets._builtin import load_data, split
 from nnlearn.datasets._shards import (
     MANIFEST,
     load_shards,
-    read_blocks,
     split_by_shard,
     write_blocks,
     write_shards,
 )
+from nnlearn.datasets._streams import read_blocks
 from nnlearn.errors import DataError, ParameterError
 
 from .helpers import ok_json, run_cli

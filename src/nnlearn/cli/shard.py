@@ -1,6 +1,6 @@
 """``nnlearn shard``: lay a dataset out as shards that each worker of a cluster reads itself.
 
-Data files are read a block of rows at a time (:func:`nnlearn.datasets._shards.read_blocks`)
+Data files are read a block of rows at a time (:func:`nnlearn.datasets._streams.read_blocks`)
 and each block written as it comes, so a dataset larger than the memory is laid out in the
 memory of a few shards; a ``.mat`` file and the built-in datasets are loaded whole.
 """
@@ -49,7 +49,8 @@ def add_arguments(p):
 
 
 def run(args):
-    from ..datasets._shards import Blocks, read_blocks, row_blocks, write_blocks
+    from ..datasets._shards import row_blocks, write_blocks
+    from ..datasets._streams import Blocks, read_blocks
 
     if args.rows_per_shard < 1:
         raise ParameterError(f"--rows-per-shard must be an integer >= 1, got {args.rows_per_shard}")

@@ -4,6 +4,7 @@
 ``_dataterm``       :class:`DataTerm`, the interface; the objectives built on one
 ``_threads``        :class:`ShardedDataTerm`: this machine's cores, in shards
 ``_cluster``        :class:`ClusterDataTerm`: partitions on a Dask cluster
+``_partitions``     the actor on each worker that holds its partitions
 ``_backends``       :class:`ArrayDataTerm`: examples on a GPU, through the array API
 ==================  ==============================================================
 
@@ -14,7 +15,7 @@ which one they got. Dask is imported only when a cluster is used.
 """
 
 from ._backends import ArrayDataTerm, device_dataset, on_accelerator
-from ._cluster import ClusterDataTerm, ClusterLost, connect, local_cluster
+from ._cluster import ClusterDataTerm, ClusterError, ClusterLost, WorkerLost, connect, local_cluster
 from ._dataterm import DataTerm, Objective, accuracy, batch_objective, full_objective
 from ._threads import ShardedDataTerm, blas_threads, default_threads, make_objective
 
@@ -30,6 +31,8 @@ __all__ = [
     "default_threads",
     "ClusterDataTerm",
     "ClusterLost",
+    "ClusterError",
+    "WorkerLost",
     "connect",
     "local_cluster",
     "ArrayDataTerm",

@@ -6,6 +6,7 @@
 ``_idx``            IDX files, MNIST's format, each header checked against its data
 ``_mnist``          MNIST and Fashion-MNIST, downloaded once and pinned by checksum
 ``_shards``         ``.npy`` shards and their manifest, for a cluster's workers
+``_streams``        a data file read block by block, for ``nnlearn shard``
 ``_images``         an image file or its bytes -> the model's input
 ``_check``          data checked where they enter, with one set of messages
 ``_cache``          where downloads and converted datasets are kept
