@@ -65,6 +65,10 @@ __all__ = [
 #: Seconds to wait for a scheduler's first answer, and for workers when there are none.
 ANSWER_SECONDS = 5.0
 WORKER_SECONDS = 10.0
+#: The bytes of examples a message to a worker carries when its partition is sent, and how
+#: many such messages to each partition may be on their way at once.
+PIECE_BYTES = 8 << 20
+PIECES_IN_FLIGHT = 2
 #: Seconds between checks that a worker still computing a call is still there.
 POLL_SECONDS = 1.0
 #: How many times an evaluation is repeated after workers were lost.
@@ -420,34 +424,45 @@ class ClusterDataTerm:
                 made.append(_Holder(future, worker, share))
         for holder in made:
             holder.actor = holder.future.result()
-        handed = []
-        for holder in made:
-            for index in holder.indices:
-                X, Y, weights = self._sources[index]
-                there = [holder.worker]
-                X_future = (
-                    self.client.compute(X, workers=there, allow_other_workers=False)
-                    if _is_dask(X)
-                    else self.client.scatter(X, workers=there, direct=True, hash=False)
-                )
-                Y_future = self.client.scatter(Y, workers=there, direct=True, hash=False)
-                w_future = (
-                    None if weights is None else self.client.scatter(weights, workers=there, direct=True, hash=False)
-                )
-                task = self.client.submit(
-                    hand_over,
-                    holder.actor,
-                    index,
-                    self.bounds[index],
-                    X_future,
-                    Y_future,
-                    w_future,
-                    workers=there,
-                    allow_other_workers=False,
-                    pure=False,
-                )
-                handed.append((task, X_future, Y_future, w_future))
+        # NumPy partitions go to their actors in direct calls, to every worker at once; a
+        # Dask array's chunks are read on their worker and handed to its actor there.
+        calls, handed, pieces = [], [], []
+        with self.client.as_current():
+            for holder in made:
+                for index in holder.indices:
+                    X, Y, weights = self._sources[index]
+                    if not _is_dask(X):
+                        calls.append(holder.actor.reserve(index, self.bounds[index], X.shape, Y, weights))
+                        step = max(1, PIECE_BYTES // max(1, X.shape[1] * X.itemsize))
+                        pieces.append(
+                            [(holder, index, start, X[start : start + step]) for start in range(0, X.shape[0], step)]
+                        )
+                        continue
+                    there = [holder.worker]
+                    X_future = self.client.compute(X, workers=there, allow_other_workers=False)
+                    Y_future = self.client.scatter(Y, workers=there, direct=True, hash=False)
+                    w_future = (
+                        None
+                        if weights is None
+                        else self.client.scatter(weights, workers=there, direct=True, hash=False)
+                    )
+                    task = self.client.submit(
+                        hand_over,
+                        holder.actor,
+                        index,
+                        self.bounds[index],
+                        X_future,
+                        Y_future,
+                        w_future,
+                        workers=there,
+                        allow_other_workers=False,
+                        pure=False,
+                    )
+                    handed.append((task, X_future, Y_future, w_future))
         try:
+            for call in calls:
+                call.result()
+            self._send(pieces)
             self.client.gather([task for task, *_ in handed])
         finally:
             for futures in handed:
@@ -456,6 +471,23 @@ class ClusterDataTerm:
                         future.release()
         self._holders.extend(made)
         self.workers = sorted({holder.worker for holder in self._holders})
+
+    def _send(self, pieces: list[list[tuple[_Holder, int, int, np.ndarray]]]) -> None:
+        """Send the NumPy partitions' pieces to their actors, all partitions at once and a
+        few pieces of each in flight."""
+        in_flight: list[list[Any]] = [[] for _ in pieces]
+        with self.client.as_current():
+            for round_ in itertools.zip_longest(*pieces):
+                for queue, piece in zip(in_flight, round_):
+                    if piece is None:
+                        continue
+                    holder, index, start, rows = piece
+                    queue.append(holder.actor.fill(index, start, rows))
+                    if len(queue) > PIECES_IN_FLIGHT:
+                        queue.pop(0).result()
+        for queue in in_flight:
+            for call in queue:
+                call.result()
 
     def _check_scheduler(self) -> None:
         if self.client.status != "running":
