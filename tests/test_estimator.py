@@ -65,6 +65,7 @@ EVERY_PARAMETER = dict(
     preset="best",
     warm_start=True,
     dtype="float32",
+    blas="numpy",
     random_state=11,
     verbose=True,
     cluster=3,

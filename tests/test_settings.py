@@ -45,6 +45,7 @@ BAD = {
     "tol": (-1.0, "tol must be a number >= 0"),
     "seed": (-3, "seed must be an integer from 0 to 2**32 - 1"),
     "dtype": ("float16", "dtype must be float64 or float32"),
+    "blas": ("openblas", "unknown blas 'openblas'"),
     "epsilon_init": (-0.5, 'epsilon_init must be a number > 0 or "auto"'),
     "batch_size": (0, "batch_size must be an integer >= 1"),
     "learning_rate": (-0.1, "learning_rate must be a number > 0"),

@@ -5,6 +5,7 @@
 ``_threads``        :class:`ShardedDataTerm`: this machine's cores, in shards
 ``_cluster``        :class:`ClusterDataTerm`: partitions on a Dask cluster
 ``_partitions``     the actor on each worker that holds its partitions
+``_products``       which BLAS library multiplies the examples (``blas``)
 ``_backends``       :class:`ArrayDataTerm`: examples on a GPU, through the array API
 ==================  ==============================================================
 

@@ -137,12 +137,16 @@ class ArrayDataTerm:
     network : Network or sequence of int
     sample_weight : array, shape (m,), optional
         NumPy or X's library; sent once.
+    blas : str
+        Only ``"numpy"``: the device's library computes every product.
 
     Calling it with NumPy ``thetas`` sends them as one vector, runs the reference
     backpropagation there, and brings the sums back as one vector, in float64.
     """
 
-    def __init__(self, X: Any, Y: Any, network: NetworkLike, sample_weight: Any = None):
+    def __init__(self, X: Any, Y: Any, network: NetworkLike, sample_weight: Any = None, blas: str = "numpy"):
+        if blas != "numpy":
+            raise ParameterError(f"blas {blas!r} multiplies NumPy arrays on this machine, not examples on a device")
         array = X.array if isinstance(X, DeviceArray) else X
         self.xp = xp = _namespace(array)
         if _dtype_name(array) not in _FLOATS:

@@ -266,10 +266,10 @@ class ClusterTerms:
         self.client, self.where = client, where
         self.last: ClusterDataTerm | None = None
 
-    def __call__(self, X, Y, network, sample_weight=None):
+    def __call__(self, X, Y, network, sample_weight=None, blas="numpy"):
         if self.last is not None:
             self.last.close()
-        self.last = ClusterDataTerm(self.client, X, Y, network, sample_weight, where=self.where)
+        self.last = ClusterDataTerm(self.client, X, Y, network, sample_weight, where=self.where, blas=blas)
         return self.last
 
     def record(self) -> dict[str, Any]:
@@ -372,6 +372,9 @@ class ClusterDataTerm:
         are those of :class:`~nnlearn.compute._threads.ShardedDataTerm` with as many threads).
     where : str, optional
         How the run names the cluster (:func:`describe`); default: the scheduler's address.
+    blas : str
+        The library of the products with the examples, on the workers
+        (:mod:`nnlearn.compute._products`; each worker needs it installed).
 
     Raises
     ------
@@ -381,8 +384,10 @@ class ClusterDataTerm:
         From a call, when the scheduler or every worker went away.
     """
 
-    def __init__(self, client, X, Y, network, sample_weight=None, *, partitions: int | None = None, where=None):
-        self.client = client
+    def __init__(
+        self, client, X, Y, network, sample_weight=None, *, partitions: int | None = None, where=None, blas="numpy"
+    ):
+        self.client, self.blas = client, blas
         self.where = where or str(client.scheduler.address)
         self.network = Network.of(network)
         self.dtype = np.dtype(X.dtype)
@@ -416,6 +421,7 @@ class ClusterDataTerm:
                     Partitions,
                     self.network,
                     self.dtype,
+                    self.blas,
                     actor=True,
                     workers=[worker],
                     allow_other_workers=False,

@@ -62,14 +62,18 @@ def full_objective(term: DataTerm, lam: float) -> Objective:
     return objective
 
 
-def batch_objective(X, Y, lam, network: NetworkLike, sample_weight=None):
+def batch_objective(X, Y, lam, network: NetworkLike, sample_weight=None, blas: str = "numpy"):
     """``fun(x, rows) -> (J_B, grad)``: a mini-batch's share of the full objective.
 
     J_B = m/(b M) sum_{i in rows} w_i l_i + lam/(2M) sum theta^2 with b = len(rows) and
     M = sum of all the weights (m when unweighted): the batch's mean loss, scaled so that
     its expectation over random batches is the full data term, plus the full penalty
-    (see :mod:`nnlearn.optim._minibatch`). Computes in X's dtype, returns a float64 gradient.
+    (see :mod:`nnlearn.optim._minibatch`). Computes in X's dtype, returns a float64 gradient;
+    ``blas`` is the library of the products with the batch's rows (:mod:`nnlearn.compute._products`).
     """
+    from ._products import products
+
+    matmul = products(blas)
     network = Network.of(network)
     dtype, m = X.dtype, X.shape[0]
     total = total_weight(X, sample_weight)
@@ -77,7 +81,7 @@ def batch_objective(X, Y, lam, network: NetworkLike, sample_weight=None):
     def objective(x, rows):
         thetas = unpack(x.astype(dtype, copy=False), network)
         weights = None if sample_weight is None else sample_weight[rows]
-        loss_sum, grads = data_term(thetas, X[rows], Y[rows], weights, network=network)
+        loss_sum, grads = data_term(thetas, X[rows], Y[rows], weights, network=network, matmul=matmul)
         penalty, penalty_grads = regularization(thetas, lam, total)
         scale = m / (rows.size * total)
         for grad, penalty_grad in zip(grads, penalty_grads):

@@ -32,6 +32,7 @@ import numpy as np
 
 from ..core import Network, data_term, unpack
 from ..errors import DataError
+from ._products import products
 from ._threads import blas_threads
 
 __all__ = ["Partitions", "aligned", "hand_over"]
@@ -113,11 +114,15 @@ class Partitions:
     network : Network
     dtype : numpy.dtype
         The run's precision: the partitions are kept in it.
+    blas : str
+        The library of the products with the examples (:mod:`nnlearn.compute._products`),
+        loaded here, on the worker.
     """
 
-    def __init__(self, network: Network, dtype: Any):
+    def __init__(self, network: Network, dtype: Any, blas: str = "numpy"):
         self.network = Network.of(network)
         self.dtype = np.dtype(dtype)
+        self.matmul = products(blas)
         self.parts: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
         self._first_rows: dict[int, int] = {}
         self._restore = _dask_thresholds()
@@ -163,7 +168,7 @@ class Partitions:
         thetas = unpack(np.asarray(x, dtype=self.dtype), self.network)
         with blas_threads(1):
             return {
-                index: data_term(thetas, X, Y, weights, network=self.network)
+                index: data_term(thetas, X, Y, weights, network=self.network, matmul=self.matmul)
                 for index, (X, Y, weights) in sorted(self.parts.items())
             }
 

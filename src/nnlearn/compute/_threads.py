@@ -31,6 +31,7 @@ from threadpoolctl import ThreadpoolController
 
 from ..core import Network, NetworkLike, data_term, total_weight
 from ._dataterm import Objective, full_objective
+from ._products import products
 
 __all__ = [
     "make_objective",
@@ -154,14 +155,17 @@ class ShardedDataTerm:
         Threads to use; None: :func:`default_threads`. There are as many shards, or
         fewer, so that each has at least ``MIN_SHARD_WORK`` examples times weights; at
         least one (:func:`shard_count`).
+    blas : str
+        The library of the products with ``X`` (:mod:`nnlearn.compute._products`).
 
     Calling it with ``thetas`` returns ``(loss_sum, grad_sums)`` as ``data_term`` does,
     the shards' sums added in shard order: a :class:`nnlearn.compute._dataterm.DataTerm`, with
     its ``network``, ``m`` (examples or their total weight) and ``dtype``.
     """
 
-    def __init__(self, X, Y, network, sample_weight=None, threads=None):
+    def __init__(self, X, Y, network, sample_weight=None, threads=None, blas="numpy"):
         self.network = Network.of(network)
+        self.matmul = products(blas)
         self.m = total_weight(X, sample_weight)
         self.dtype = X.dtype
         count = shard_count(X.shape[0], self.network, threads)
@@ -174,9 +178,12 @@ class ShardedDataTerm:
     def __call__(self, thetas):
         with blas_threads(1):
             if len(self.shards) == 1:
-                return data_term(thetas, *self.shards[0], network=self.network)
+                return data_term(thetas, *self.shards[0], network=self.network, matmul=self.matmul)
             pool = _pool(len(self.shards))
-            futures = [pool.submit(data_term, thetas, *shard, network=self.network) for shard in self.shards]
+            futures = [
+                pool.submit(data_term, thetas, *shard, network=self.network, matmul=self.matmul)
+                for shard in self.shards
+            ]
             results = [future.result() for future in futures]
         return add_in_order(results)
 

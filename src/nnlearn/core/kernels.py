@@ -40,18 +40,18 @@ def _kinds(thetas, network):
 _COLUMN_MAJOR_HIDDEN = (np.dtype(np.float64),)
 
 
-def _affine(a, theta):
+def _affine(a, theta, matmul=np.matmul):
     """z = [1, a] @ theta.T without building the bias column; shape (m, s_{l+1}), C order."""
-    z = a @ theta[:, 1:].T
+    z = matmul(a, theta[:, 1:].T)
     z += theta[:, 0]
     return z
 
 
-def _hidden_affine(a, theta, column_major):
+def _hidden_affine(a, theta, column_major, matmul=np.matmul):
     """As :func:`_affine`, for a hidden layer: in Fortran order when ``column_major``."""
     if not column_major:
-        return _affine(a, theta)
-    z = theta[:, 1:] @ a.T  # (s_{l+1}, m), C order: z.T is (m, s_{l+1}) in F order
+        return _affine(a, theta, matmul)
+    z = matmul(theta[:, 1:], a.T)  # (s_{l+1}, m), C order: z.T is (m, s_{l+1}) in F order
     z += theta[:, :1]
     return z.T
 
@@ -76,13 +76,18 @@ def _backward(g, delta, theta, a):
     return g.kernel.backward(_product_like(delta, weights, a), a)
 
 
-def _feedforward(thetas, X, g):
-    """Activations a_1 = X, ..., a_{L-1} (no bias columns) and the output pre-activation z_L."""
+def _feedforward(thetas, X, g, matmul=None):
+    """Activations a_1 = X, ..., a_{L-1} (no bias columns) and the output pre-activation z_L.
+
+    ``matmul`` (default ``@``) computes the product with ``X``, the first layer's.
+    """
     column_major = X.dtype in _COLUMN_MAJOR_HIDDEN  # read at each call: a test flips it
+    first = matmul or np.matmul
     activations = [X]
-    for theta in thetas[:-1]:
-        activations.append(_activate(g, _hidden_affine(activations[-1], theta, column_major)))
-    return activations, _affine(activations[-1], thetas[-1])
+    for l, theta in enumerate(thetas[:-1]):
+        z = _hidden_affine(activations[-1], theta, column_major, first if l == 0 else np.matmul)
+        activations.append(_activate(g, z))
+    return activations, _affine(activations[-1], thetas[-1], first if len(thetas) == 1 else np.matmul)
 
 
 def forward(thetas: Sequence[np.ndarray], X: np.ndarray, *, network: Network | None = None) -> list[np.ndarray]:
@@ -151,6 +156,7 @@ def data_term(
     sample_weight: np.ndarray | None = None,
     *,
     network: Network | None = None,
+    matmul: Any = None,
 ) -> tuple[float, list[np.ndarray]]:
     """Unnormalised data part of the cost and its gradient, summed over the given examples.
 
@@ -166,6 +172,9 @@ def data_term(
         Weight of each example; a weight of 2 counts like the row given twice.
     network : Network, optional
         Its activation and output (None: the course's sigmoid network).
+    matmul : callable, optional
+        ``matmul(a, b) -> a @ b`` for the two products with ``X`` (the first layer's, and
+        its gradient's): another BLAS library than NumPy's (:mod:`nnlearn.compute`).
 
     Returns
     -------
@@ -175,7 +184,7 @@ def data_term(
         sum_i w_i dloss_i / dtheta, before division by m and without regularisation.
     """
     g, h = _kinds(thetas, network)
-    activations, z = _feedforward(thetas, X, g)
+    activations, z = _feedforward(thetas, X, g, matmul)
     loss, delta = _loss_and_delta(h, z, Y, sample_weight)
     if sample_weight is not None:
         delta *= sample_weight[:, None]
@@ -187,7 +196,7 @@ def data_term(
         a = activations[l]
         grad = np.empty_like(thetas[l])
         grad[:, 0] = ones @ delta
-        grad[:, 1:] = delta.T @ a
+        grad[:, 1:] = delta.T @ a if l > 0 or matmul is None else matmul(delta.T, a)
         grads[l] = grad
         if l > 0:
             delta = _backward(g, delta, thetas[l], a)

@@ -97,6 +97,7 @@ HISTORY_FIELDS: dict[str, Check] = {
     "interrupted": boolean(),
     "seed": nullable(integer(0, 2**64 - 1)),
     "dtype": _NAME,
+    "blas": _NAME,  # the library of the products with the examples (nnlearn.compute._products)
     "epsilon_init": either(number(0, open_low=True), _NAME, wanted='a number > 0 or a name such as "auto"'),
     "seconds": number(0, 1e10),
     "batch_size": integer(1, 2**53),

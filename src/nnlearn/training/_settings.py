@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ..compute._products import BLAS_CHOICES
 from ..core import ACTIVATIONS, OUTPUTS, Network
 from ..errors import ParameterError
 from ..optim import FULL_BATCH, LEARNING_RATES, MINI_BATCH, OPTIMIZERS
@@ -197,6 +198,22 @@ class Options:
         resumed="kept",
         before=REQUIRED,
         estimator="dtype",
+    )
+    blas: str = setting(
+        "numpy",
+        title="blas",
+        requirement="be numpy or mkl",
+        valid=None,
+        normalise=one_of(BLAS_CHOICES, "blas"),
+        choices=lambda: BLAS_CHOICES,
+        help="the BLAS library of the two products with the examples: numpy (NumPy's own) or mkl (Intel MKL, "
+        'faster on Intel processors: pip install "nnlearn[mkl]"); a model records it',
+        flag="--blas",
+        metavar="LIB",
+        checkpoint="blas",
+        resumed="kept",
+        before="numpy",
+        estimator="blas",
     )
     epsilon_init: float | str = setting(
         0.12,

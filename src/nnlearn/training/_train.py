@@ -177,6 +177,7 @@ def _history(options, result, seconds, n_features):
         "interrupted": result.interrupted,
         "seed": options.seed,
         "dtype": options.dtype,
+        "blas": options.blas,
         "epsilon_init": options.epsilon_init,
         "seconds": seconds,
     }
