@@ -695,7 +695,7 @@ def test_closed_stdout_and_stderr_do_not_stop_a_run(tmp_path):
         env=ENV,
         timeout=120,
     )
-    assert result.returncode == 0
+    assert result.returncode == 1  # the result could not be printed (and the line saying so neither)
     assert nnlearn.load_model(tmp_path / "nnlearn-model.npz").history["n_iter"] == 5
 
 
@@ -712,7 +712,7 @@ def test_broken_pipes_do_not_lose_the_model(tmp_path):
     )
     process.stdout.close()
     process.stderr.close()
-    assert process.wait(timeout=120) == 1  # the result could not be printed
+    assert process.wait(timeout=120) == 0  # a reader that went away is no failure
     assert nnlearn.load_model(tmp_path / "m.npz").history["n_iter"] == 5
 
 

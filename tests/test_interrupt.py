@@ -342,3 +342,64 @@ def test_mini_batch_settings_are_kept_by_a_resumed_run(cli, tmp_path):
     assert whole.returncode == 0, whole.stderr
     a, b = nnlearn.load_model(tmp_path / "b.npz"), nnlearn.load_model(tmp_path / "whole.npz")
     assert a.history["batch_size"] == 64 and a.history["cost"] == b.history["cost"]
+
+
+# ------------------------------------------------------------------ SIGHUP
+
+
+def noise_data(path):
+    """Labels no network can learn: sgd at a tiny learning rate goes on for as long as asked."""
+    rng = np.random.default_rng(0)
+    np.savez(path, X=rng.random((200, 16)), y=rng.integers(0, 4, 200))
+
+
+#: A run on noise_data that would take minutes, and stops only when told to.
+ENDLESS = (
+    *("--data", "noise.npz", "--test-size", "0", "--hidden", "5", "--optimizer", "sgd", "--batch-size", "20"),
+    *("--learning-rate", "1e-6", "--n-iter-no-change", "1000000", "--max-iter", "1000000"),
+)
+
+
+def test_sighup_from_a_closed_terminal_keeps_the_weights_and_hints_the_resume(tmp_path):
+    noise_data(tmp_path / "noise.npz")
+    process = subprocess.Popen(
+        [str(SCRIPT), "train", *ENDLESS, "--checkpoint", "run.ckpt", "--out", "m.npz"],
+        cwd=tmp_path,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # As a terminal's shell starts it, whatever this test runner was started under (nohup).
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL),
+    )
+    seen = ""
+    while "training" not in seen and process.poll() is None:  # the bar: training has started
+        seen += process.stderr.read(1)
+    os.kill(process.pid, signal.SIGHUP)
+    _, stderr = process.communicate(timeout=60)
+    stderr = seen + stderr
+    assert process.returncode == 129 and "Traceback" not in stderr, stderr  # 128 + 1, as SIGTERM's 128 + 15
+    assert "SIGHUP: stopping after this iteration" in stderr
+    ended = stderr.strip().splitlines()[-1]
+    assert ended.startswith("nnlearn train: interrupted by SIGHUP after iteration "), stderr
+    assert ended.endswith(
+        "weights so far saved to m.npz; resume with: nnlearn train --resume run.ckpt --out m.npz --force"
+    )
+    model = nnlearn.load_model(tmp_path / "m.npz")
+    assert model.history["interrupted"] and model.history["n_iter"] >= 1
+    _, state = load_checkpoint(tmp_path / "run.ckpt")
+    assert len(state["history"]) == model.history["n_iter"]
+
+
+def test_an_ignored_sighup_stays_ignored(cli, tmp_path, monkeypatch):
+    # `nohup nnlearn train ...`: the run goes on when the terminal closes.
+    monkeypatch.setattr(nnlearn.cli._monitor.Monitor, "callback", signal_at(2, signal.SIGHUP))
+    noise_data(tmp_path / "noise.npz")
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        result = cli("train", "--data", "noise.npz", "--test-size", "0", "--max-iter", "5", "--quiet", "--out", "m.npz")
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    assert result.returncode == 0, result.stderr
+    assert nnlearn.load_model(tmp_path / "m.npz").history["n_iter"] == 5

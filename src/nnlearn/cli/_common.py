@@ -4,6 +4,8 @@ what the course states."""
 from __future__ import annotations
 
 import json
+import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -92,11 +94,103 @@ def refuse_existing(path, force, option="--out"):
         raise ParameterError(f"{option} {path}: cannot write there ({where}: {exc.strerror or exc})") from None
 
 
+def _identity(path):
+    """The file ``path`` names, as (device, inode); None when it names none."""
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):  # missing, a name the system refuses, a link loop
+        return None
+    return info.st_dev, info.st_ino
+
+
 def same_path(a, b):
-    """Whether paths ``a`` and ``b`` (either may be None) name the same file."""
+    """Whether paths ``a`` and ``b`` (either may be None) name the same file: by identity
+    when both exist (a link, a hard link, ``./x``), else by their resolved names."""
     if a is None or b is None:
         return False
-    return Path(a).resolve() == Path(b).resolve()
+    ia, ib = _identity(a), _identity(b)
+    if ia is not None and ib is not None:
+        return ia == ib
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except (OSError, RuntimeError, ValueError):
+        return False
+
+
+def _within(path, directory):
+    """Whether the existing ``path`` lies inside ``directory`` (its resolved ancestors)."""
+    inside = _identity(directory)
+    try:
+        parents = Path(os.path.realpath(path)).parents
+    except (OSError, ValueError):
+        return False
+    return inside is not None and any(_identity(parent) == inside for parent in parents)
+
+
+def refuse_overwriting_inputs(inputs, outputs):
+    """Refuse, whatever ``--force`` says, an output that is one of the verb's inputs.
+
+    Files are compared by identity (device and inode), not by spelling: a symbolic or
+    hard link to an input, or ``./x`` for ``x``, is that input. An existing file inside
+    an input directory (a shard directory's files) counts as that input, and an input
+    inside an output directory (``nnlearn shard``'s OUT, replaced as a whole) as that
+    output.
+
+    Parameters
+    ----------
+    inputs, outputs : iterable of (label, path)
+        The option or argument (``--data``, ``MODEL``) and its value; pairs whose path is
+        None, or a built-in dataset's name, are left out.
+
+    Raises
+    ------
+    ParameterError
+        Naming both.
+    """
+    inputs = [(label, path) for label, path in inputs if path is not None and path not in DATASETS]
+    for out_label, out in outputs:
+        if out is None or _identity(out) is None:
+            continue  # a new file is no input
+        for in_label, given in inputs:
+            clash = _clash(out_label, out, in_label, given)
+            if clash:
+                raise ParameterError(
+                    f"{clash}: nnlearn never writes over its own input, even with --force; "
+                    f"give {out_label} another name"
+                )
+
+
+def _clash(out_label, out, in_label, given):
+    """How output ``out`` would write over input ``given``, in words; None when it would not."""
+    if _identity(given) is None:
+        return None  # a missing input is reported as such when it is read
+    if same_path(out, given):
+        if str(out) == str(given):
+            return f"{out_label} {out} is also {in_label}"
+        return f"{out_label} {out} and {in_label} {given} are the same file"
+    if os.path.isdir(given) and _within(out, given):
+        return f"{out_label} {out} lies inside {in_label} {given}"
+    if os.path.isdir(out) and _within(given, out):
+        return f"{out_label} {out} holds {in_label} {given}"
+    return None
+
+
+def note_saved(args, what, path):
+    """Record that the verb saved ``what`` (``the model``) to ``path``: said if it then fails."""
+    args.saved = [*getattr(args, "saved", []), f"{what} was saved to {path}"]
+
+
+@contextmanager
+def writing(what):
+    """Report a failure to write ``what`` (a file, in words) as a failure while working,
+    :class:`~nnlearn.cli._streams.WorkFailed` (exit status 1), never as a mistake in the input."""
+    from ._streams import WorkFailed
+
+    try:
+        yield
+    except OSError as exc:  # a full disk, a directory made read-only meanwhile, a file created meanwhile
+        why = exc.strerror if not isinstance(exc, NNLearnError) and exc.strerror else str(exc).splitlines()[0]
+        raise WorkFailed(f"cannot write {what} ({why})") from None
 
 
 def load_model_file(path):

@@ -1,9 +1,10 @@
 """Watching a training run from a terminal: progress bar, interruptions and checkpoints.
 
 :class:`Monitor` hands :func:`nnlearn.train` its ``callback`` and ``checkpoint``
-arguments. The first Ctrl-C (SIGINT) or SIGTERM asks the run to stop after the iteration
-under way, which keeps the weights reached so far; a second one aborts at once, except
-during a write (:meth:`Monitor.protect`), which is finished first. Checkpoints are
+arguments. The first Ctrl-C (SIGINT), SIGTERM or SIGHUP (a closed terminal) asks the run
+to stop after the iteration under way, which keeps the weights reached so far; a second
+one aborts at once, except during a write (:meth:`Monitor.protect`), which is finished
+first. A signal ignored when the process started (``nohup``) stays ignored. Checkpoints are
 written atomically every ``every`` seconds, and once more when the run stops, so a run
 can be resumed from its last iteration whatever ended it; a checkpoint that cannot be
 written is reported and the run goes on.
@@ -33,8 +34,9 @@ from ..training._continuation import Continuation
 
 __all__ = ["Monitor", "SafeStream", "say"]
 
-#: The signals that ask a run to stop, and the exit status that reports each.
-STOP_SIGNALS = {"SIGINT": 130, "SIGTERM": 143}
+#: The signals that ask a run to stop, and the exit status that reports each (128 + its
+#: number): SIGHUP is what a closed terminal sends.
+STOP_SIGNALS = {"SIGINT": 130, "SIGTERM": 143, "SIGHUP": 129}
 
 
 class SafeStream:
@@ -125,7 +127,7 @@ class Monitor:
     Attributes
     ----------
     interrupted : bool
-        A stop was asked for (SIGINT or SIGTERM).
+        A stop was asked for (SIGINT, SIGTERM or SIGHUP).
     signal_name : str or None
         The first stop signal's name.
     saved_iteration : int or None
@@ -161,8 +163,11 @@ class Monitor:
         # caller's worker thread) the run simply cannot be stopped by a signal.
         if threading.current_thread() is threading.main_thread():
             for name in STOP_SIGNALS:
-                number = getattr(signal, name)
-                self._previous[number] = signal.signal(number, self._on_signal)
+                number = getattr(signal, name, None)  # no SIGHUP on Windows
+                # A signal ignored when nnlearn started stays ignored (`nohup nnlearn train`,
+                # a background job's Ctrl-C), as Unix programs leave it.
+                if number is not None and signal.getsignal(number) is not signal.SIG_IGN:
+                    self._previous[number] = signal.signal(number, self._on_signal)
         return self
 
     def __exit__(self, *exc_info: object) -> Literal[False]:
@@ -177,7 +182,8 @@ class Monitor:
 
     @property
     def exit_status(self) -> int:
-        """The exit status that reports the stop signal received (130 for SIGINT, 143 for SIGTERM)."""
+        """The exit status that reports the stop signal received (130 for SIGINT, 143 for
+        SIGTERM, 129 for SIGHUP)."""
         return STOP_SIGNALS.get(self.signal_name or "SIGINT", 130)
 
     def _on_signal(self, signum, frame):

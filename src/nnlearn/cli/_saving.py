@@ -1,9 +1,11 @@
 """Where ``nnlearn train`` puts trained weights, and what it says when a run is cut short.
 
-Once a run has trained, its weights are not lost to a failed write: they go to a
-fallback file that the command names (:func:`fallback_dirs`). A stop signal, a second
-one, or a cluster that went away each end the command with one line saying what was
-kept and, where a checkpoint allows it, the command that resumes the run.
+Its outputs are checked before training (:func:`check_outputs`): none may be an input,
+exist without ``--force``, or be unwritable. Once a run has trained, its weights are not
+lost to a failed write: they go to a fallback file that the command names
+(:func:`fallback_dirs`). A stop signal, a second one, or a cluster that went away each
+end the command with one line saying what was kept and, where a checkpoint allows it,
+the command that resumes the run.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import time
 from pathlib import Path
 
 from ..datasets._cache import cache_dir
-from ..errors import NNLearnError
-from ._common import emit, same_path
+from ..errors import NNLearnError, ParameterError
+from ._common import emit, refuse_existing, refuse_overwriting_inputs, same_path
 from ._monitor import say
+from ._streams import StdoutFailed
 
 
 def fallback_dirs():
@@ -25,6 +28,31 @@ def fallback_dirs():
     directory (``$NNLEARN_CACHE_DIR`` or ``~/.cache/nnlearn``), then the system's
     temporary directory."""
     return [cache_dir() / "rescued", Path(tempfile.gettempdir())]
+
+
+def check_outputs(args, out, checkpoint, report):
+    """Refuse an output that is an input (even with --force), exists (without --force) or
+    cannot be written, before training."""
+    inputs = [("--data", args.data), ("--resume", args.resume)]
+    report_files = [("--report", path) for path in report.report_files(args.report)] if report else []
+    refuse_overwriting_inputs(inputs, [("--out", out), *report_files])
+    # A resumed run rewrites its own checkpoint: that one pair is no clash.
+    refuse_overwriting_inputs(inputs[:1], [("--checkpoint", args.checkpoint)])
+    refuse_existing(out, args.force)
+    if report is not None:
+        directory = Path(args.report)
+        if directory.exists() and not directory.is_dir():
+            raise ParameterError(f"--report {args.report} is a file; give a directory")
+        clashes = set(report.report_clashes(directory))
+        for path in report.report_files(directory):
+            # A half-written report's own leftovers are no clash: they are replaced.
+            refuse_existing(path, args.force or path not in clashes, option="--report")
+    # A resumed run rewrites its own checkpoint; any other checkpoint file is an output
+    # like the others, resumed run or not.
+    if args.checkpoint and not (args.resume and same_path(args.checkpoint, args.resume)):
+        refuse_existing(args.checkpoint, args.force, option="--checkpoint")
+    if checkpoint and same_path(checkpoint, out):
+        raise ParameterError(f"--out {out} and the checkpoint {checkpoint} are the same file; give two names")
 
 
 def save_weights(model, out, force, monitor):
@@ -95,7 +123,10 @@ def end_interrupted(args, monitor, model, saved, errors, checkpoint, out):
             "resume": resume,
             "errors": errors,
         }
-        emit(args, payload, [])
+        try:
+            emit(args, payload, [])
+        except StdoutFailed as exc:  # the signal's status stands; the failure is said below
+            errors = [*errors, str(exc)]
     signal_name = "" if monitor.signal_name in (None, "SIGINT") else f" by {monitor.signal_name}"
     say(f"nnlearn train: interrupted{signal_name} after iteration {n_iter}; {'; '.join(kept) or 'nothing saved'}")
     for error in errors:

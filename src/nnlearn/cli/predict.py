@@ -6,7 +6,6 @@ are still reported; the exit status is 2 when any failed.
 
 from __future__ import annotations
 
-import sys
 import warnings
 
 import numpy as np
@@ -15,6 +14,7 @@ from ..datasets._builtin import load_data
 from ..errors import ModelFileError, NNLearnError
 from ..persist._reading import regular_file
 from ._common import check_fit, emit, load_model_file
+from ._monitor import say
 
 SUMMARY = "predict the digits in image files (PNG, JPEG) or the examples of a data file"
 EXAMPLES = """\
@@ -101,11 +101,11 @@ def run(args):
             found, notes = _predict_one(source, model, args.model, framing)
         except (NNLearnError, OSError) as exc:
             message = _one_line(exc)
-            print(f"nnlearn predict: error: {message}", file=sys.stderr)
+            say(f"nnlearn predict: error: {message}")
             results.append({"input": source, "error": message})
             continue
         for note in notes:
-            print(f"nnlearn predict: warning: {note}", file=sys.stderr)
+            say(f"nnlearn predict: warning: {note}")
         rows.extend(found)
         results.append({"input": source, "examples": len(found), "warnings": notes})
     failed = sum("error" in result for result in results)

@@ -14,7 +14,10 @@ from ._common import (
     evaluation_data,
     import_report,
     load_model_file,
+    note_saved,
     refuse_existing,
+    refuse_overwriting_inputs,
+    writing,
 )
 
 SUMMARY = "write an HTML report of a model on a dataset"
@@ -31,11 +34,13 @@ def add_arguments(p):
 
 
 def run(args):
+    report = import_report()
+    inputs = [("MODEL", args.model), ("--data", args.data)]
+    refuse_overwriting_inputs(inputs, [("DIR", path) for path in report.report_files(args.dir)])
     model = load_model_file(args.model)
     X, y, data = evaluation_data(args, model)
     role, note = data_role(args, model)
     check_fit(model, X, y, args.model, data)
-    report = import_report()
     clashes = set(report.report_clashes(args.dir))
     for path in report.report_files(args.dir):
         refuse_existing(path, args.force or path not in clashes, option="DIR")
@@ -50,7 +55,9 @@ def run(args):
     }
     settings.update({k: v for k, v in model.history.items() if k in ("optimizer", "max_iter", "seed", "dtype")})
     page_role = {"overlap": "other"}.get(role, role)  # the page's words: test, training or evaluation
-    path = report.write_report(model, args.dir, X, y, settings=settings, overwrite=args.force, data_role=page_role)
+    with writing(f"the report into {args.dir}"):
+        path = report.write_report(model, args.dir, X, y, settings=settings, overwrite=args.force, data_role=page_role)
+    note_saved(args, "the report", path)
     result = {"report": str(path), "model": args.model, "data": data, "data_role": role, "m": len(y)}
     emit(args, result, f"report written to {path}")
     return 0

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..datasets._builtin import DATASETS, load_data
 from ..errors import ParameterError
-from ._common import emit
+from ._common import emit, note_saved, refuse_overwriting_inputs, writing
 
 SUMMARY = "write a dataset as a directory of .npy shards for training on a Dask cluster"
 EXAMPLES = """\
@@ -54,11 +54,16 @@ def run(args):
 
     if args.rows_per_shard < 1:
         raise ParameterError(f"--rows-per-shard must be an integer >= 1, got {args.rows_per_shard}")
+    refuse_overwriting_inputs([("DATA", args.data)], [("OUT", args.out)])
     stream = None if args.data in DATASETS else read_blocks(args.data, args.rows_per_shard)
     if stream is None:  # a built-in dataset, small enough to load whole (or a name load_data explains)
         X, y = load_data(args.data)
         stream = Blocks(row_blocks(X, y, args.rows_per_shard))
-    manifest = write_blocks(stream.blocks, args.out, overwrite=args.force, X_divisor=stream.X_divisor, source=args.data)
+    with writing(f"the shards into {args.out}"):
+        manifest = write_blocks(
+            stream.blocks, args.out, overwrite=args.force, X_divisor=stream.X_divisor, source=args.data
+        )
+    note_saved(args, "the shards", args.out)
     count = len(manifest["shards"])
     rows = sum(shard["rows"] for shard in manifest["shards"])
     features = manifest["n_features"]

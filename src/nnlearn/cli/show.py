@@ -7,7 +7,16 @@ from pathlib import Path
 
 from ..datasets._builtin import load_data
 from ..errors import ParameterError
-from ._common import DATA_HELP, MODEL_SUFFIXES, emit, load_model_file, refuse_existing
+from ._common import (
+    DATA_HELP,
+    MODEL_SUFFIXES,
+    emit,
+    load_model_file,
+    note_saved,
+    refuse_existing,
+    refuse_overwriting_inputs,
+    writing,
+)
 
 SUMMARY = "draw 100 random digits of a dataset, or the hidden units of a model, to a PNG file"
 EXAMPLES = """\
@@ -29,6 +38,8 @@ def run(args):
     if args.model is not None and Path(args.model).suffix.lower() not in MODEL_SUFFIXES:
         raise ParameterError(f"{args.model}: expected a model file (.npz or .mat); use --data for a dataset")
     out = args.out or ("hidden-units.png" if args.model else "digits.png")
+    drawn = ("MODEL", args.model) if args.model is not None else ("--data", args.data)
+    refuse_overwriting_inputs([drawn], [("--out", out)])
     refuse_existing(out, args.force)
     from ..reporting import _plots as plots
 
@@ -39,6 +50,8 @@ def run(args):
         X, y = load_data(args.data)
         fig = plots.plot_digits(X, labels=y, n=100, rng=args.seed)
         what = f"100 random digits of {args.data} (seed {args.seed})"
-    path = plots.save_figure(fig, out, overwrite=args.force)
+    with writing(out):
+        path = plots.save_figure(fig, out, overwrite=args.force)
+    note_saved(args, "the figure", path)
     emit(args, {"figure": str(path), "shows": what}, f"{what} written to {path}")
     return 0

@@ -1,14 +1,15 @@
 """``nnlearn train``: train, save, report.
 
 The order of its checks is the user's: the options first, then the inputs (a checkpoint
-to resume, the data), then the outputs (an existing file needs ``--force``; a device is
-never replaced; each output's directory must take a file), and only then the training.
-Once a run has trained, its weights are not lost to a failed write: they go to a
-fallback file that the command names (:func:`~nnlearn.cli._saving.fallback_dirs`).
+to resume, the data), then the outputs (none may be an input, even with ``--force``; an
+existing file needs ``--force``; a device is never replaced; each output's directory must
+take a file), and only then the training. Once a run has trained, its weights are not
+lost to a failed write: they go to a fallback file that the command names
+(:func:`~nnlearn.cli._saving.fallback_dirs`).
 
 The options are :mod:`nnlearn.cli._train_options`' (the training settings' declaration,
 and the verb's own), resuming a checkpoint :mod:`nnlearn.cli._resuming`'s, saving the
-weights and ending an interrupted run :mod:`nnlearn.cli._saving`'s.
+weights, checking the outputs and ending an interrupted run :mod:`nnlearn.cli._saving`'s.
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ from ..training._augment import Augment, augment_record
 from ..training._checks import check_memory
 from ..training._exactness import EXACT, compare_exactness, difference_lines, exactness_record
 from ..training._settings import SETTINGS
-from ._common import DEFAULT_MODEL, architecture, emit, import_report, percent, refuse_existing, same_path, split_data
+from ._common import DEFAULT_MODEL, architecture, emit, import_report, note_saved, percent, same_path, split_data
 from ._monitor import say
 from ._remote import cluster_data, cluster_lines, clustered, ran_on, worker_warnings
 from ._resuming import resume_settings
-from ._saving import end_aborted, end_interrupted, end_lost, save_weights, why_failed
+from ._saving import check_outputs, end_aborted, end_interrupted, end_lost, save_weights, why_failed
 from ._train_options import add_arguments as add_options
 from ._train_options import check_options, cli_default, settle
 
@@ -101,7 +102,7 @@ def run(args):
     # 3. Outputs.
     out = args.out or DEFAULT_MODEL
     checkpoint = args.checkpoint or args.resume
-    _check_outputs(args, out, checkpoint, report)
+    check_outputs(args, out, checkpoint, report)
     # 4. The cluster, after every other check (starting a local one is work): a scheduler
     # that does not answer, or workers without this nnlearn, are refused before training.
     with clustered(args) as client:
@@ -175,6 +176,8 @@ def _train_and_save(args, monitor, data, options, continuation, settings, report
         data=settings["data"], test_size=args.test_size, split_seed=args.seed, framing=settings["framing"]
     )
     saved, errors = save_weights(model, out, args.force, monitor)
+    if saved is not None:
+        note_saved(args, "the model", saved)
     if monitor.interrupted:
         return end_interrupted(args, monitor, model, saved, errors, checkpoint, out)
     result = _train_result(model, saved, settings, X_train, y_train, X_test, y_test, cluster)
@@ -186,12 +189,15 @@ def _train_and_save(args, monitor, data, options, continuation, settings, report
         try:
             with monitor.protect(f"the report {args.report}"):
                 result["report"] = str(_write_report(report, model, args, X_train, y_train, X_test, y_test, settings))
+            note_saved(args, "the report", result["report"])
         except (OSError, NNLearnError) as exc:
             errors.append(f"cannot write the report {args.report} ({why_failed(exc)}); the model was saved to {saved}")
     result["errors"] = errors
-    emit(args, result, _train_text(result, model))
-    for error in errors:
-        say(f"nnlearn train: error: {error}")
+    try:
+        emit(args, result, _train_text(result, model))
+    finally:  # said even when stdout fails
+        for error in errors:
+            say(f"nnlearn train: error: {error}")
     return 1 if errors else 0
 
 
@@ -244,25 +250,6 @@ def _framing(args):
     if args.framing is not None and args.framing != known:
         raise ParameterError(f"--framing {args.framing} contradicts {args.data}, whose digits are framed {known!r}")
     return known
-
-
-def _check_outputs(args, out, checkpoint, report):
-    """Refuse an output that exists (without --force) or cannot be written, before training."""
-    refuse_existing(out, args.force)
-    if report is not None:
-        directory = Path(args.report)
-        if directory.exists() and not directory.is_dir():
-            raise ParameterError(f"--report {args.report} is a file; give a directory")
-        clashes = set(report.report_clashes(directory))
-        for path in report.report_files(directory):
-            # A half-written report's own leftovers are no clash: they are replaced.
-            refuse_existing(path, args.force or path not in clashes, option="--report")
-    # A resumed run rewrites its own checkpoint; any other checkpoint file is an output
-    # like the others, resumed run or not.
-    if args.checkpoint and not (args.resume and same_path(args.checkpoint, args.resume)):
-        refuse_existing(args.checkpoint, args.force, option="--checkpoint")
-    if checkpoint and same_path(checkpoint, out):
-        raise ParameterError(f"--out {out} and the checkpoint {checkpoint} are the same file; give two names")
 
 
 # ----------------------------------------------------------------- time notice

@@ -357,8 +357,9 @@ def check_setting(name: str, value: Any, label: str | None = None) -> Any:
 
 
 def refuse_unused(given: Mapping[str, Any], options: Options, labels: Mapping[str, str] | None = None) -> None:
-    """Refuse settings that were given but that the run would not read: mini-batch settings
-    with a full-batch optimizer (they would be ignored in silence)."""
+    """Refuse settings that were given but that the run would not read (they would be
+    ignored in silence): mini-batch settings with a full-batch optimizer; without early
+    stopping, validation_fraction, and n_iter_no_change unless sgd or adam watch their cost."""
     labels = labels or {}
     unused = [name for name in given if SETTINGS[name].group == "mini-batch" and not options.is_minibatch]
     if unused:
@@ -367,4 +368,16 @@ def refuse_unused(given: Mapping[str, Any], options: Options, labels: Mapping[st
         raise ParameterError(
             f"{named} {verb} the mini-batch optimizers ({', '.join(MINI_BATCH)}) only; "
             f"optimizer {options.optimizer} would ignore {pronoun}"
+        )
+    stopping = labels.get("early_stopping", "early_stopping")
+    if "validation_fraction" in given and not options.early_stopping:
+        raise ParameterError(
+            f"{labels.get('validation_fraction', 'validation_fraction')} sets early stopping's held-out part only; "
+            f"without {stopping} it would be ignored"
+        )
+    if "n_iter_no_change" in given and not (options.early_stopping or options.is_minibatch):
+        raise ParameterError(
+            f"{labels.get('n_iter_no_change', 'n_iter_no_change')} sets early stopping, and the mini-batch "
+            f"optimizers' ({', '.join(MINI_BATCH)}) own stopping, only; optimizer {options.optimizer} without "
+            f"{stopping} would ignore it"
         )
