@@ -4,19 +4,22 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
 from scipy.io import savemat
 from scipy.ndimage import zoom
 
+from nnlearn import train
 from nnlearn.core import one_hot
 from nnlearn.datasets import _builtin
+from nnlearn.datasets import _check as datacheck
 from nnlearn.datasets import _files as datafiles
 from nnlearn.datasets._builtin import load_data, load_digits8, split
 from nnlearn.datasets._check import check_dataset
-from nnlearn.datasets._files import load_csv, load_mat, load_npz
-from nnlearn.errors import DataError, ShapeError
+from nnlearn.datasets._files import HeaderWarning, load_csv, load_mat, load_npz
+from nnlearn.errors import DataError, ParameterError, ShapeError
 
 from .helpers import raises_quickly
 
@@ -203,8 +206,11 @@ def test_csv_with_a_byte_order_mark_keeps_its_first_row(tmp_path):
 
 
 def test_csv_errors_name_the_line_of_the_file(tmp_path):
+    (tmp_path / "bad.csv").write_text("a,b,label\n\n1,2,0\n1,x,1\n")
+    with pytest.warns(HeaderWarning), pytest.raises(DataError, match="line 4 has a non-numeric cell, column 2: 'x'$"):
+        load_csv(tmp_path / "bad.csv")
     (tmp_path / "bad.csv").write_text("a,b,label\n\n1,2,0\n1,2,cat\n")
-    with pytest.raises(DataError, match="line 4 has a non-numeric cell"):
+    with pytest.warns(HeaderWarning), pytest.raises(DataError, match="line 4's label 'cat' is text but line 3's"):
         load_csv(tmp_path / "bad.csv")
 
 
@@ -355,3 +361,120 @@ def test_a_big_csv_shows_progress_on_a_terminal(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().err == ""
     load_csv(path, progress=True)  # asked for
     assert "reading big.csv" in capsys.readouterr().err
+
+
+# ---------------------------------------- what users hit (issue 25): complex, headers, labels, sparse, splits
+
+
+def one_line(info):
+    message = str(info.value)
+    assert "\n" not in message, message
+    return message
+
+
+@pytest.mark.parametrize("where", ["X", "y"])
+def test_complex_data_files_are_refused_not_made_real(tmp_path, where):
+    X, y = np.eye(3), np.array([[0.0], [1.0], [2.0]])
+    arrays = {"X": X + 1j if where == "X" else X, "y": y + 1j if where == "y" else y}
+    savemat(tmp_path / "d.mat", arrays)
+    np.savez(tmp_path / "d.npz", **arrays)
+    wanted = "X holds complex numbers; nnlearn trains on real numbers" if where == "X" else "y holds complex numbers"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # NumPy's ComplexWarning is not what the user hears
+        for name in ("d.mat", "d.npz"):
+            with pytest.raises(DataError, match=f"{name}: {wanted}") as info:
+                load_data(tmp_path / name)
+            one_line(info)
+        with pytest.raises(DataError, match=f"training data: {wanted}"):
+            train(arrays["X"], arrays["y"].ravel(), max_iter=1)
+
+
+def test_a_typo_in_the_first_line_is_an_error_not_a_header(tmp_path):
+    rows = "\n".join(f"{i / 10},{i % 3}" for i in range(1, 6))
+    (tmp_path / "d.csv").write_text("0.0x,0\n" + rows + "\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", HeaderWarning)
+        with pytest.raises(DataError) as info:
+            load_csv(tmp_path / "d.csv")
+    assert one_line(info) == (
+        f"{tmp_path / 'd.csv'}: line 1 has a non-numeric cell, column 1: '0.0x' "
+        "(the first line is data, not a header, since some of its cells are numbers)"
+    )
+    (tmp_path / "d.csv").write_text("\n x , label\n" + rows + "\n")  # a header: no cell is a number
+    with pytest.warns(HeaderWarning) as said:
+        X, y = load_csv(tmp_path / "d.csv")
+    assert X.shape == (5, 1) and y.tolist() == [1, 2, 0, 1, 2]
+    (message,) = [str(warning.message) for warning in said]
+    header = "treated line 2 as a header, since none of its cells is a number: 'x , label'"
+    assert message == f"{tmp_path / 'd.csv'}: {header}"
+    (tmp_path / "d.csv").write_text(rows + "\n")  # no header: nothing said
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", HeaderWarning)
+        assert load_csv(tmp_path / "d.csv")[0].shape == (5, 1)
+
+
+def test_text_labels_are_read_from_a_csv_file_as_from_an_npz_file(tmp_path):
+    X, y = np.array([[0.5, 1.0], [2.0, -1.0], [3.0, 0.0]]), np.array(["cat", "dog", "cat dog"])
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    (tmp_path / "d.csv").write_text('0.5,1,cat\n2,-1, dog \n3,0,"cat dog"\n')
+    for name in ("d.npz", "d.csv"):
+        X2, y2 = load_data(tmp_path / name)
+        np.testing.assert_array_equal(X2, X)
+        assert y2.dtype.kind == "U" and y2.tolist() == y.tolist(), name
+    assert load_csv(tmp_path / "d.csv", labels=None, n_features=2)[1].tolist() == y.tolist()
+    with pytest.raises(DataError, match=r"d.csv: line 1 has a non-numeric cell, column 3: 'cat' \(the first line"):
+        load_csv(tmp_path / "d.csv", labels=False)  # the last column is a feature's then
+
+
+def test_a_label_column_of_numbers_and_text_is_refused_naming_both_lines(tmp_path):
+    (tmp_path / "d.csv").write_text("1,2,0\n3,4,1\n5,6,7x\n")
+    with pytest.raises(DataError) as info:
+        load_csv(tmp_path / "d.csv")
+    assert one_line(info).endswith(
+        "d.csv: line 3's label '7x' is text but line 1's, '0', is a number; a CSV file's labels must be all numbers "
+        "or all text"
+    )
+
+
+def test_a_label_with_a_fraction_is_named_with_what_labels_may_be(tmp_path):
+    np.savez(tmp_path / "d.npz", X=np.eye(2), y=[3.5, 1.0])
+    with pytest.raises(DataError) as info:
+        load_data(tmp_path / "d.npz")
+    message = one_line(info)
+    assert message.endswith("d.npz: label 3.5 (example 1) is not a whole number; labels must be integers or text")
+
+
+def test_sparse_mat_variables_are_made_dense(tmp_path, monkeypatch):
+    from scipy import sparse
+
+    X, y = np.array([[0.0, 1.5, 0.0], [2.0, 0.0, 0.0], [0.0, 0.0, 3.0]]), np.array([[1.0], [0.0], [2.0]])
+    savemat(tmp_path / "d.mat", {"X": sparse.csc_matrix(X), "y": sparse.csc_matrix(y)})
+    X2, y2 = load_mat(tmp_path / "d.mat", course_labels=False)
+    np.testing.assert_array_equal(X2, X)
+    assert y2.dtype == np.int64 and y2.tolist() == [1, 0, 2]
+    X3, y3 = check_dataset(sparse.csr_array(X), sparse.csr_matrix(y))  # arrays given to the library too
+    np.testing.assert_array_equal(X3, X)
+    assert y3.tolist() == [1, 0, 2]
+    monkeypatch.setattr(datacheck, "DENSE_SHARE", 1e-15)  # more than this machine could hold
+    with pytest.raises(DataError, match=r"d.mat: X is a sparse 3 x 3 matrix; nnlearn trains on dense arrays") as info:
+        load_mat(tmp_path / "d.mat")
+    one_line(info)
+
+
+@pytest.mark.parametrize(
+    "y, test_size, message",
+    [
+        ([0] * 9 + [1], 0.2, "class 1 has a single example; a stratified split needs at least 2 examples of each"),
+        ([0, 1, 2] * 3 + [0], 0.1, "the test part gets 1 of the 10 examples (test_size 0.1), fewer than the 3 classes"),
+        ([0, 1] * 5, 0.95, "the training part gets 0 of the 10 examples (test_size 0.95), fewer than the 2 classes"),
+    ],
+)
+def test_split_failures_are_said_in_nnleans_words(y, test_size, message):
+    with pytest.raises(DataError) as info:
+        split(np.zeros((len(y), 2)), np.array(y), test_size=test_size)
+    assert one_line(info).startswith(message) and "Adjust" not in str(info.value)
+
+
+def test_split_takes_a_test_size_between_0_and_1():
+    with pytest.raises(ParameterError, match="test_size must be a number between 0 and 1"):
+        split(np.zeros((4, 2)), [0, 1, 0, 1], test_size=1.0)

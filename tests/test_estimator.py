@@ -12,6 +12,7 @@ from nnlearn import NeuralNetClassifier, load_digits8, split, train
 from nnlearn.compute import batch_objective as make_batch_objective
 from nnlearn.compute import make_objective
 from nnlearn.core import init_random, pack
+from nnlearn.errors import DataError, ParameterError, ShapeError
 
 FULL_BATCH_XFAIL = {
     "check_sample_weight_equivalence_on_dense_data": (
@@ -301,3 +302,79 @@ def test_max_iter_reached_warns_as_scikit_learn_does():
         warnings.simplefilter("error", ConvergenceWarning)
         converged = NeuralNetClassifier(tol=1e-2).fit(X[:300], y[:300])  # L-BFGS meets the tolerance early
     assert converged.n_iter_ < 400
+
+
+# --------------------------------------------------- library edges users hit (issue 25, item 11)
+
+
+def one_line(info):
+    message = str(info.value)
+    assert "\n" not in message, message
+    return message
+
+
+@pytest.mark.parametrize("kind", ["list", "object array"])
+def test_labels_mixing_numbers_and_text_are_refused_in_one_line(blobs, kind):
+    X, y = blobs
+    mixed = [1 if label else "a" for label in y]
+    labels = mixed if kind == "list" else np.array(mixed, dtype=object)
+    wanted = "labels mix numbers and text (such as 1 and 'a'); give every label as a number or every label as text"
+    with pytest.raises(DataError) as info:
+        NeuralNetClassifier(max_iter=2).fit(X, labels)
+    assert one_line(info) == f"y: {wanted}"
+    with pytest.raises(DataError) as info:
+        train(X, labels, max_iter=2)
+    assert one_line(info) == f"training data: {wanted}"
+
+
+def test_random_state_takes_what_scikit_learn_takes_and_refuses_a_generator(blobs):
+    with pytest.raises(ParameterError) as info:
+        NeuralNetClassifier(max_iter=2, random_state=np.random.default_rng(0)).fit(*blobs)
+    assert one_line(info).startswith(
+        "random_state must be None, an int or a numpy.random.RandomState, as scikit-learn takes it, not a "
+        "numpy.random.Generator"
+    )
+    with pytest.raises(ParameterError, match="random_state must be .*, got 'abc'$"):
+        NeuralNetClassifier(max_iter=2, random_state="abc").fit(*blobs)
+    for state in (None, 3, np.random.RandomState(0)):
+        assert NeuralNetClassifier(max_iter=2, random_state=state).fit(*blobs).n_iter_ == 2
+
+
+def test_a_warm_start_on_another_shape_says_how_to_start_afresh(digits8):
+    X, y = digits8[0][:200], digits8[1][:200]
+    clf = NeuralNetClassifier(hidden_layer_sizes=(5,), max_iter=2, warm_start=True).fit(X, y)
+    clf.set_params(hidden_layer_sizes=(6,))
+    with pytest.raises(ShapeError) as info:
+        clf.fit(X, y)
+    assert one_line(info) == (
+        "warm_start goes on from the previous fit's 64-5-10 network, but hidden_layer_sizes=(6,) on 64 features "
+        "make a 64-6-10 one: set warm_start=False to start afresh with the new shape"
+    )
+    clf = NeuralNetClassifier(hidden_layer_sizes=(5,), optimizer="sgd").partial_fit(X, y, classes=np.arange(10))
+    clf.set_params(hidden_layer_sizes=(6,))
+    with pytest.raises(ShapeError, match="^partial_fit goes on from .* 64-5-10 .* fit with warm_start=False to"):
+        clf.partial_fit(X, y)
+
+
+@pytest.mark.parametrize("dtype, weight", [("float64", 1e-300), ("float64", 1e300), ("float32", 1e-30)])
+def test_weights_whose_sum_the_dtype_cannot_carry_are_refused_before_training(blobs, dtype, weight):
+    X, y = blobs
+    weights = np.full(len(y), weight)
+    with pytest.raises(DataError) as info:
+        NeuralNetClassifier(max_iter=2, dtype=dtype).fit(X, y, sample_weight=weights)
+    assert one_line(info).startswith(f"sample_weight sums to {weights.sum():.3g}, outside what {dtype} training")
+    assert "divide the weights by their mean" in str(info.value)
+    with pytest.raises(DataError, match="sample_weight sums to"):
+        train(X, y, max_iter=2, dtype=dtype, sample_weight=weights)
+    mended = NeuralNetClassifier(max_iter=2, dtype=dtype).fit(X, y, sample_weight=weights / weights.mean())
+    assert mended.n_iter_ == 2
+
+
+def test_complex_examples_are_refused_in_one_line(blobs):
+    X, y = blobs
+    with pytest.raises(DataError) as info:
+        NeuralNetClassifier(max_iter=2).fit(X + 1j, y)
+    assert one_line(info) == "Complex data not supported: X holds complex numbers; nnlearn trains on real numbers"
+    clf = NeuralNetClassifier(max_iter=2).fit(X, y)
+    with pytest.raises(DataError, match="X holds complex numbers"):
+        clf.predict_proba(X + 1j)

@@ -17,15 +17,16 @@ from dataclasses import replace
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from .datasets._check import check_label_kinds, is_complex
+from .errors import DataError
 from .model import Model
 from .optim import MINI_BATCH
 from .training import DEFAULTS, SETTINGS, Continuation, Options, fit
-from .training._checks import check_cluster_parameter
+from .training._checks import check_cluster_parameter, check_sample_weight, check_warm_shape, random_state_of
 from .training._presets import preset_options
 from .training._train import data_terms
 
@@ -141,7 +142,14 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
     ``predict_proba`` divides each row of outputs by its sum. This keeps their order, so
     the most probable class is the predicted one, but it is a normalisation, not a
     calibrated softmax; use :class:`sklearn.calibration.CalibratedClassifierCV` when
-    calibrated probabilities matter.
+    calibrated probabilities matter. In every dtype ``argmax(predict_proba(X))`` is
+    ``predict(X)``'s class, the output layer's largest logit (the first of equal ones):
+    where rounding would tie two classes whose logits differ (saturated sigmoid units),
+    the larger logit's probability is a unit in the last place above the other's.
+
+    **Example weights** count their examples (the cost divides by their sum), so their
+    scale matters with ``lam`` > 0; a sum the training dtype cannot compute with is refused,
+    not rescaled (:func:`nnlearn.training._checks.check_sample_weight`).
 
     Examples
     --------
@@ -191,6 +199,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
                 f"y has {classes.tolist()}: set warm_start=False to start afresh"
             )
         self.classes_ = classes
+        if warm:
+            self._check_warm_shape(options, X.shape[1], "warm_start", "set warm_start=False")
         start = Continuation.from_weights(self.thetas_) if warm else None
         fitted = self._fit(X, y, options, sample_weight, resume=start)
         result = fitted.result
@@ -241,6 +251,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
             self.classes_ = self._check_classes(classes)
             self.n_iter_, self.loss_curve_ = 0, []
             self.validation_scores_ = self.best_validation_score_ = None
+        if not first:
+            self._check_warm_shape(options, X.shape[1], "partial_fit", "fit with warm_start=False")
         start = getattr(self, "_continuation", None)
         if start is None and not first:
             start = Continuation.from_weights(self.thetas_)
@@ -276,11 +288,21 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         return options
 
     def _validate(self, X, y, sample_weight, reset, dtype):
+        _check_real(X, "X")
+        _check_real(y, "y")
+        check_label_kinds(y, "y")  # before NumPy makes a list's numbers text, or fails to sort them
         X, y = validate_data(self, X, y, dtype=np.dtype(dtype), reset=reset)
         check_classification_targets(y)
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
+            # scikit-learn's reading of the weights (a number, a list, ...), then nnlearn's
+            # check that their sum suits the training dtype (check_sample_weight)
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+            sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
         return X, y, sample_weight
+
+    def _check_warm_shape(self, options, n_features, going_on, afresh):
+        network = options.network(n_features, self.classes_.size)
+        check_warm_shape(self.network_, network, options.hidden_layer_sizes, going_on, afresh)
 
     @staticmethod
     def _check_classes(classes):
@@ -292,10 +314,11 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
 
     def _seed(self):
         """An int seed: ``random_state`` itself when it is one, so that the estimator and
-        :func:`nnlearn.train` with that seed start from the same weights."""
+        :func:`nnlearn.train` with that seed start from the same weights (None, an int or a
+        RandomState, as scikit-learn takes it: :func:`~nnlearn.training._checks.random_state_of`)."""
         if isinstance(self.random_state, numbers.Integral):
             return int(self.random_state)
-        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        return int(random_state_of(self.random_state).randint(np.iinfo(np.int32).max))
 
     def __sklearn_clone__(self):
         """``sklearn.base.clone``: the parameters copied as scikit-learn copies them, but a
@@ -351,6 +374,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
 
     def _checked_X(self, X):
         check_is_fitted(self)
+        _check_real(X, "X")
         return validate_data(self, X, dtype=self.thetas_[0].dtype, reset=False)
 
     def predict_proba(self, X):
@@ -378,6 +402,13 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         """The class of the most active output unit, shape (m,)."""
         X = self._checked_X(X)
         return self.to_model().predict(X)
+
+
+def _check_real(X, name):
+    """Complex numbers refused in one line (scikit-learn's message prints the array), led by
+    the words scikit-learn's own checks look for."""
+    if is_complex(X):
+        raise DataError(f"Complex data not supported: {name} holds complex numbers; nnlearn trains on real numbers")
 
 
 NeuralNetClassifier.__doc__ = (NeuralNetClassifier.__doc__ or "").format(settings=_parameters_doc())

@@ -134,7 +134,7 @@ def add_arguments(p):
     p.add_argument(
         "--force",
         action="store_true",
-        help="overwrite an existing model file, report or checkpoint (regular files only)",
+        help="overwrite an existing model file, report or checkpoint (regular files only, never an input)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(

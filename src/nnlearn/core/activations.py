@@ -49,6 +49,7 @@ __all__ = [
     "register_output",
     "sigmoid",
     "sigmoid_gradient",
+    "in_order_of",
 ]
 
 # A name travels to the command line, model files, JSON and HTML: keep it plain.
@@ -170,7 +171,8 @@ class Output(_Kind):
     * ``xp_function(xp, z) -> h``: the output activations h_theta(x), shape (m, K);
     * ``xp_loss(xp, z, Y) -> l``: each example's loss, shape (m,), finite for any finite z;
     * ``xp_delta(xp, z, Y) -> dl/dz``, shape (m, K): the output layer's delta;
-    * ``xp_proba(xp, z) -> P``: class probabilities, rows summing to 1;
+    * ``xp_proba(xp, z) -> P``: class probabilities, rows summing to 1, never
+      decreasing as a logit grows (:meth:`proba` mends the ties rounding leaves);
     * ``init``, ``kernel`` (an :class:`OutputKernel`), ``array_api``: as :class:`Activation`'s.
     """
 
@@ -199,8 +201,39 @@ class Output(_Kind):
         return self.xp_delta(np, z, Y)
 
     def proba(self, z: np.ndarray) -> np.ndarray:
-        """Class probabilities from NumPy logits."""
-        return self.xp_proba(np, z)
+        """Class probabilities from NumPy logits, in the logits' order (:func:`in_order_of`):
+        ``argmax`` of a row picks the class of its largest logit, as prediction does."""
+        return in_order_of(self.xp_proba(np, z), z)
+
+
+def in_order_of(P: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Probabilities ``P`` (m, K), >= 0, raised by the fewest units in the last place that
+    put each row in the strict order of the logits ``z``: equal logits keep equal values.
+
+    Rounding ties classes whose logits differ: saturated sigmoid units (g(40) and g(41)
+    are 1 - 4e-18 and 1 - 2e-18, one number in float64) or logits a hair apart under a
+    softmax. Their probabilities differ by less than a unit in the last place, so a step
+    of one unit is as close to the exact value as the rounded one, and ``argmax(P)`` is
+    then ``argmax(z)`` in every dtype (the lowest index among equal logits). Rows already
+    in order, the usual case, are returned unchanged, bit for bit; a row with a value
+    that is not finite is left as it is. A row's sum moves by a few units in the last place.
+    """
+    P = np.asarray(P)
+    if P.ndim != 2 or P.dtype.kind != "f" or P.shape[1] < 2:
+        return P
+    bits = np.dtype(f"i{P.dtype.itemsize}")  # non-negative floats order as their bit patterns do
+    order = np.argsort(z, axis=1, kind="stable")
+    sorted_z = np.take_along_axis(z, order, axis=1)
+    # rank: the position of each logit among the row's distinct ones, smallest first
+    rank = np.zeros(sorted_z.shape, dtype=bits)
+    np.cumsum(sorted_z[:, 1:] > sorted_z[:, :-1], axis=1, out=rank[:, 1:])
+    raised = np.take_along_axis(P, order, axis=1).view(bits)
+    # the least values >= P that grow by at least one unit from each distinct logit to the next
+    raised = np.maximum.accumulate(raised - rank, axis=1) + rank
+    result = np.empty_like(P)
+    np.put_along_axis(result, order, raised.view(P.dtype), axis=1)
+    finite = np.all(np.isfinite(P), axis=1) & np.all(np.isfinite(z), axis=1)
+    return np.where(finite[:, None], result, P)
 
 
 # ------------------------------------------------------------ the fast kernel's in-place forms

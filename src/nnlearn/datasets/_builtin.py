@@ -16,6 +16,7 @@ import functools
 import hashlib
 import io
 import math
+import numbers
 import os
 import zipfile
 from importlib import resources
@@ -26,10 +27,11 @@ from typing import Any, Literal, overload
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..errors import DataError, ShapeError
+from ..errors import DataError, ParameterError, ShapeError, first_line
 from ..persist._atomic import atomic_write
 from ..persist._reading import regular_file
 from ._cache import cache_dir
+from ._check import check_label_kinds
 from ._files import load_csv, load_mat, load_npz
 from ._idx import is_idx_path, read_idx
 from ._mnist import load_fashion_mnist, load_mnist, resample_digits
@@ -245,10 +247,42 @@ def load_data(
 def split(X: ArrayLike, y: ArrayLike, test_size: float = 0.2, seed: int | None = 0) -> list[Any]:
     """Stratified train/test split (scikit-learn's ``train_test_split``).
 
+    The test part takes ``ceil(test_size * m)`` of the m examples, and each part about
+    ``test_size`` (or ``1 - test_size``) of each class.
+
     Returns
     -------
     X_train, X_test, y_train, y_test
+
+    Raises
+    ------
+    ParameterError
+        ``test_size`` is not a number between 0 and 1.
+    DataError
+        The split cannot be stratified: a class has a single example, or a part would get
+        fewer examples than there are classes (one of each is needed in each).
     """
     from sklearn.model_selection import train_test_split
 
-    return train_test_split(X, y, test_size=test_size, random_state=seed, stratify=y)
+    if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real) or not 0 < test_size < 1:
+        raise ParameterError(f"test_size must be a number between 0 and 1 (both excluded), got {test_size!r}")
+    check_label_kinds(y, "y")
+    classes, counts = np.unique(np.asarray(y), return_counts=True)
+    lonely = classes[counts < 2]
+    if lonely.size:
+        named = ", ".join(repr(c.item() if isinstance(c, np.generic) else c) for c in lonely[:5])
+        more = f" and {lonely.size - 5} more" if lonely.size > 5 else ""
+        which = f"class {named} has a single example" if lonely.size == 1 else f"classes {named}{more} have one each"
+        raise DataError(f"{which}; a stratified split needs at least 2 examples of each class, one for each part")
+    m = counts.sum()
+    n_test = math.ceil(test_size * m)
+    for part, n in (("test", n_test), ("training", m - n_test)):
+        if n < classes.size:
+            raise DataError(
+                f"the {part} part gets {n} of the {m} examples (test_size {test_size:g}), fewer than the "
+                f"{classes.size} classes; a stratified split needs one of each class in each part"
+            )
+    try:
+        return train_test_split(X, y, test_size=test_size, random_state=seed, stratify=y)
+    except ValueError as exc:  # what is left: X and y of different lengths, say
+        raise DataError(f"cannot split these data: {first_line(exc)}") from None

@@ -12,7 +12,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Literal, overload
+from typing import Literal, NamedTuple, overload
 
 import numpy as np
 
@@ -124,7 +124,10 @@ def load_csv(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Load a comma-separated file: one example per row, the label (if any) in the last column.
 
-    A first row that is not numeric is taken as a header and skipped; blank lines are
+    A first line none of whose cells reads as a number is taken as a header, skipped, and
+    said in a :class:`HeaderWarning`; a first line with a number in it is data, and a
+    cell there that is not a number is an error naming the line and the cell, as on any
+    other line (a typo must not turn the first example into a header). Blank lines are
     skipped.
 
     Parameters
@@ -145,25 +148,39 @@ def load_csv(
     Returns
     -------
     X : ndarray, shape (m, n), float64
-    y : ndarray, shape (m,), int64, or None
-        Labels must be whole numbers: one with a fraction, or beyond int64, is a
-        :class:`DataError` naming it and its line.
+    y : ndarray, shape (m,), or None
+        Integers (int64), or text (str) when the label column holds text, as an ``.npz``
+        file's labels may: a text label is the cell with its spaces, and a pair of double
+        quotes around it, removed. A label column mixing numbers and text, or a number
+        with a fraction or beyond int64, is a :class:`DataError` naming the line.
     """
     regular_file(path, DataError, "CSV file", MAX_CSV_BYTES)
-    table = _read_table(path, progress)
-    width = table.shape[1]
-    if labels is None:
-        labels = n_features is None or width != n_features
-        if n_features is not None and width not in (n_features, n_features + 1):
-            raise ShapeError(
-                f"{path}: {width} columns are neither {n_features} features nor {n_features} features and a label"
-            )
+    table = _read_table(path, progress, lambda width: _has_labels(path, labels, n_features, width))
+    width = table.numbers.shape[1] + (table.text is not None)
+    labels = _has_labels(path, labels, n_features, width)
+    if table.text is not None:
+        return check_features(table.numbers, path), table.text
     if not labels:
-        return check_features(table, path), None
+        return check_features(table.numbers, path), None
     if width < 2:
         raise DataError(f"{path}: needs at least one feature column and a label column")
-    X = check_features(table[:, :-1], path)
-    return X, check_labels(table[:, -1], path, True, lambda i: f"line {_line_of_row(path, i)}")
+    X = check_features(table.numbers[:, :-1], path)
+    return X, check_labels(table.numbers[:, -1], path, True, lambda i: f"line {_line_of_row(path, i)}")
+
+
+def _has_labels(path, labels, n_features, width):
+    """Whether the last of ``width`` columns is the label (see :func:`load_csv`)."""
+    if labels is not None:
+        return bool(labels)
+    if n_features is not None and width not in (n_features, n_features + 1):
+        raise ShapeError(
+            f"{path}: {width} columns are neither {n_features} features nor {n_features} features and a label"
+        )
+    return n_features is None or width != n_features
+
+
+class HeaderWarning(UserWarning):
+    """A CSV file's first line was skipped as a header: none of its cells is a number."""
 
 
 #: Files larger than this (bytes) show a progress bar while loading, on a terminal.
@@ -181,8 +198,20 @@ def _stderr_is_terminal():
         return False
 
 
-def _rows(path, bar):
-    """(line number, line) of the data rows of a CSV file: blank lines and a header skipped."""
+class _Table(NamedTuple):
+    """A CSV file's cells: ``numbers`` (rows, columns) float64; when the label column
+    holds text, ``numbers`` has the other columns and ``text`` the labels (str)."""
+
+    numbers: np.ndarray
+    text: np.ndarray | None = None
+
+
+def _rows(path, bar, warn=False, header=None):
+    """(line number, line) of the data rows of a CSV file: blank lines and a header skipped.
+
+    ``warn``: say in a :class:`HeaderWarning` that the first line was taken as a header;
+    ``header``, a list: the header's line number is appended to it.
+    """
     # utf-8-sig: a byte-order mark (spreadsheet exports) must not turn row 1 into a header.
     with open(path, encoding="utf-8-sig") as f:
         header_possible = True
@@ -193,13 +222,25 @@ def _rows(path, bar):
                 continue
             if header_possible:
                 header_possible = False
-                if not _is_numeric_row(line):
+                if not any(_is_number(cell) for cell in _cells(line)):
+                    if header is not None:
+                        header.append(number)
+                    if warn:
+                        shown = line.strip()
+                        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+                        warnings.warn(
+                            f"{path}: treated line {number} as a header, since none of its cells is a number: "
+                            f"{shown!r}",
+                            HeaderWarning,
+                            stacklevel=1,  # raised inside NumPy's reading of these lines: no caller to name
+                        )
                     continue
             yield number, line
 
 
-def _read_table(path, progress):
-    """The numbers of a CSV file, shape (rows, columns); DataError naming a bad line."""
+def _read_table(path, progress, has_labels):
+    """The cells of a CSV file (:class:`_Table`); DataError naming a bad line.
+    ``has_labels(width)``: whether the last of ``width`` columns is the label, which may be text."""
     show = progress if progress is not None else os.path.getsize(path) > PROGRESS_BYTES and _stderr_is_terminal()
     bar = None
     if show:
@@ -213,42 +254,127 @@ def _read_table(path, progress):
             file=sys.stderr,
             leave=False,
         )
-    rows = _rows(path, bar)
+    rows = _rows(path, bar, warn=True)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": said below
-            table = np.loadtxt((line for _, line in rows), delimiter=",", comments=None, dtype=np.float64, ndmin=2)
+        table = _loadtxt(line for _, line in rows)
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: not a readable text file ({first_line(exc)})") from None
     except ValueError as exc:
-        # NumPy's message counts rows of its own; find the file's line for the user.
-        raise DataError(_csv_problem(path) or f"{path}: not a readable CSV file ({first_line(exc)})") from None
+        table = exc
     finally:
         rows.close()  # the file, even when NumPy stopped half-way
         if bar is not None:
             bar.close()
+    if isinstance(table, ValueError):
+        # Not all numbers: text labels, or a malformed line, named by the file's line
+        # (NumPy's message counts rows of its own).
+        return _text_labelled(path, table, has_labels)
     if table.size == 0:
         raise DataError(f"{path}: no examples in the file")
-    return table
+    return _Table(table)
 
 
-def _csv_problem(path):
-    """The message for the first malformed line of a CSV file, or None."""
-    width = None
+def _loadtxt(lines):
+    with warnings.catch_warnings():
+        # said by the callers; only this warning: the lines' own HeaderWarning must pass
+        warnings.filterwarnings("ignore", ".*input contained no data", UserWarning)
+        return np.loadtxt(lines, delimiter=",", comments=None, dtype=np.float64, ndmin=2)
+
+
+def _text_labelled(path, exc, has_labels):
+    """A CSV file that NumPy could not read as numbers, read again: its features and text
+    labels when only the label column holds text, else a DataError for its first bad line."""
+    scan = _scan(path, has_labels)
+    if scan.problem or scan.text_line is None:
+        raise DataError(scan.problem or f"{path}: not a readable CSV file ({first_line(exc)})")
+    labels = []
+
+    def features():
+        for _, line in _rows(path, None):
+            head, _, label = line.rstrip("\r\n").rpartition(",")
+            labels.append(_text(label))
+            yield head
+
     try:
-        for number, line in _rows(path, None):
-            cells = line.rstrip("\r\n").split(",")
+        numbers = _loadtxt(features())
+    except (OSError, ValueError) as again:  # the file changed since the scan
+        raise DataError(f"{path}: not a readable CSV file ({first_line(again)})") from None
+    return _Table(numbers, np.array(labels, dtype=str))
+
+
+class _Scan(NamedTuple):
+    problem: str | None
+    text_line: int | None = None  # the line of the first text label
+
+
+def _scan(path, has_labels):
+    """The first malformed line of a CSV file, or where its text labels start."""
+    width = first = None
+    label = None  # (line, cell, is text) of the first row's label
+    header: list[int] = []
+    try:
+        for number, line in _rows(path, None, header=header):
+            cells = _cells(line)
             if width is None:
-                width = len(cells)
-            if len(cells) != width:
-                return f"{path}: line {number} has {len(cells)} cells, the first row has {width}"
-            if not _is_numeric_row(line):
-                return f"{path}: line {number} has a non-numeric cell (labels too must be numbers)"
-    except (OSError, ValueError):  # undecodable further on: NumPy's own message will do
-        return None
+                width, first = len(cells), number
+                labelled = width >= 2 and has_labels(width)
+            candidate = number == first and not header  # a first line read as data, not as a header
+            problem = _line_problem(path, number, cells, width, candidate, text_labels=labelled)
+            if problem:
+                return _Scan(problem)
+            if not labelled:
+                continue
+            text = not _is_number(cells[-1])
+            if label is None:
+                label = number, cells[-1], text
+            elif text != label[2]:
+                # the note on headers helps where the first line's label is the text: "label", say
+                note = label[0] == first and not header and label[2]
+                return _Scan(_mixed_labels(path, (number, cells[-1]), label, note))
+    except (OSError, UnicodeDecodeError):  # unreadable further on: NumPy's own message will do
+        return _Scan(None)
+    return _Scan(None, label[0] if label is not None and label[2] else None)
+
+
+def _line_problem(path, number, cells, width, first, *, text_labels):
+    """What is wrong with the cells of line ``number`` of a CSV file whose first row has
+    ``width`` cells (``first``: this is that row), or None. The label column (the last,
+    of two or more) may hold text when ``text_labels``."""
+    if len(cells) != width:
+        return f"{path}: line {number} has {len(cells)} cells, the first row has {width}"
+    features = cells[:-1] if text_labels and width >= 2 else cells
+    for column, cell in enumerate(features, start=1):
+        if not _is_number(cell):
+            return _not_a_number(path, number, column, cell, first)
     return None
+
+
+def _not_a_number(path, number, column, cell, first):
+    """The message for a cell that must be a number and is not."""
+    return f"{path}: line {number} has a non-numeric cell, column {column}: {_shown(cell)}" + (
+        _HEADER_NOTE if first else ""
+    )
+
+
+_HEADER_NOTE = " (the first line is data, not a header, since some of its cells are numbers)"
+
+
+def _mixed_labels(path, later, earlier, first):
+    """The message for labels of both kinds: ``later`` is (line, cell), ``earlier`` (line,
+    cell, whether it is text); ``first``: add the note on headers."""
+    (line, cell), (line0, cell0, text0) = later, earlier
+    kinds = ("a number", "text") if text0 else ("text", "a number")
+    return (
+        f"{path}: line {line}'s label {_shown(cell)} is {kinds[0]} but line {line0}'s, {_shown(cell0)}, is "
+        f"{kinds[1]}; a CSV file's labels must be all numbers or all text" + (_HEADER_NOTE if first else "")
+    )
+
+
+def _shown(cell):
+    cell = cell.strip()
+    return repr(cell if len(cell) <= 40 else cell[:37] + "...")
 
 
 def _line_of_row(path, index):
@@ -259,9 +385,22 @@ def _line_of_row(path, index):
     return "?"
 
 
-def _is_numeric_row(line):
+def _cells(line):
+    return line.rstrip("\r\n").split(",")
+
+
+def _is_number(cell):
+    """Whether a CSV cell reads as a number, as NumPy reads it (spaces around allowed)."""
     try:
-        [float(cell) for cell in line.strip().split(",")]
+        float(cell)
     except ValueError:
         return False
-    return True
+    return "_" not in cell and cell.isascii()  # Python reads 1_000 and Arabic digits, NumPy does not
+
+
+def _text(cell):
+    """A text label: its spaces, and one pair of double quotes around it, removed."""
+    cell = cell.strip()
+    if len(cell) >= 2 and cell[0] == cell[-1] == '"':
+        cell = cell[1:-1]
+    return cell

@@ -37,7 +37,7 @@ import numpy as np
 from ..errors import DataError, first_line
 from ..persist._reading import _npy_header, _read_member, _Refused, _scan, open_regular, regular_file
 from ._check import check_labels
-from ._files import MAX_INFLATION, _is_numeric_row, _rows, load_mat
+from ._files import MAX_INFLATION, _cells, _is_number, _line_problem, _rows, _shown, load_mat
 from ._idx import (
     _GZIP_MAGIC,
     _IMAGES_MAGIC,
@@ -197,11 +197,12 @@ def _npz_labels(path: str, archive: zipfile.ZipFile, member: tuple, m: int) -> n
 def _csv_blocks(path: str, rows: int) -> Iterator[Any]:
     """A CSV file's rows as load_csv reads them (label last), ``rows`` lines at a time."""
     regular_file(path, DataError, "CSV file")
-    lines = _rows(path, None)
+    header: list[int] = []  # the line of a header skipped, as load_csv skips it
+    lines = _rows(path, None, warn=True, header=header)
     width = None
     try:
         while chunk := _csv_lines(path, lines, rows):
-            table = _csv_table(path, chunk, width)
+            table = _csv_table(path, chunk, width, bool(header))
             if width is None:
                 width = table.shape[1]
                 if width < 2:
@@ -229,30 +230,40 @@ def _csv_lines(path: str, lines: Iterator[tuple[int, str]], rows: int) -> list[t
         raise DataError(f"{path}: not a readable text file ({first_line(exc)})") from None
 
 
-def _csv_table(path: str, chunk: list[tuple[int, str]], width: int | None) -> np.ndarray:
-    """The numbers of a block of lines; DataError naming a bad line (as load_csv names it)."""
+def _csv_table(path: str, chunk: list[tuple[int, str]], width: int | None, header: bool) -> np.ndarray:
+    """The numbers of a block of lines; DataError naming a bad line (as load_csv names it);
+    ``header``: whether a header line was skipped."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             table = np.loadtxt([line for _, line in chunk], delimiter=",", comments=None, dtype=np.float64, ndmin=2)
     except ValueError as exc:
         raise DataError(
-            _csv_problem(path, chunk, width) or f"{path}: not a readable CSV file ({first_line(exc)})"
+            _csv_problem(path, chunk, width, header) or f"{path}: not a readable CSV file ({first_line(exc)})"
         ) from None
     if width is not None and table.shape[1] != width:
-        raise DataError(_csv_problem(path, chunk, width) or f"{path}: rows of {table.shape[1]} cells, not {width}")
+        raise DataError(
+            _csv_problem(path, chunk, width, header) or f"{path}: rows of {table.shape[1]} cells, not {width}"
+        )
     return table
 
 
-def _csv_problem(path: str, chunk: list[tuple[int, str]], width: int | None) -> str | None:
-    """The message for the first malformed line of a block, or None; ``width``: the first row's."""
+def _csv_problem(path: str, chunk: list[tuple[int, str]], width: int | None, header: bool) -> str | None:
+    """The message for the first malformed line of a block, or None; ``width``: the first
+    row's (None: this block starts the file). Labels are numbers here: shards of text
+    labels would need their longest label known before the first block is written."""
+    candidate = None if width is not None or header else chunk[0][0]  # a first line read as data
     for number, line in chunk:
-        cells = line.rstrip("\r\n").split(",")
+        cells = _cells(line)
         width = len(cells) if width is None else width
-        if len(cells) != width:
-            return f"{path}: line {number} has {len(cells)} cells, the first row has {width}"
-        if not _is_numeric_row(line):
-            return f"{path}: line {number} has a non-numeric cell (labels too must be numbers)"
+        problem = _line_problem(path, number, cells, width, number == candidate, text_labels=True)
+        if problem:
+            return problem
+        if width >= 2 and not _is_number(cells[-1]):
+            return (
+                f"{path}: line {number}'s label {_shown(cells[-1])} is text; nnlearn shard reads a CSV file's labels "
+                "as numbers (it takes text labels from an .npz file)"
+            )
     return None
 
 

@@ -253,18 +253,25 @@ class Model:
         return output_preactivation(self.thetas, self._check_X(X), network=self.network)
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
-        """Class probabilities, shape (m, K), rows summing to 1.
+        """Class probabilities, shape (m, K), rows summing to 1, in the model's dtype.
 
         For a softmax output these are its outputs. The course's sigmoid outputs are
         independent units (a one-vs-all reading) whose values need not add up to 1:
         they are divided by their row sum, which keeps their order, hence the
         prediction. It is done on log g(z) so that saturated outputs (all rounding to 0
         or 1) still give finite probabilities.
+
+        Each row is in the strict order of the output layer's logits, so that
+        ``argmax(predict_proba(X))`` is :meth:`predict`'s class in every dtype, even
+        where rounding would tie two classes (saturated sigmoid units, g(40) and g(41),
+        are one number in float64): the larger logit's probability is then a unit in
+        the last place above (:func:`nnlearn.core.activations.in_order_of`).
         """
         return OUTPUTS[self.network.output].proba(self._logits(X))
 
     def predict(self, X: ArrayLike) -> np.ndarray:
-        """The label of the most active output unit for each example, shape (m,)."""
+        """The label of the most active output unit for each example, shape (m,): the
+        largest logit's (the lowest index among equal ones), as ``predict_proba``'s."""
         return self.classes[np.argmax(self._logits(X), axis=1)]
 
     def score(self, X: ArrayLike, y: ArrayLike) -> float:
