@@ -5,7 +5,13 @@ candidates and few iterations, in this process (``n_jobs=1``) unless a test is a
 worker processes.
 """
 
+import contextlib
+import os
 import shlex
+import signal
+import subprocess
+import sys
+import time
 import warnings
 
 import numpy as np
@@ -20,7 +26,9 @@ from nnlearn.errors import ParameterError
 from nnlearn.estimator import NeuralNetClassifier
 from nnlearn.model._model import load_model
 
-from .helpers import assert_one_line_error, nnlearn_script, ok_json, run_cli
+from .helpers import ENV, SCRIPT, assert_one_line_error, deadline, nnlearn_script, ok_json, run_cli
+
+psutil = pytest.importorskip("psutil")
 
 SMALL = ["--lambda", "1", "--hidden", "10,30", "--activation", "relu", "--output", "softmax"]
 QUICK = [*SMALL, "--cv", "3", "--max-iter", "40", "--n-jobs", "1"]
@@ -292,17 +300,93 @@ def test_the_command_line_imports_no_model_selection_until_tune_runs():
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
 
 
-@pytest.mark.slow
-def test_ctrl_c_ends_tune_cleanly(tmp_path):
-    # Ctrl-C reaches the whole process group, worker processes included.
-    import os
-    import signal
-    import subprocess
+def test_tune_refuses_data_that_train_refuses_before_any_work(cli, tmp_path):
+    X = np.random.default_rng(0).random((55, 4))
+    np.savez(tmp_path / "one.npz", X=X, y=np.zeros(55, int))
+    np.savez(tmp_path / "rare.npz", X=X, y=np.repeat([0, 1], [50, 5]))
+    assert_one_line_error(cli("tune", "--data", "one.npz", *QUICK), "training data: need at least two classes, got [0]")
+    # 5 ones: enough for 5 folds, not for 5 folds inside the other folds of 3 outer ones.
+    result = cli("tune", "--data", "rare.npz", *QUICK, "--test-size", "0", "--cv", "5", "--check", "3")
+    assert_one_line_error(result, "--check 3 with --cv 5", "outer fold 1 of 3 have 3 of their rarest")
+    result = cli("tune", "--data", "digits8", *QUICK, "--hidden", "10,10000000000")
+    assert_one_line_error(result, "64-10000000000-10 network", "GiB")
+    result = cli("tune", "--data", "rare.npz", *QUICK, "--out", "rare.npz", "--force")
+    assert_one_line_error(result, "--out rare.npz is also --data", "never writes over its own input")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["one.npz", "rare.npz"]
 
-    from .helpers import ENV, SCRIPT
 
+# ---------------------------------------------------------------- stop signals
+
+STOPPED = {"SIGINT": 130, "SIGTERM": 143, "SIGHUP": 129}
+# Four candidates: with --n-jobs 2 the first two are scored while the others wait.
+FOUR = ["--lambda", "1,3", "--hidden", "10,20", "--activation", "relu", "--output", "softmax", "--cv", "2"]
+
+
+def interrupted_line(name, done, of):
+    by = "" if name == "SIGINT" else f" by {name}"
+    return f"nnlearn tune: interrupted{by} after {done} of {of} candidates; nothing was saved"
+
+
+@pytest.mark.parametrize("name", ["SIGHUP", "SIGTERM"])
+def test_a_stop_signal_ends_tune_with_its_status_and_how_far_it_came(cli, tmp_path, monkeypatch, name):
+    # In this process, one fit at a time: the signal comes as the first candidate is reported.
+    import nnlearn.cli.tune
+
+    def say_then_signal(message):
+        print(message, file=sys.stderr)
+        os.kill(os.getpid(), getattr(signal, name))
+
+    monkeypatch.setattr(nnlearn.cli.tune, "say", say_then_signal)
+    result = cli("tune", "--data", "digits8", *FOUR, "--max-iter", "20", "--n-jobs", "1")
+    assert result.returncode == STOPPED[name] and result.stdout == ""
+    assert result.stderr.splitlines()[-1] == interrupted_line(name, 1, 4)
+    assert not list(tmp_path.iterdir())
+
+
+def session_processes(session):
+    """The live processes of the session ``session`` began (those reparented included)."""
+    found = []
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, OSError):
+            if os.getsid(process.pid) == session and process.status() != psutil.STATUS_ZOMBIE:
+                found.append(process)
+    return found
+
+
+def workers(session, ready=False):
+    """The joblib (loky) worker processes of a session; ``ready``: those that have started
+    as tune starts them, ignoring SIGINT (Linux's /proc shows it)."""
+    found = []
+    for process in session_processes(session):
+        with contextlib.suppress(psutil.Error, OSError):
+            worker = "--process-name LokyProcess" in " ".join(process.cmdline())
+            if worker and (not ready or ignores_sigint(process.pid)):
+                found.append(process)
+    return found
+
+
+def ignores_sigint(pid):
+    with open(f"/proc/{pid}/status") as status:
+        mask = next(line for line in status if line.startswith("SigIgn:")).split()[1]
+    return bool(int(mask, 16) >> (signal.SIGINT - 1) & 1)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads /proc")
+@pytest.mark.parametrize(
+    ("name", "whole_group"),
+    [
+        # kill PID, as soon as the workers exist: they hear nothing, tune must end them.
+        ("SIGTERM", False),
+        # Ctrl-C reaches the whole group, once the workers ignore it: before, in their
+        # Python's start, it would interrupt their imports, and each print a traceback.
+        ("SIGINT", True),
+    ],
+)
+def test_a_stop_signal_ends_the_worker_processes_too(tmp_path, name, whole_group):
+    # No process of tune's session is left: its workers ended, and so its resource
+    # trackers, which end when no process holds their pipe any more.
     process = subprocess.Popen(
-        [str(SCRIPT), "tune", "--data", "digits8", "--hidden", "25", "--max-iter", "50", "--cv", "3", "--n-jobs", "2"],
+        [str(SCRIPT), "tune", "--data", "digits8", *FOUR, "--max-iter", "300", "--n-jobs", "2"],
         cwd=tmp_path,
         env=ENV,
         stdout=subprocess.PIPE,
@@ -310,14 +394,28 @@ def test_ctrl_c_ends_tune_cleanly(tmp_path):
         text=True,
         start_new_session=True,
     )
-    first = process.stderr.readline()
-    assert first.startswith("nnlearn tune: [ 1/12]"), first
-    os.killpg(process.pid, signal.SIGINT)
-    out, err = process.communicate(timeout=60)
-    assert process.returncode == 130
-    assert out == "" and "Traceback" not in err
-    assert err.strip().splitlines()[-1].startswith("nnlearn tune: interrupted after")
-    assert not list(tmp_path.iterdir())
+    try:
+        with deadline(60):
+            while len(workers(process.pid, ready=whole_group)) < 2 and process.poll() is None:
+                time.sleep(0.02)
+        (os.killpg if whole_group else os.kill)(process.pid, getattr(signal, name))
+        out, err = process.communicate(timeout=30)
+        assert process.returncode == STOPPED[name] and out == "" and "Traceback" not in err, err
+        # Two candidates may have been scored on a fast machine.
+        assert err.splitlines()[-1] in (interrupted_line(name, 0, 4), interrupted_line(name, 2, 4)), err
+        left = session_processes(process.pid)
+        until = time.monotonic() + 5
+        while left and time.monotonic() < until:
+            time.sleep(0.1)
+            left = session_processes(process.pid)
+        assert not left, [p.cmdline() for p in left]
+        assert not list(tmp_path.iterdir())
+    finally:
+        for leftover in session_processes(process.pid):
+            with contextlib.suppress(psutil.Error):
+                leftover.kill()
+        process.kill()
+        process.communicate()
 
 
 @pytest.mark.slow

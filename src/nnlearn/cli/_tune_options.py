@@ -1,4 +1,6 @@
-"""``nnlearn tune``'s options: their default file names, and every one checked before any data are read.
+"""``nnlearn tune``'s options: their default file names, every one checked before any data
+are read (:func:`check_options`), and the data checked against them before the search
+(:func:`check_data`).
 
 The grid's values are checked by :func:`nnlearn.reporting._tuning_grid.grid_values` (each
 setting's one check); an error names the option it came from.
@@ -8,10 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import ParameterError
+import numpy as np
+
+from ..errors import DataError, ParameterError
 from ..training._settings import SETTINGS, check_setting
 
-__all__ = ["DEFAULT_OUT", "DEFAULT_PLOT", "check_options", "check_picture"]
+__all__ = ["DEFAULT_OUT", "DEFAULT_PLOT", "check_options", "check_data", "check_picture"]
 
 DEFAULT_OUT = "nnlearn-tuned.npz"
 DEFAULT_PLOT = "nnlearn-tune.png"
@@ -84,3 +88,25 @@ def check_picture(path):
         raise ParameterError(
             f"--plot {path}: cannot write .{suffix} pictures; use one of .{', .'.join(sorted(supported))}"
         )
+
+
+def check_data(args, grid, X_train, y_train):
+    """The training part against the options, as ``nnlearn train`` checks its data: two
+    classes or more, examples enough of each for the folds (``--cv``, and ``--check``'s
+    outer folds with ``--cv`` folds inside each), every candidate network within memory."""
+    from ..core import Network
+    from ..reporting._tuning import check_folds, check_nested_folds
+    from ..training._checks import check_memory
+
+    classes = np.unique(y_train)
+    if classes.size < 2:
+        raise DataError(f"training data: need at least two classes, got {classes.tolist()}")
+    what = f"the {len(y_train)} training examples"
+    check_folds(y_train, args.cv, what)
+    if args.check:
+        try:
+            check_nested_folds(y_train, args.check, args.cv, args.seed)
+        except ParameterError as exc:
+            raise ParameterError(f"--check {args.check} with --cv {args.cv}: {exc}") from None
+    for hidden in grid["hidden_layer_sizes"]:  # the units' kinds do not change the memory
+        check_memory(Network((X_train.shape[1], *hidden, classes.size)), len(y_train))

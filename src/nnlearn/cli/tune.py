@@ -8,23 +8,40 @@ scored once on the held-out part, and saved with the validation curve of the sea
 ``--check K`` adds nested cross-validation (:func:`nnlearn.reporting._tuning.nested_check`): is the
 choice better than the course's settings on folds it was not chosen on?
 
+Every input is checked before any work (:func:`nnlearn.cli._tune_options.check_data`
+checks the data as ``nnlearn train`` does). Ctrl-C, SIGTERM and SIGHUP stop the work, end
+the worker processes of the search and say how far it came (:class:`_StopSignals`).
+
 This module runs the verb; its options' checks are :mod:`nnlearn.cli._tune_options`', what
 it prints :mod:`nnlearn.cli._tune_output`'s.
 """
 
 from __future__ import annotations
 
-import contextlib
+import _thread
+import math
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
 from ..datasets._builtin import DATASET_FRAMING, DATASETS, load_data
 from ..errors import ParameterError
 from ..training._settings import DEFAULTS, SETTINGS
-from ._common import DATA_HELP, emit, percent, refuse_existing, same_path, split_data
-from ._monitor import say
+from ._common import (
+    DATA_HELP,
+    emit,
+    note_saved,
+    percent,
+    refuse_existing,
+    refuse_overwriting_inputs,
+    same_path,
+    split_data,
+    writing,
+)
+from ._monitor import STOP_SIGNALS, say
 from ._train_options import add_setting
 from ._tune_options import DEFAULT_OUT, DEFAULT_PLOT, check_options
 from ._tune_output import make_payload, payload_text
@@ -105,55 +122,154 @@ def add_arguments(p):
 
 def run(args):
     os.environ.setdefault("MPLBACKEND", "Agg")  # the picture goes to a file, never a window
+    done = {"candidates": 0, "of": 0, "saved": []}
+    with _StopSignals() as stop:
+        try:
+            status = _checked_tune(args, stop, done)
+            stop.finished()
+        except BaseException:
+            if stop.name is None:  # an error, not a stop signal: main() reports it
+                raise
+            # The fits abort with the exception; their worker processes must end with this one.
+            _stop_workers(kill=True)
+            where = f" after {done['candidates']} of {done['of']} candidates" if done["of"] else ""
+            saved = f"saved {' and '.join(map(str, done['saved']))}" if done["saved"] else "nothing was saved"
+            by = "" if stop.name == "SIGINT" else f" by {stop.name}"
+            say(f"nnlearn tune: interrupted{by}{where}; {saved}")
+            return STOP_SIGNALS[stop.name]
+        # Here, where a stop signal cannot cut it short (the results are out): otherwise
+        # Python's exit would wait for the idle workers, and a Ctrl-C then would print a
+        # traceback.
+        _stop_workers(kill=False)
+        return status
+
+
+def _checked_tune(args, stop, done):
+    """Every input checked, then the work."""
+    from ._tune_options import check_data
+
     grid = check_options(args)
+    done["of"] = math.prod(len(values) for values in grid.values())
     X, y = load_data(args.data)
     X_train, X_test, y_train, y_test = split_data(X, y, args.test_size, args.seed)
-    from ..reporting._tuning import check_folds
-
-    check_folds(y_train, args.cv, f"the {len(y_train)} training examples")
-    if args.check:
-        check_folds(y_train, args.check, f"the {len(y_train)} training examples")
+    check_data(args, grid, X_train, y_train)
     out, plot = args.out or DEFAULT_OUT, args.plot or DEFAULT_PLOT
+    refuse_overwriting_inputs([("--data", args.data)], [("--out", out), ("--plot", plot)])
     refuse_existing(out, args.force)
     refuse_existing(plot, args.force, option="--plot")
     if same_path(out, plot):
         raise ParameterError(f"--out {out} and --plot {plot} are the same file; give two names")
-    done = {"candidates": 0, "of": 0, "saved": []}
-    try:
-        with _interrupts_in_finalisers():
-            return _tune(args, grid, (X_train, y_train, X_test, y_test), out, plot, done)
-    except KeyboardInterrupt:
-        where = f" after {done['candidates']} of {done['of']} candidates" if done["of"] else ""
-        saved = f"saved only {', '.join(map(str, done['saved']))}" if done["saved"] else "nothing was saved"
-        say(f"nnlearn tune: interrupted{where}; {saved}")
-        return 130
+    return _tune(args, grid, (X_train, y_train, X_test, y_test), out, plot, done, stop)
 
 
-@contextlib.contextmanager
-def _interrupts_in_finalisers():
-    """Ctrl-C reaches the whole process group; one that lands while a finaliser runs (a
-    weakref callback of the worker pool's) cannot be raised there, and Python would print
-    it with a traceback as an ignored exception. Keep it quiet, and raise it once the work
-    under way returns."""
-    seen = []
-    previous = sys.unraisablehook
-
-    def hook(unraisable):
-        if isinstance(unraisable.exc_value, KeyboardInterrupt):
-            seen.append(unraisable)
-        else:
-            previous(unraisable)
-
-    sys.unraisablehook = hook
-    try:
-        yield
-    finally:
-        sys.unraisablehook = previous
-    if seen:
-        raise KeyboardInterrupt
+class _Stopped(KeyboardInterrupt):
+    """Raised in the main thread by the first stop signal (a KeyboardInterrupt, which
+    joblib answers by aborting the fits under way)."""
 
 
-def _tune(args, grid, data, out, plot, done):
+class _StopSignals:
+    """SIGINT, SIGTERM and SIGHUP while tune runs.
+
+    The first raises :class:`_Stopped` in the main thread (``name`` says which it was);
+    later ones are only noted, so that they cannot cut the cleanup short. It is not raised
+    where it would leave something half done, but asked for again 50 ms later: while loky
+    starts its worker processes (a worker whose start was cut short would print a
+    traceback of its own, and one not yet known to the pool could not be ended with it),
+    and while a finaliser runs (a weakref callback of the pool's, where Python would only
+    print it as an ignored exception). Once stopping, the pool's own threads may fail as
+    the pool is torn down under them (loky's manager thread can look for a task the abort
+    has just cancelled): that is the stop, already reported, so their tracebacks are kept
+    quiet. Signal handlers can only be set from the main thread; elsewhere tune cannot be
+    stopped by a signal.
+    """
+
+    def __init__(self):
+        self.name = None
+        self._raised = False
+        self._previous = {}
+        self._hooks = (sys.unraisablehook, threading.excepthook)
+        self._again = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for name in STOP_SIGNALS:
+                number = getattr(signal, name, None)  # no SIGHUP on Windows
+                # A signal ignored when nnlearn started stays ignored (`nohup nnlearn tune`).
+                if number is not None and signal.getsignal(number) is not signal.SIG_IGN:
+                    self._previous[number] = signal.signal(number, self._on_signal)
+        self._hooks = (sys.unraisablehook, threading.excepthook)
+        sys.unraisablehook, threading.excepthook = self._unraisable, self._thread_failed
+        return self
+
+    def __exit__(self, *exc_info):
+        if self._again is not None:
+            self._again.cancel()
+        sys.unraisablehook, threading.excepthook = self._hooks
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        return False
+
+    def _on_signal(self, signum, frame):
+        if self.name is None:
+            self.name = signal.Signals(signum).name
+        if self._raised:
+            return
+        if _starting_workers(frame):
+            self._ask_again()
+            return
+        self._raised = True
+        raise _Stopped
+
+    def _ask_again(self):
+        """Call the handler again in 50 ms (as if the signal came again, to this process alone)."""
+        self._again = threading.Timer(0.05, _thread.interrupt_main, (getattr(signal, self.name),))
+        self._again.daemon = True
+        self._again.start()
+
+    def _unraisable(self, unraisable):
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            self._hooks[0](unraisable)
+        elif self.name is not None:  # raised in a finaliser, and lost there
+            self._raised = False
+            self._ask_again()
+
+    def _thread_failed(self, failure):
+        if self.name is None:
+            self._hooks[1](failure)
+
+    def finished(self):
+        """The work is done and its results are out: a stop signal from now on is only noted."""
+        self._raised = True
+
+    def check(self):
+        """Raise :class:`_Stopped` if a stop signal came and was not raised."""
+        if self.name is not None:
+            self._raised = True
+            raise _Stopped
+
+
+def _starting_workers(frame):
+    """Whether ``frame`` (the main thread's, where a signal came) is within loky's start
+    of the pool's worker processes."""
+    while frame is not None:
+        if frame.f_code.co_name == "_ensure_executor_running" and "loky" in frame.f_code.co_filename:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _stop_workers(kill):
+    """End joblib's worker processes (loky's reusable executor): at once with ``kill``,
+    else once idle. Their resource trackers end when the last process holding their pipe
+    (this one) exits."""
+    from joblib.externals.loky import reusable_executor
+
+    executor = getattr(reusable_executor, "_executor", None)  # None: no pool was started
+    if executor is not None:
+        executor.shutdown(wait=True, kill_workers=kill)
+
+
+def _tune(args, grid, data, out, plot, done, stop):
     from ..reporting._plots import save_figure
     from ..reporting._tuning import SearchSettings, nested_check, search
     from ..reporting._tuning_plot import plot_search
@@ -172,6 +288,12 @@ def _tune(args, grid, data, out, plot, done):
                 f"nnlearn tune: [{i:>{len(str(total))}}/{total}] {candidate.describe():<36} "
                 f"{percent(candidate.mean):>7} +- {percent(candidate.std)}  ({candidate.fit_seconds:.2f} s a fit)"
             )
+        stop.check()
+
+    def check_progress(*fold):
+        if show:
+            _check_progress(*fold)
+        stop.check()
 
     result = search(X_train, y_train, grid, cv=args.cv, settings=settings, progress=progress)
     check = None
@@ -185,13 +307,19 @@ def _tune(args, grid, data, out, plot, done):
             outer=args.check,
             cv=args.cv,
             settings=settings,
-            progress=_check_progress if show else None,
+            progress=check_progress,
         )
     model = _retrain(args, result.best.params, X_train, y_train)
     test_accuracy = None if X_test is None else float(model.score(X_test, y_test))
-    saved = model.save(out, overwrite=args.force)
+    stop.check()
+    with writing(out):
+        saved = model.save(out, overwrite=args.force)
     done["saved"].append(saved)
-    figure = save_figure(plot_search(result), plot, overwrite=args.force)
+    note_saved(args, "the model", saved)
+    with writing(plot):
+        figure = save_figure(plot_search(result), plot, overwrite=args.force)
+    done["saved"].append(figure)
+    note_saved(args, "the validation curve", figure)
     payload = make_payload(args, result, check, data, test_accuracy, saved, figure, time.perf_counter() - start)
     emit(args, payload, payload_text(payload))
     return 0

@@ -8,7 +8,9 @@ The fits run in ``n_jobs`` worker processes, each allowed ``cores // n_jobs`` BL
 BLAS starts; threadpoolctl then reports that limit, and nnlearn's data term cuts its
 examples into as many shards): processes, since a small network gains nothing from
 nnlearn's threads (:mod:`nnlearn.compute._threads` shards only large work), and a limit, since a
-worker whose BLAS took every core would fight the others for them.
+worker whose BLAS took every core would fight the others for them. The workers ignore
+Ctrl-C: it reaches a terminal's whole process group, and the caller, which started them,
+is the one to handle it (``nnlearn tune`` ends them).
 
 The grid is scored ``n_jobs`` candidates at a time (scikit-learn's hook for custom
 searches, ``_run_search``), so a progress callback hears of each candidate as it is done.
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -46,6 +49,7 @@ __all__ = [
     "nested_check",
     "fit_and_score",
     "check_folds",
+    "check_nested_folds",
     "architecture_of",
     "default_jobs",
 ]
@@ -170,6 +174,21 @@ def check_folds(y: np.ndarray, cv: int, what: str = "the data") -> int:
     return int(cv)
 
 
+def check_nested_folds(y: np.ndarray, outer: int, cv: int, seed: int) -> None:
+    """The nested check's folds must fit the data: ``outer`` folds of ``y``, and ``cv``
+    folds inside each outer fold's other folds (as :func:`nested_check` cuts them)."""
+    y = np.asarray(y)
+    outer = check_folds(y, outer, "the data for the check")
+    for k, (inside, _) in enumerate(_outer_folds(y, outer, seed), start=1):
+        check_folds(y[inside], cv, f"the other folds of outer fold {k} of {outer}")
+
+
+def _outer_folds(y, outer, seed):
+    """The nested check's outer folds: shuffled with ``seed + 1`` (mod 2**32), so that
+    they are not the search's own folds."""
+    return _folds(outer, (seed + 1) % 2**32).split(np.zeros((len(y), 1)), y)
+
+
 def _estimator(settings):
     from ..estimator import NeuralNetClassifier
 
@@ -234,11 +253,20 @@ def search(
     )
     searcher.progress = progress
     start = time.perf_counter()
-    with warnings.catch_warnings(), parallel_config(backend="loky", inner_max_num_threads=threads):
+    loky = parallel_config(backend="loky", inner_max_num_threads=threads, initializer=_leave_ctrl_c_to_the_caller)
+    with warnings.catch_warnings(), loky:
         # A candidate stopped at max_iter is scored as it is; the warning would repeat per fit.
         warnings.simplefilter("ignore", ConvergenceWarning)
         searcher.fit(X, y)
     return SearchResult(_candidates(searcher.cv_results_, cv), cv, n_jobs, threads, time.perf_counter() - start)
+
+
+def _leave_ctrl_c_to_the_caller():
+    """Each worker process's first act: ignore SIGINT. Ctrl-C reaches the terminal's whole
+    process group; the process that started the search handles it and ends its workers,
+    which would otherwise each stop with a KeyboardInterrupt of their own (and print it
+    when it came between two fits)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _candidates(results, cv):
@@ -270,6 +298,11 @@ def _chunked_search() -> type:
         """
 
         progress: Progress | None = None
+
+        def __getstate__(self):
+            # scikit-learn sends the search itself to every fit (as its ``caller``): the
+            # workers need no callback, and a callback need not be picklable.
+            return {key: value for key, value in super().__getstate__().items() if key != "progress"}
 
         def _run_search(self, evaluate_candidates):
             candidates = list(ParameterGrid(self.param_grid))
@@ -319,11 +352,11 @@ def nested_check(
     -------
     CheckResult
     """
-    outer = check_folds(y, outer, "the data for the check")
     settings = (settings or SearchSettings()).checked()
+    check_nested_folds(y, outer, cv, settings.seed)
     start = time.perf_counter()
     chosen, chosen_scores, course_scores = [], [], []
-    for k, (inside, held) in enumerate(_folds(outer, (settings.seed + 1) % 2**32).split(X, y), start=1):
+    for k, (inside, held) in enumerate(_outer_folds(y, outer, settings.seed), start=1):
         X_in, y_in, X_out, y_out = X[inside], y[inside], X[held], y[held]
         best = search(X_in, y_in, grid, cv=cv, settings=settings).best.params
         chosen.append(best)
