@@ -281,7 +281,7 @@ def describe(cluster: Any, client: Any) -> str:
     here, or a ``LocalCluster``'s client), else the scheduler's address."""
     if isinstance(cluster, (int, np.integer)) and not isinstance(cluster, bool):
         return f"local {int(cluster)}"
-    local = getattr(client, "cluster", None)
+    local: Any = getattr(client, "cluster", None)
     if type(local).__name__ == "LocalCluster":
         return f"local {len(local.workers)}"
     return str(client.scheduler.address)

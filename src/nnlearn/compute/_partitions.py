@@ -189,7 +189,7 @@ def hand_over(actor: Any, index: int, first_row: int, X: Any, Y: Any, sample_wei
     read here) to the actor here, without another copy through a connection."""
     from distributed import get_worker
 
-    instance = get_worker().state.actors.get(actor.key)
+    instance: Any = get_worker().state.actors.get(actor.key)
     if instance is None:  # not on this worker after all: through Dask
         return actor.hold(index, first_row, X, Y, sample_weight).result()
     return instance.hold(index, first_row, X, Y, sample_weight)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numbers
 import os
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -90,7 +91,7 @@ def check_features(X: ArrayLike, source: str | os.PathLike = "data") -> np.ndarr
 _INT64_LIMIT = 2.0**63
 
 
-def is_complex(data: object) -> bool:
+def is_complex(data: Any) -> bool:
     """Whether array-like ``data`` holds complex numbers (told from its dtype, or a
     DataFrame's column dtypes, without a copy where it has them)."""
     dtype = getattr(data, "dtype", None)
@@ -108,7 +109,7 @@ def is_complex(data: object) -> bool:
         return False
 
 
-def densified(data: object, source: str | os.PathLike, name: str) -> object:
+def densified(data: Any, source: str | os.PathLike, name: str) -> Any:
     """A SciPy sparse matrix or array as a dense NumPy array, when it takes no more than
     :data:`DENSE_SHARE` of this machine's memory dense; anything else as it is."""
     from scipy import sparse
