@@ -16,6 +16,11 @@
   written at its best (see :func:`torch_network`).
 * ``gemm``: the two large matrix products alone, X theta1' and delta2' X.
 * ``gemm_best``: the same two products, each in its fastest form on this machine.
+* ``nnlearn_mkl``: ``nnlearn`` with ``blas="mkl"``: the two products with the examples by
+  Intel MKL's CBLAS (:mod:`nnlearn.compute._products`).
+* ``products_numpy``, ``products_mkl``: the two products with the examples alone, in the
+  forms the kernel gives them for X's dtype and sharded over the threads as nnlearn shards
+  the examples, by NumPy's BLAS or by MKL: the two libraries compared on the same work.
 """
 
 from __future__ import annotations
@@ -45,16 +50,21 @@ def initial_thetas(layer_sizes, dtype, seed=0):
     return [t.astype(dtype) for t in init_random(layer_sizes, 0.12, rng=seed)]
 
 
-def nnlearn_call(X, Y, thetas, threads):
+def nnlearn_call(X, Y, thetas, threads, blas="numpy"):
     """The objective :func:`nnlearn.train` minimises, its examples in shards over ``threads`` threads."""
     from nnlearn.compute._dataterm import full_objective
     from nnlearn.compute._threads import ShardedDataTerm
     from nnlearn.core import Network, layer_sizes_of, pack
 
     network = Network(layer_sizes_of(thetas))
-    objective = full_objective(ShardedDataTerm(X, Y, network, threads=threads), LAM)
+    objective = full_objective(ShardedDataTerm(X, Y, network, threads=threads, blas=blas), LAM)
     vector = pack(thetas)
     return lambda: objective(vector)
+
+
+def nnlearn_mkl_call(X, Y, thetas, threads):
+    """:func:`nnlearn_call` with ``blas="mkl"``."""
+    return nnlearn_call(X, Y, thetas, threads, blas="mkl")
 
 
 def array_call(X, Y, thetas, library):
@@ -138,6 +148,60 @@ def gemm_best_call(X, Y, thetas, threads):
     return products
 
 
+def kernel_products_call(X, Y, thetas, threads, blas):
+    """The kernel's two products with the examples alone, by ``blas``'s library.
+
+    In the forms :func:`nnlearn.core.data_term` gives them for X's dtype: where the hidden
+    layer is column-major (float64), ``theta1[:, 1:] @ X'`` and ``delta2' @ X`` with
+    delta2 in Fortran order; else (float32) ``X @ theta1[:, 1:]'`` and ``delta2' @ X`` with
+    delta2 in C order. The examples are cut into the shards
+    :class:`nnlearn.compute._threads.ShardedDataTerm` makes for ``threads`` threads, run on
+    its thread pool with every BLAS on one thread, as nnlearn runs them.
+    """
+    import itertools
+
+    from nnlearn.compute._products import products
+    from nnlearn.compute._threads import _pool, blas_threads, shard_bounds, shard_count
+    from nnlearn.core import Network, layer_sizes_of
+    from nnlearn.core.kernels import _COLUMN_MAJOR_HIDDEN
+
+    matmul = products(blas) or np.matmul
+    W1 = thetas[0][:, 1:]
+    column_major = X.dtype in _COLUMN_MAJOR_HIDDEN
+    order = "F" if column_major else "C"
+    rng = np.random.default_rng(1)
+    bounds = shard_bounds(X.shape[0], shard_count(X.shape[0], Network(layer_sizes_of(thetas)), threads))
+    shards = [
+        (X[i:j], np.asarray(rng.random((j - i, W1.shape[0])), dtype=X.dtype, order=order))
+        for i, j in itertools.pairwise(bounds)
+    ]
+
+    def shard_products(Xs, delta):
+        forward = matmul(W1, Xs.T) if column_major else matmul(Xs, W1.T)
+        return forward, matmul(delta.T, Xs)
+
+    def call():
+        with blas_threads(1):
+            if len(shards) == 1:
+                return shard_products(*shards[0])
+            pool = _pool(len(shards))
+            return [f.result() for f in [pool.submit(shard_products, *shard) for shard in shards]]
+
+    forms = "theta1 X', delta2' X (delta2 F)" if column_major else "X theta1', delta2' X (delta2 C)"
+    call.info = {"forms": forms, "shards": len(shards)}
+    if blas != "numpy":  # the library's own peak, on one thread (MKL runs sequentially here)
+        call.info["peak_gflops_1_thread"] = gemm_peak_gflops(X.dtype, matmul=matmul)
+    return call
+
+
+def products_numpy_call(X, Y, thetas, threads):
+    return kernel_products_call(X, Y, thetas, threads, "numpy")
+
+
+def products_mkl_call(X, Y, thetas, threads):
+    return kernel_products_call(X, Y, thetas, threads, "mkl")
+
+
 def torch_network(X, Y, thetas, torch, device="cpu"):
     """Forward and backward of the 1-hidden-layer network and the course's loss in PyTorch.
 
@@ -179,17 +243,21 @@ CALLS = {
     "torch": torch_call,
     "gemm": gemm_call,
     "gemm_best": gemm_best_call,
+    "nnlearn_mkl": nnlearn_mkl_call,
+    "products_numpy": products_numpy_call,
+    "products_mkl": products_mkl_call,
 }
 
 
-def gemm_peak_gflops(dtype, size=2000, repeats=5):
-    """Best rate of an n x n matrix product, the machine's matrix-multiply peak."""
+def gemm_peak_gflops(dtype, size=2000, repeats=5, matmul=np.matmul):
+    """Best rate of an n x n matrix product, the machine's matrix-multiply peak (by
+    ``matmul``: NumPy's BLAS unless another is given)."""
     rng = np.random.default_rng(0)
     A, B = rng.random((size, size)).astype(dtype), rng.random((size, size)).astype(dtype)
-    A @ B
+    matmul(A, B)
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
-        A @ B
+        matmul(A, B)
         best = min(best, time.perf_counter() - start)
     return 2 * size**3 / best / 1e9
