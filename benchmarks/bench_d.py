@@ -22,7 +22,7 @@ What is measured, the cluster idle while this process computes and the other way
    times ``instance.sums(x)`` in the worker's actor thread (where Dask runs an actor's
    calls), one worker at a time; against ``nnlearn.core.data_term`` on the same rows in this
    process on one BLAS thread (``blas_threads(1)``). Medians of ``CALLS`` calls each, taken
-   in alternating blocks; the ratio is worker / this process (target: at most 1.1). Beside
+   in 5 alternating blocks; the ratio is worker / this process (target: at most 1.1). Beside
    it: this process on a 64-byte aligned copy of the rows (the worker's are aligned), and
    the actor's ``sums`` called from this process (its round trip, one worker at a time).
 2. One evaluation's round trip: the median of a whole ``ClusterDataTerm(...)(thetas)`` call
@@ -298,7 +298,7 @@ def measure_calls(client, X, y, calls):
     try:
         term(thetas)
         workers = []
-        blocks = 2  # alternating blocks of calls/2 calls, the worker first
+        blocks = 5  # alternating blocks of calls / 5 calls, the worker first: drift moves both sides
         for holder in term._holders:
             (index,) = holder.indices
             i, j = term.bounds[index], term.bounds[index + 1]

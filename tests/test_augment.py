@@ -1,20 +1,31 @@
 """nnlearn.training._augment: distorted copies of image rows, in nnlearn's column-major layout."""
 
+import threading
+
 import numpy as np
 import pytest
 from scipy import ndimage
 
+import nnlearn.training._fitting
+from nnlearn import train
 from nnlearn.errors import ParameterError
 from nnlearn.training._augment import (
     Affine,
     Augment,
+    _bilinear,
+    _draw_affine,
+    _elastic_field,
+    _inverse,
+    _sources,
     augment_record,
     check_augment,
     distort,
     simard_elastic,
+    unrolled,
     upright,
     warp,
 )
+from nnlearn.training._fitting import _EpochCopies
 
 
 def ell(side=12):
@@ -177,3 +188,142 @@ def test_the_picture_shows_each_original_upright_beside_its_copies(digits):
     for row in range(3):  # the originals are not shuffled when n covers them all
         np.testing.assert_array_equal(tiles[5 * row], upright(X[row : row + 1], 20)[0])
         assert all(np.abs(tiles[5 * row + j] - tiles[5 * row]).max() > 0.1 for j in range(1, 5))
+
+
+@pytest.mark.parametrize("background", [0.0, 0.37, -1.5])
+def test_the_resampling_is_map_coordinates_bit_for_bit(background):
+    rng = np.random.default_rng(11)
+    side, k = 7, 60
+    images = rng.normal(size=(k, side, side))
+    # signed zeros: a sum of -0.0 terms (taps of -0.0, negative taps of weight 0) is +0.0 in map_coordinates
+    images[:10] = -np.abs(images[:10])
+    images[:, :, 3] = -0.0
+    source = rng.uniform(-4, side + 3, size=(k, 2, side, side))
+    source[:20] = np.round(source[:20])  # whole coordinates, on the edges and just beyond
+    source[20:30] = source[20:30] * 40 - 100  # far beyond the edges
+    padded = np.pad(images, ((0, 0), (2, 2), (2, 2)), constant_values=background)
+    ours = _bilinear(padded, source)
+    for i in range(k):
+        theirs = ndimage.map_coordinates(images[i], source[i], order=1, mode="grid-constant", cval=background)
+        np.testing.assert_array_equal(ours[i].view(np.uint64), theirs.view(np.uint64), err_msg=f"image {i}")
+
+
+def per_image(X, copies, seed, **sizes):
+    """distort's copies as it first made them: one map_coordinates call per image."""
+    settings = Augment(copies=copies, **sizes)
+    side = 20
+    images = upright(X, side)
+    rng = np.random.default_rng(seed)
+    sized = settings.sizes(side)
+    draws = _draw_affine(rng, copies * len(X), sized)
+    field = _elastic_field(rng, copies * len(X), side, sized["elastic_alpha"], sized["elastic_sigma"])
+    source = _sources(_inverse(draws), draws["shift"], field, side)
+    border = np.concatenate([images[:, [0, -1], :].ravel(), images[:, :, [0, -1]].ravel()])
+    out = np.stack(
+        [
+            ndimage.map_coordinates(
+                images[i % len(X)].astype(np.float64), source[i], order=1, mode="grid-constant", cval=np.median(border)
+            )
+            for i in range(copies * len(X))
+        ]
+    ).astype(X.dtype)
+    return unrolled(np.clip(out, X.min(), X.max()))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("elastic_alpha", [0.0, 8.0])
+def test_distort_gives_the_copies_of_one_map_coordinates_call_per_image_bit_for_bit(digits, dtype, elastic_alpha):
+    X = digits[0].astype(dtype)
+    ours = distort(X, copies=3, seed=4, elastic_alpha=elastic_alpha)
+    theirs = per_image(X, 3, 4, elastic_alpha=elastic_alpha)
+    assert ours.dtype == theirs.dtype
+    np.testing.assert_array_equal(ours.view(np.uint8), theirs.view(np.uint8))
+
+
+def test_copies_made_ahead_are_the_copies_made_in_turn():
+    threads = []
+
+    def make(rng):
+        threads.append(threading.current_thread())
+        return rng.uniform(size=(3, 4))
+
+    out = np.zeros((3, 4))
+    in_turn, ahead = np.random.default_rng(5), np.random.default_rng(5)
+    copies = _EpochCopies(make, out, epochs=4)
+    try:
+        for _ in range(4):
+            copies(ahead)
+            np.testing.assert_array_equal(out, in_turn.uniform(size=(3, 4)))
+            # between epochs the generator is where copies made in turn leave it: what a checkpoint saves
+            assert ahead.bit_generator.state == in_turn.bit_generator.state
+    finally:
+        copies.close()
+    assert len(threads) == 4  # none made ahead after the last epoch
+    assert threads[0] is threading.current_thread() and all(t is not threads[0] for t in threads[1:])
+
+
+def test_a_generator_set_elsewhere_gets_copies_made_from_its_state():
+    out = np.zeros(2)
+    copies = _EpochCopies(lambda rng: rng.uniform(size=2), out, epochs=3)
+    rng = np.random.default_rng(1)
+    try:
+        copies(rng)
+        rng.bit_generator.state = np.random.default_rng(2).bit_generator.state  # as a resumed run sets it
+        copies(rng)
+    finally:
+        copies.close()
+    reference = np.random.default_rng(2)
+    np.testing.assert_array_equal(out, reference.uniform(size=2))
+    assert rng.bit_generator.state == reference.bit_generator.state
+
+
+def test_an_error_making_copies_ahead_is_raised_when_they_are_due():
+    calls = []
+
+    def make(rng):
+        calls.append(None)
+        if len(calls) == 2:
+            raise MemoryError("no room for the copies")
+        return rng.uniform(size=2)
+
+    copies, rng = _EpochCopies(make, np.zeros(2), epochs=3), np.random.default_rng(0)
+    try:
+        copies(rng)  # the second epoch's start to be made ahead, and to fail
+        with pytest.raises(MemoryError, match="no room"):
+            copies(rng)
+    finally:
+        copies.close()
+
+
+class _InTurn:
+    """_EpochCopies without the thread: each epoch's copies made when it starts."""
+
+    def __init__(self, make, out, epochs):
+        self.make, self.out = make, out
+
+    def __call__(self, rng):
+        self.out[...] = self.make(rng)
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_a_mini_batch_run_with_copies_made_ahead_equals_one_with_copies_made_in_turn(
+    digits8, monkeypatch, early_stopping
+):
+    X, y = digits8
+    settings = dict(hidden_layer_sizes=(12,), optimizer="adam", max_iter=5, seed=3, augment=1)
+    settings.update(early_stopping=early_stopping)
+
+    def run():
+        states = []
+        model = train(X, y, **settings, checkpoint=lambda run: states.append(run.state["aug_rng"]))
+        return model, states
+
+    ahead, ahead_states = run()
+    monkeypatch.setattr(nnlearn.training._fitting, "_EpochCopies", _InTurn)
+    in_turn, in_turn_states = run()
+    assert len(ahead_states) == 5 and ahead_states == in_turn_states
+    for a, b in zip(ahead.thetas, in_turn.thetas):
+        np.testing.assert_array_equal(a, b)

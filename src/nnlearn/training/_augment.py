@@ -13,10 +13,12 @@ every dataset nnlearn loads (digits20, digits8, MNIST) is laid out so. ``order="
 rows unrolled row-major instead (scikit-learn's ``load_digits().data``). The distortions
 act on the upright image, whichever the layout.
 
-Every image gets its own transform. The sampling coordinates of all of them are computed
-together in NumPy, and each image is resampled by :func:`scipy.ndimage.map_coordinates`
-(bilinear, so the values stay between the originals'); the work is cut into chunks of
-:data:`CHUNK` images to bound the memory of the coordinates.
+Every image gets its own transform. The elastic fields are drawn for :data:`CHUNK` images at
+a time, to bound their memory; the sampling coordinates and the bilinear resampling (so the
+values stay between the originals') are computed in NumPy for :data:`BLOCK` images at a time,
+whose arrays stay in the cache. The resampling is :func:`scipy.ndimage.map_coordinates`'s
+(``order=1, mode="grid-constant"``) operation for operation, so its values are the same bit
+for bit (``tests/test_augment.py`` checks it), without a call per image.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.ndimage import gaussian_filter, map_coordinates
+from scipy.ndimage import gaussian_filter
 
 from ..errors import ParameterError
 
@@ -45,13 +47,17 @@ __all__ = [
     "unrolled",
     "ORDERS",
     "CHUNK",
+    "BLOCK",
 ]
 
 #: The layouts of a row: "F" column-major (nnlearn's, the course's), "C" row-major.
 ORDERS = ("F", "C")
-#: Images whose coordinates are computed at once: 2 * 8 * CHUNK * s * s bytes and as much
-#: again for the elastic field (26 MB each for 20x20 images).
+#: Images whose elastic fields are drawn and smoothed at once: 2 * 8 * CHUNK * s * s bytes
+#: (26 MB for 20x20 images).
 CHUNK = 4096
+#: Images whose coordinates and interpolation are computed at once: their arrays (3.2 kB an
+#: image each, for 20x20 pixels) stay in the cache. Fastest from 128 to 256 (docs/augment.md).
+BLOCK = 192
 # Simard et al.'s elastic distortion of 29x29 digits: alpha 34, sigma 4 pixels.
 _SIMARD_SIDE, _SIMARD_ALPHA, _SIMARD_SIGMA = 29, 34.0, 4.0
 
@@ -217,7 +223,8 @@ def distort(
         stop = min(start + CHUNK, count)
         rows = np.arange(start, stop) % m
         field = _elastic_field(rng, stop - start, side, sizes["elastic_alpha"], sizes["elastic_sigma"])
-        out[start:stop] = _warp(images[rows], {k: v[start:stop] for k, v in draws.items()}, field, background)
+        params = {k: v[start:stop] for k, v in draws.items()}
+        _warp(images, rows, params, field, background, out[start:stop])
     np.clip(out, low, high, out=out)
     return unrolled(out, settings.order)
 
@@ -283,7 +290,8 @@ def warp(
     }
     images = upright(X, side, order)
     dtype = X.dtype if X.dtype.kind == "f" else np.dtype(np.float64)
-    return unrolled(_warp(images, params, None, background).astype(dtype, copy=False), order)
+    out = np.empty((m, side, side), dtype=dtype)
+    return unrolled(_warp(images, np.arange(m), params, None, background, out), order)
 
 
 def augmented(
@@ -340,36 +348,90 @@ def _elastic_field(rng, count, side, alpha, sigma):
     return alpha * noise
 
 
-def _warp(images, params, field, background):
-    """Upright images (k, s, s) each transformed by its parameters (see :func:`warp`).
-
-    An output pixel p (row, column from the centre) takes the input at
-    A^-1 (p + field(p) - shift) + centre, A = rotation @ shear @ scale, bilinearly.
+def _warp(images, rows, params, field, background, out):
+    """``images[rows]`` (upright, (k, s, s)) each transformed by its parameters (see
+    :func:`warp`), written into ``out`` (k, s, s) and returned; :data:`BLOCK` at a time.
     """
-    k, side = images.shape[0], images.shape[1]
+    k, side = out.shape[0], out.shape[1]
+    inverse = _inverse(params)
+    # Each block's images inside a border of 2 background pixels, in one buffer whose
+    # border is written once: every tap _bilinear reads lies in it.
+    padded = np.full((min(k, BLOCK), side + 4, side + 4), background)
+    for start in range(0, k, BLOCK):
+        stop = min(start + BLOCK, k)
+        block = padded[: stop - start]
+        block[:, 2:-2, 2:-2] = images[rows[start:stop]]
+        part = None if field is None else field[start:stop]
+        out[start:stop] = _bilinear(block, _sources(inverse[start:stop], params["shift"][start:stop], part, side))
+    return out
+
+
+def _inverse(params):
+    """A^-1 (k, 2, 2) for each image's A = rotation @ shear @ scale, in (row, column) coordinates."""
     theta, scale, shear = params["rotation"], params["scale"], params["shear"]
     cos, sin = np.cos(theta), np.sin(theta)
-    # A in (row, column) coordinates: rotation [[cos, -sin], [sin, cos]] turns the upright
-    # image anticlockwise (rows run down); shear [[1, 0], [shear, 1]]; scale * I. Its inverse:
-    inverse = np.empty((k, 2, 2))
+    # Rotation [[cos, -sin], [sin, cos]] turns the upright image anticlockwise (rows run
+    # down); shear [[1, 0], [shear, 1]]; scale * I. The inverse of their product:
+    inverse = np.empty((theta.shape[0], 2, 2))
     inverse[:, 0, 0], inverse[:, 0, 1] = cos, sin
     inverse[:, 1, 0], inverse[:, 1, 1] = -shear * cos - sin, -shear * sin + cos
     inverse /= scale[:, None, None]
+    return inverse
+
+
+def _sources(inverse, shift, field, side):
+    """The input coordinates (k, 2, s, s), (row, column), each output pixel samples: an
+    output pixel p (row, column from the centre) takes the input at
+    A^-1 (p + field(p) - shift) + centre, ``inverse`` (k, 2, 2), ``shift`` (k, 2) (down,
+    right), ``field`` (k, 2, s, s) or None.
+    """
     centre = (side - 1) / 2
     grid = np.mgrid[0:side, 0:side].astype(np.float64) - centre  # (2, s, s)
-    points = grid[None] - params["shift"][:, :, None, None]
+    points = grid[None] - shift[:, :, None, None]
     if field is not None:
-        points = points + field
-    source = np.einsum("kij,kjab->kiab", inverse, points) + centre
-    images = np.asarray(images, dtype=np.float64)
-    out = np.empty((k, side, side))
-    # One 2-D map_coordinates per image: measured faster than one 3-D call on the stack
-    # (docs/augment.md), whose third axis costs interpolation weights it does not need.
-    # Bilinear (order 1), so the values stay between the originals'; "grid-constant"
-    # blends the edge into the background.
-    for i in range(k):
-        map_coordinates(images[i], source[i], output=out[i], order=1, mode="grid-constant", cval=background)
-    return out
+        points += field
+    return np.einsum("kij,kjab->kiab", inverse, points) + centre
+
+
+def _bilinear(padded, source):
+    """Images (k, s + 4, s + 4), a border of 2 background pixels around each, sampled
+    bilinearly at ``source`` (k, 2, s, s), coordinates in the unpadded image; (k, s, s).
+
+    What ``map_coordinates(image, source[i], order=1, mode="grid-constant", cval=background)``
+    gives for each image, bit for bit: the same operations in the same order. Along an axis
+    the taps are floor(x) and floor(x) + 1, weighted 1 - (x - floor(x)) and 1 minus that;
+    a tap beyond the edge reads the background; the value is
+    ((0 + v00 w0 u0) + v01 w0 u1) + v10 w1 u0) + v11 w1 u1, v_ij the tap (row i, column j),
+    w the rows' weights, u the columns'.
+    """
+    k, width = padded.shape[0], padded.shape[1]
+    side = width - 4
+    row, col = source[:, 0], source[:, 1]
+    low_row, low_col = np.floor(row), np.floor(col)
+    w0 = 1.0 - (row - low_row)
+    w1 = 1.0 - w0
+    u0 = 1.0 - (col - low_col)
+    u1 = 1.0 - u0
+    # A first tap below -2 or above side - 1 leaves both taps beyond the edge: moved to -2 or
+    # side, they read the border instead. Flat indices, exact in float64, into padded.
+    np.clip(low_row, -2.0, side, out=low_row)
+    np.clip(low_col, -2.0, side, out=low_col)
+    low_row *= width
+    low_row += low_col
+    low_row += (np.arange(k, dtype=np.float64) * (width * width) + (2 * width + 2))[:, None, None]
+    tap = low_row.astype(np.intp)
+    flat = padded.ravel()
+    value = np.take(flat, tap)
+    value *= w0
+    value *= u0
+    value += 0.0  # map_coordinates' sum starts at +0.0: a first term of -0.0 becomes +0.0
+    for step, w, u in ((1, w0, u1), (width - 1, w1, u0), (1, w1, u1)):
+        tap += step
+        term = np.take(flat, tap)
+        term *= w
+        term *= u
+        value += term
+    return value
 
 
 def _side(n_features, side):

@@ -7,14 +7,18 @@ term (:mod:`nnlearn.compute._dataterm`; this machine's cores by default), the mi
 stratified part first (:func:`hold_out`) and watches its accuracy (the mini-batch
 optimisers themselves, the full-batch ones through :class:`Watch`); augmentation
 (:mod:`nnlearn.training._augment`) then distorts what is left: once before a full-batch run, every
-epoch of a mini-batch one. A run that diverges ends in a :class:`TrainingError`; one whose
-examples are lost keeps the weights of its last iteration.
+epoch of a mini-batch one (:class:`_EpochCopies`: the next epoch's copies made in a thread
+while this one trains, the same as made in turn). A run that diverges ends in a
+:class:`TrainingError`; one whose examples are lost keeps the weights of its last iteration.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import copy
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -76,13 +80,16 @@ def _fit_minibatch(X, Y, network, start, options, *, sample_weight, callback, ch
         m, reps = X.shape[0], options.augment.copies + 1
         X, Y = np.concatenate([X] * reps), np.concatenate([Y] * reps)
         sample_weight = None if sample_weight is None else np.concatenate([sample_weight] * reps)
-
-        def refresh(rng):
-            X[m:] = distort(X[:m], copies=reps - 1, settings=options.augment, seed=rng)
+        originals = X[:m]
+        refresh = _EpochCopies(
+            lambda rng: distort(originals, copies=reps - 1, settings=options.augment, seed=rng),
+            X[m:],
+            options.max_iter - start.n_iter,
+        )
 
     # Unlike the full-batch objective, a batch's products are too small to share between
     # threads (docs/benchmarks.md), so batches stay on the optimiser's one thread.
-    fun = batch_objective(X, Y, options.lam, network, sample_weight)
+    fun = batch_objective(X, Y, options.lam, network, sample_weight, blas=options.blas)
     settings = MinibatchSettings(
         method=options.optimizer,
         max_iter=options.max_iter,
@@ -93,17 +100,72 @@ def _fit_minibatch(X, Y, network, start, options, *, sample_weight, callback, ch
         seed=shuffle_seed,
         refresh_seed=augment_seed,
     )
-    return minimize_minibatch(
-        fun,
-        start.x,
-        X.shape[0],
-        settings,
-        callback=callback,
-        validation_score=score,
-        checkpoint=checkpoint,
-        resume=start.state,
-        refresh=refresh,
-    )
+    try:
+        return minimize_minibatch(
+            fun,
+            start.x,
+            X.shape[0],
+            settings,
+            callback=callback,
+            validation_score=score,
+            checkpoint=checkpoint,
+            resume=start.state,
+            refresh=refresh,
+        )
+    finally:
+        if refresh is not None:
+            refresh.close()
+
+
+class _EpochCopies:
+    """A mini-batch run's ``refresh`` hook (:func:`nnlearn.optim._minibatch.minimize_minibatch`):
+    fresh copies written over ``out`` at each epoch's start, the next epoch's made meanwhile.
+
+    ``make(rng)`` makes one epoch's copies, drawing from the Generator ``rng``. Made in turn,
+    each epoch's come from the run's generator as the epoch before left it. Here, as soon as
+    an epoch has its copies, the next epoch's are made in a thread of their own, from a
+    copy of the generator in the state it is now in, while this epoch trains (NumPy lets go
+    of the GIL in its loops, so they take another core). When the next epoch asks, with
+    the generator in that state, it takes them, and the generator moves on to the state the
+    copy's draws left it in. The copies, the generator's state between epochs (what a
+    checkpoint saves) and so the weights are those of copies made in turn, bit for bit.
+
+    Parameters
+    ----------
+    make : callable
+        ``make(rng) -> ndarray`` of ``out``'s shape.
+    out : ndarray
+        The rows the copies are written over.
+    epochs : int
+        The calls to come (the run's epochs left): none is made ahead after the last.
+    """
+
+    def __init__(self, make: Callable[[np.random.Generator], np.ndarray], out: np.ndarray, epochs: int):
+        self.make, self.out, self.epochs = make, out, epochs
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nnlearn-augment")
+        # The generator's state the next epoch's copies start from, and the Future of (copies, its state after).
+        self._ahead: tuple[Mapping[str, Any], Future] | None = None
+
+    def __call__(self, rng: np.random.Generator) -> None:
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[0] == rng.bit_generator.state:
+            copies, after = ahead[1].result()
+            rng.bit_generator.state = after
+        else:  # the run's first epoch, or a generator set elsewhere
+            copies = self.make(rng)
+        self.out[...] = copies
+        self.epochs -= 1
+        if self.epochs > 0:
+            twin = copy.deepcopy(rng)
+            self._ahead = (rng.bit_generator.state, self._pool.submit(self._made, twin))
+
+    def _made(self, rng):
+        return self.make(rng), rng.bit_generator.state
+
+    def close(self) -> None:
+        """Wait for copies being made ahead (an early stop, an interruption leaves them unused)."""
+        self._ahead = None
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _full_batch_data(X, Y, sample_weight, options, resume, streams):
@@ -260,7 +322,7 @@ def fit_weights(
     checkpoint : callable, optional
         ``checkpoint(state)`` after each iteration, with the optimiser's state (a dict).
     data_term : callable
-        ``data_term(X, Y, network, sample_weight)`` makes the full-batch optimisers' data
+        ``data_term(X, Y, network, sample_weight, blas=...)`` makes the full-batch optimisers' data
         term (:class:`nnlearn.compute._dataterm.DataTerm`); this machine's cores by default.
 
     Returns
@@ -302,7 +364,7 @@ def fit_weights(
         # The data term shares the examples among the threads (nnlearn.compute._threads), so it is
         # made before the optimiser's own small vector work is held to one thread: OpenBLAS
         # threads fighting over that work made L-BFGS-B several times slower (docs/benchmarks.md).
-        fun = full_objective(data_term(X, Y, network, sample_weight), options.lam)
+        fun = full_objective(data_term(X, Y, network, sample_weight, blas=options.blas), options.lam)
         with blas_threads(1), np.errstate(over="ignore", invalid="ignore"):
             result = _fit_full_batch(
                 fun,
