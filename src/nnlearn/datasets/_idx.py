@@ -18,8 +18,9 @@ import math
 import os
 import re
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal, overload
+from typing import IO, Any, Literal, overload
 
 import numpy as np
 
@@ -65,15 +66,37 @@ def _labels_beside(images_path: Path) -> list[Path]:
     return [images_path.with_name(name + gz), images_path.with_name(name + other)]
 
 
-def _read_into(f: io.BufferedIOBase, buffer: np.ndarray) -> int:
+#: The most bytes :func:`_read_into` asks a stream for at once: a stream without a
+#: readinto of its own (a zip member) reads into a temporary of that size first.
+_READ_PIECE = 1 << 18
+
+
+def _read_into(f: IO[bytes] | io.BufferedIOBase, buffer: np.ndarray) -> int:
     """Fill ``buffer`` (bytes) from ``f`` until it is full or the file ends; the count read."""
     view, filled = buffer.data.cast("B"), 0
     while filled < len(view):
-        count = f.readinto(view[filled:])
+        count = f.readinto(view[filled : filled + _READ_PIECE])  # type: ignore[union-attr]
         if not count:
             break
         filled += count
     return filled
+
+
+@contextlib.contextmanager
+def idx_stream(path: str | os.PathLike, kind: str) -> Iterator[tuple[Any, bool, Any]]:
+    """An IDX file open for reading, decompressed when gzipped (told by its first bytes,
+    whatever its name): ``(stream, compressed, raw file)``. A file or gzip stream that
+    cannot be read through becomes one :class:`DataError` naming it."""
+    compressed = False
+    try:
+        with open(path, "rb") as raw:
+            compressed = raw.read(2) == _GZIP_MAGIC
+            raw.seek(0)
+            with gzip.GzipFile(fileobj=raw) if compressed else contextlib.nullcontext(raw) as f:
+                yield f, compressed, raw
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+        damaged = "truncated or damaged gzip data: " if compressed else ""
+        raise DataError(f"{path}: not a readable IDX {kind} file ({damaged}{first_line(exc)})") from None
 
 
 def _read_idx_file(path: str | os.PathLike, magic: int) -> np.ndarray:
@@ -89,36 +112,28 @@ def _read_idx_file(path: str | os.PathLike, magic: int) -> np.ndarray:
     path = regular_file(path, DataError, f"IDX {kind} file", MAX_IDX_BYTES)
     ndim = magic & 0xFF
     header_size = 4 + 4 * ndim
-    compressed = False
-    try:
-        with open(path, "rb") as raw:
-            compressed = raw.read(2) == _GZIP_MAGIC
-            raw.seek(0)
-            with gzip.GzipFile(fileobj=raw) if compressed else contextlib.nullcontext(raw) as f:
-                header = f.read(header_size)
-                found = int.from_bytes(header[:4], "big") if len(header) >= 4 else None
-                if found != magic:
-                    raise DataError(_wrong_magic(path, magic, found))
-                if len(header) < header_size:
-                    raise DataError(f"{path}: truncated IDX {kind} file (its header ends after {len(header)} bytes)")
-                shape = tuple(int.from_bytes(header[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-                count = math.prod(shape)
-                if count > MAX_IDX_BYTES:
-                    raise DataError(
-                        f"{path}: the header claims {' x '.join(map(str, shape))} = {count:,} bytes of {kind}, more "
-                        f"than an IDX file may hold ({MAX_IDX_BYTES:,}); refused"
-                    )
-                if not compressed:
-                    # Checked before reading: a file of the wrong size is never loaded.
-                    size = os.fstat(raw.fileno()).st_size
-                    if size != header_size + count:
-                        raise DataError(_wrong_size(path, kind, shape, header_size + count, f"the file has {size:,}"))
-                # One byte more than the header calls for, to notice data after the end.
-                values = np.empty(count + 1, dtype=np.uint8)
-                filled = _read_into(f, values)
-    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
-        damaged = "truncated or damaged gzip data: " if compressed else ""
-        raise DataError(f"{path}: not a readable IDX {kind} file ({damaged}{first_line(exc)})") from None
+    with idx_stream(path, kind) as (f, compressed, raw):
+        header = f.read(header_size)
+        found = int.from_bytes(header[:4], "big") if len(header) >= 4 else None
+        if found != magic:
+            raise DataError(_wrong_magic(path, magic, found))
+        if len(header) < header_size:
+            raise DataError(f"{path}: truncated IDX {kind} file (its header ends after {len(header)} bytes)")
+        shape = tuple(int.from_bytes(header[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+        count = math.prod(shape)
+        if count > MAX_IDX_BYTES:
+            raise DataError(
+                f"{path}: the header claims {' x '.join(map(str, shape))} = {count:,} bytes of {kind}, more "
+                f"than an IDX file may hold ({MAX_IDX_BYTES:,}); refused"
+            )
+        if not compressed:
+            # Checked before reading: a file of the wrong size is never loaded.
+            size = os.fstat(raw.fileno()).st_size
+            if size != header_size + count:
+                raise DataError(_wrong_size(path, kind, shape, header_size + count, f"the file has {size:,}"))
+        # One byte more than the header calls for, to notice data after the end.
+        values = np.empty(count + 1, dtype=np.uint8)
+        filled = _read_into(f, values)
     if filled != count:
         told = "more" if filled > count else f"{header_size + filled:,}"
         raise DataError(_wrong_size(path, kind, shape, header_size + count, f"it decompresses to {told}"))

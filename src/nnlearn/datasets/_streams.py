@@ -20,14 +20,11 @@ manifest records (IDX pixels: 255, as :func:`nnlearn.datasets.read_idx` divides 
 
 from __future__ import annotations
 
-import contextlib
-import gzip
 import itertools
 import math
 import os
 import warnings
 import zipfile
-import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -39,13 +36,14 @@ from ..persist._reading import _npy_header, _read_member, _Refused, _scan, open_
 from ._check import check_labels
 from ._files import MAX_INFLATION, _cells, _is_number, _line_problem, _rows, _shown, load_mat
 from ._idx import (
-    _GZIP_MAGIC,
     _IMAGES_MAGIC,
     _LABELS_MAGIC,
     _labels_beside,
     _read_idx_file,
+    _read_into,
     _wrong_magic,
     _wrong_size,
+    idx_stream,
     is_idx_path,
 )
 from ._shards import MANIFEST, checked_rows, read_manifest, read_shard, row_blocks
@@ -57,7 +55,6 @@ IDX_DIVISOR = 255.0
 # Deflate gives at most about 1032 bytes for one: a gzip header claiming more lies.
 _DEFLATE_RATIO = 1032
 # Compressed data are read in pieces of this size into the block itself.
-_PIECE = 2**18
 
 
 class Blocks(NamedTuple):
@@ -122,18 +119,6 @@ def _check_X_header(source: str, shape: tuple[int, ...], dtype: np.dtype) -> Non
         raise DataError(f"{source}: no examples or no features (X has shape {shape})")
 
 
-def _fill(stream: Any, raw: np.ndarray) -> int:
-    """Read the bytes ``raw`` from ``stream`` in pieces until full or the stream ends; the count read."""
-    done = 0
-    while done < raw.size:
-        piece = stream.read(min(_PIECE, raw.size - done))
-        if not piece:
-            break
-        raw[done : done + len(piece)] = np.frombuffer(piece, dtype=np.uint8)
-        done += len(piece)
-    return done
-
-
 def _npz_blocks(path: str, rows: int) -> Iterator[Any]:
     """An .npz file's X and y as load_npz checks them, X read from its member a block at a time."""
     size = regular_file(path, DataError, ".npz file").stat().st_size
@@ -165,7 +150,7 @@ def _npz_blocks(path: str, rows: int) -> Iterator[Any]:
                         raise _Refused("array 'X' changed while it was read; refused")
                     for start in range(0, shape[0], rows):
                         X_block = np.empty((min(rows, shape[0] - start), shape[1]), dtype=dtype)
-                        if _fill(stream, X_block.reshape(-1).view(np.uint8)) != X_block.nbytes:
+                        if _read_into(stream, X_block.reshape(-1).view(np.uint8)) != X_block.nbytes:
                             raise _Refused("array 'X' ends before its data does; refused")
                         _check_finite(path, X_block, lambda i, start=start: f"example {start + i + 1}")
                         yield X_block, y[start : start + X_block.shape[0]]
@@ -270,33 +255,23 @@ def _csv_problem(path: str, chunk: list[tuple[int, str]], width: int | None, hea
 def _idx_blocks(path: str, rows: int) -> Iterator[Any]:
     """An IDX images file's bytes, ``rows`` images at a time unrolled column-major, and its labels."""
     size = regular_file(path, DataError, "IDX images file").stat().st_size
-    compressed = False
-    try:
-        with open(path, "rb") as raw:
-            compressed = raw.read(2) == _GZIP_MAGIC
-            raw.seek(0)
-            with gzip.GzipFile(fileobj=raw) if compressed else contextlib.nullcontext(raw) as f:
-                shape = _idx_header(path, f, size, compressed)
-                m, height, width = shape
-                y = _idx_labels(path, m)
-                yield None
-                for start in range(0, m, rows):
-                    pixels = np.empty(min(rows, m - start) * height * width, dtype=np.uint8)
-                    filled = _fill(f, pixels)
-                    if filled != pixels.size:  # a gzip stream that ends early (a plain file's size was checked)
-                        told = f"it decompresses to {16 + start * height * width + filled:,}"
-                        raise DataError(_wrong_size(path, "images", shape, 16 + math.prod(shape), told))
-                    X_block = pixels.reshape(-1, height, width).transpose(0, 2, 1).reshape(-1, height * width)
-                    del pixels  # one block in memory at a time
-                    yield X_block, y[start : start + X_block.shape[0]]
-                    del X_block
-                if f.read(1):  # data after the end; for gzip, the read checks its CRC too
-                    raise DataError(
-                        _wrong_size(path, "images", shape, 16 + math.prod(shape), "it decompresses to more")
-                    )
-    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
-        damaged = "truncated or damaged gzip data: " if compressed else ""
-        raise DataError(f"{path}: not a readable IDX images file ({damaged}{first_line(exc)})") from None
+    with idx_stream(path, "images") as (f, compressed, _):
+        shape = _idx_header(path, f, size, compressed)
+        m, height, width = shape
+        y = _idx_labels(path, m)
+        yield None
+        for start in range(0, m, rows):
+            pixels = np.empty(min(rows, m - start) * height * width, dtype=np.uint8)
+            filled = _read_into(f, pixels)
+            if filled != pixels.size:  # a gzip stream that ends early (a plain file's size was checked)
+                told = f"it decompresses to {16 + start * height * width + filled:,}"
+                raise DataError(_wrong_size(path, "images", shape, 16 + math.prod(shape), told))
+            X_block = pixels.reshape(-1, height, width).transpose(0, 2, 1).reshape(-1, height * width)
+            del pixels  # one block in memory at a time
+            yield X_block, y[start : start + X_block.shape[0]]
+            del X_block
+        if f.read(1):  # data after the end; for gzip, the read checks its CRC too
+            raise DataError(_wrong_size(path, "images", shape, 16 + math.prod(shape), "it decompresses to more"))
 
 
 def _idx_header(path: str, f: Any, size: int, compressed: bool) -> tuple[int, int, int]:
