@@ -1,6 +1,7 @@
 """Early stopping for every optimiser, and training on distorted copies (augmentation):
 where the copies come from, and that both resume exactly from a checkpoint."""
 
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -12,6 +13,7 @@ import nnlearn.training._fitting
 from nnlearn import NeuralNetClassifier, load_digits8, train
 from nnlearn.core import one_hot
 from nnlearn.errors import ParameterError
+from nnlearn.training import EarlyStoppingWarning
 from nnlearn.training._fitting import hold_out
 from nnlearn.training._settings import Options
 
@@ -68,13 +70,37 @@ def test_a_full_batch_optimizer_stops_early_with_the_best_weights(digits8, optim
         callback=lambda i, J, x: iterates.append(x.copy()),
     )
     history = model.history
-    scores = history["validation_scores"]
-    best = int(np.argmax(scores)) + 1  # the first of the best: a later tie is no improvement
-    assert history["stop_reason"] == "converged" and "validation accuracy did not improve" in history["message"]
-    assert len(scores) == history["n_iter"] == best + 5 < 200
+    scores, losses = history["validation_scores"], history["validation_losses"]
+    assert history["stop_reason"] == "converged" and "neither the validation accuracy nor" in history["message"]
+    assert len(scores) == len(losses) == history["n_iter"] < 200
     assert history["early_stopping"] is True and history["n_iter_no_change"] == 5
+    # kept: the best accuracy, of equal ones the lowest loss; a later equal accuracy that is
+    # no lower in loss is no improvement
+    best = min(np.flatnonzero(scores == np.max(scores)), key=lambda i: (losses[i], i)) + 1
     np.testing.assert_array_equal(np.concatenate([t.ravel() for t in model.thetas]), iterates[best - 1])
-    assert history["cost"][-1] != history["cost"][best - 1]  # the last iterate is not what was kept
+    # stopped at the first iteration after 5 in a row that beat neither best by more than 1e-4
+    stale = [
+        i >= 5
+        and max(scores[i - 4 : i + 1]) <= max(scores[: i - 4]) + 1e-4
+        and min(losses[i - 4 : i + 1]) >= min(losses[: i - 4]) - 1e-4
+        for i in range(len(scores))
+    ]
+    assert stale.index(True) == len(scores) - 1
+
+
+@pytest.mark.parametrize("scale", [1, 16])
+def test_full_batch_early_stopping_outlasts_a_flat_start_and_warns_near_chance(digits8, scale):
+    """Scaled to [0, 1] the digits' held-out accuracy stays at chance for the first
+    iterations: the held-out loss keeps the run going. Cut short, the run warns."""
+    X, y = digits8
+    X_train, X_test, y_train, y_test = X[:1400] / scale, X[1400:] / scale, y[:1400], y[1400:]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", EarlyStoppingWarning)
+        model = NeuralNetClassifier(early_stopping=True, max_iter=150).fit(X_train, y_train)
+    assert model.validation_scores_[0] < 0.2 and model.n_iter_ > 60
+    assert model.score(X_test, y_test) > 0.85
+    with pytest.warns(EarlyStoppingWarning, match=r"best held-out accuracy, 1\d\.\d%, is within 5 points of chance"):
+        NeuralNetClassifier(early_stopping=True, max_iter=2).fit(X_train / 16, y_train)
 
 
 def test_without_early_stopping_a_full_batch_run_is_unchanged(digits8):
@@ -96,6 +122,7 @@ def test_the_stopping_settings_are_the_options_own(digits8):
         Options(early_stopping=True, validation_fraction=1.0).checked()
 
 
+@pytest.mark.filterwarnings("ignore::nnlearn.training.EarlyStoppingWarning")  # 3 iterations learn little
 @pytest.mark.parametrize("optimizer", ["lbfgs", "fmincg", "adam"])
 def test_augmentation_distorts_only_what_is_left_after_the_early_stopping_split(digits8, distorted, optimizer):
     X, y = digits8
@@ -224,3 +251,14 @@ def test_augmentation_needs_square_images(digits8):
     X, y = digits8
     with pytest.raises(ParameterError, match="63 features are not a square image"):
         train(X[:, :63], y, hidden_layer_sizes=(4,), max_iter=1, augment=1)
+
+
+def test_the_command_line_says_in_one_line_when_early_stopping_kept_a_model_near_chance(capsys, tmp_path):
+    run = run_cli(
+        capsys,
+        *("train", "--data", "digits8", "--early-stopping", "--max-iter", "1", "--out", tmp_path / "m.npz"),
+    )
+    assert run.returncode == 0, run.stderr
+    (line,) = [line for line in run.stderr.splitlines() if "warning" in line]
+    assert line.startswith("nnlearn train: warning: early stopping's best held-out accuracy, ")
+    assert "within 5 points of chance (10.4%, always the most frequent class)" in line

@@ -200,7 +200,7 @@ def test_the_same_random_state_gives_the_same_model(digits8, optimizer):
 def test_early_stopping_fills_validation_scores(digits8):
     X, y = digits8
     clf = NeuralNetClassifier(optimizer="adam", max_iter=200, early_stopping=True, n_iter_no_change=5).fit(X, y)
-    assert len(clf.validation_scores_) == clf.n_iter_ == len(clf.loss_curve_) < 200
+    assert len(clf.validation_scores_) == len(clf.validation_losses_) == clf.n_iter_ == len(clf.loss_curve_) < 200
     assert clf.best_validation_score_ == max(clf.validation_scores_) > 0.9
     assert NeuralNetClassifier(optimizer="adam", max_iter=2).fit(X, y).validation_scores_ is None
 

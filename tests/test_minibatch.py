@@ -140,9 +140,15 @@ def test_training_stops_when_the_cost_stops_improving_by_tol(regression):
     assert "did not improve" in result.message and result.reason == "converged"
 
 
+# Held-out (loss, accuracy) after each epoch: the accuracy stalls after epoch 2 while the
+# loss still falls; epoch 4 ties epoch 2's accuracy with a lower loss; from epoch 5 neither
+# improves, so three epochs later (patience 3) the run stops.
+HELD_OUT = [(1.0, 0.5), (0.9, 0.8), (0.8, 0.7), (0.7, 0.8), (0.75, 0.6), (0.72, 0.7), (0.71, 0.75), (0.1, 0.9)]
+
+
 def test_early_stopping_returns_the_best_scoring_weights(regression):
     A, b, _ = regression
-    scores = iter([0.5, 0.8, 0.7, 0.6, 0.75, 0.9])
+    measures = iter(HELD_OUT)
     seen = []
 
     def record(epoch, J, x):
@@ -152,13 +158,14 @@ def test_early_stopping_returns_the_best_scoring_weights(regression):
         least_squares(A, b),
         np.zeros(5),
         300,
-        MinibatchSettings(method="adam", max_iter=6, n_iter_no_change=3),
+        MinibatchSettings(method="adam", max_iter=8, n_iter_no_change=3),
         callback=record,
-        validation_score=lambda x: next(scores),
+        validation=lambda x: next(measures),
     )
-    assert result.validation_scores == [0.5, 0.8, 0.7, 0.6, 0.75]  # three stale epochs after 0.8
-    np.testing.assert_array_equal(result.x, seen[1])
-    assert result.fun == result.history[1]
+    assert result.validation_scores == [score for _, score in HELD_OUT[:7]]
+    assert result.validation_losses == [loss for loss, _ in HELD_OUT[:7]]
+    np.testing.assert_array_equal(result.x, seen[3])  # the tie with the lower loss
+    assert result.fun == result.history[3]
 
 
 @pytest.mark.parametrize(
@@ -278,15 +285,16 @@ def test_a_diverging_learning_rate_is_reported(small_digits):
 
 def test_early_stopping_reports_converged(regression):
     A, b, _ = regression
-    scores = iter([0.5, 0.8, 0.7, 0.6, 0.75, 0.9])
+    measures = iter(HELD_OUT)
     result = minimize_minibatch(
         least_squares(A, b),
         np.zeros(5),
         300,
-        MinibatchSettings(method="adam", max_iter=6, n_iter_no_change=3),
-        validation_score=lambda x: next(scores),
+        MinibatchSettings(method="adam", max_iter=8, n_iter_no_change=3),
+        validation=lambda x: next(measures),
     )
-    assert result.reason == "converged" and result.n_iter == 5
+    assert result.reason == "converged" and result.n_iter == 7
+    assert "neither the validation accuracy nor the validation loss improved" in result.message
 
 
 def huge(x, rows):
@@ -350,3 +358,48 @@ def test_a_resumed_run_counts_the_evaluations_of_the_epochs_before_it(regression
         resume=saved[4],
     )
     assert resumed.n_evals == full.n_evals == 6 * 10 and resumed.history == full.history
+
+
+def textbook_sgd(x, grad, velocity, eta, mu=0.9, nesterov=True):
+    velocity = mu * velocity - eta * grad
+    return x + (mu * velocity - eta * grad if nesterov else velocity), velocity
+
+
+def textbook_adam(x, grad, t, m, v, eta, b1=0.9, b2=0.999, eps=1e-8):
+    t += 1
+    m = b1 * m + (1 - b1) * grad
+    v = b2 * v + (1 - b2) * np.square(grad)
+    return x - eta * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps), t, m, v
+
+
+@pytest.mark.parametrize("nesterov", [True, False])
+def test_the_steps_written_in_place_are_the_textbook_formulas_bit_for_bit(nesterov):
+    """The steps write into spare arrays and over the gradient (nnlearn.optim._steps); the
+    weights and states they give are those of the formulas written plainly."""
+    from nnlearn.optim._steps import adam_init, adam_step, sgd_init, sgd_step
+
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(1000)
+    sgd, adam, spare_sgd, spare_adam = sgd_init(x), adam_init(x), {}, {}
+    x_sgd, x_adam = x.copy(), x.copy()
+    plain_sgd, plain_adam = (x, np.zeros_like(x)), (x, 0, np.zeros_like(x), np.zeros_like(x))
+    for _ in range(5):
+        grad = rng.standard_normal(1000) * 10.0 ** rng.integers(-6, 3)
+        before = x_sgd.copy(), sgd["velocity"].copy()
+        new_sgd, sgd_state = sgd_step(x_sgd, grad.copy(), sgd, 0.1, nesterov=nesterov, spare=spare_sgd)
+        np.testing.assert_array_equal(x_sgd, before[0])  # the step leaves its inputs as they were
+        np.testing.assert_array_equal(sgd["velocity"], before[1])
+        spare_sgd.update(x=x_sgd, velocity=sgd["velocity"])
+        x_sgd, sgd = new_sgd, sgd_state
+        plain_sgd = textbook_sgd(*plain_sgd[:1], grad, plain_sgd[1], 0.1, nesterov=nesterov)
+        np.testing.assert_array_equal(x_sgd, plain_sgd[0])
+        np.testing.assert_array_equal(sgd["velocity"], plain_sgd[1])
+
+        new_adam, adam_state = adam_step(x_adam, grad.copy(), adam, 0.01, spare=spare_adam)
+        spare_adam.update(x=x_adam, m=adam["m"], v=adam["v"])
+        x_adam, adam = new_adam, adam_state
+        plain_adam = textbook_adam(plain_adam[0], grad, *plain_adam[1:], 0.01)
+        np.testing.assert_array_equal(x_adam, plain_adam[0])
+        assert adam["t"] == plain_adam[1]
+        np.testing.assert_array_equal(adam["m"], plain_adam[2])
+        np.testing.assert_array_equal(adam["v"], plain_adam[3])

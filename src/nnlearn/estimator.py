@@ -128,8 +128,12 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         mean batch cost (see :mod:`nnlearn.optim`).
     validation_scores_ : list of float or None
         Validation accuracy per iteration (epoch) with early stopping, else None.
+    validation_losses_ : list of float or None
+        Validation loss (mean cross-entropy, no penalty) per iteration (epoch) with early
+        stopping, else None.
     best_validation_score_ : float or None
-        The best of them: its iteration's weights are the fitted ones.
+        The best of them: its iteration's weights are the fitted ones (of equal scores, the
+        one with the lowest validation loss).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` has string column names.
@@ -208,6 +212,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         self.loss_curve_ = (list(self.loss_curve_) if warm else []) + list(result.history)
         scores = getattr(result, "validation_scores", None) if options.early_stopping else None
         self.validation_scores_ = scores or None
+        self.validation_losses_ = (getattr(result, "validation_losses", None) or None) if scores else None
         self.best_validation_score_ = max(scores) if scores else None
         # partial_fit goes on from a mini-batch fit's last state; early stopping's fitted
         # weights are its best iteration's, not its last, so partial_fit starts from them.
@@ -250,7 +255,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         if first:
             self.classes_ = self._check_classes(classes)
             self.n_iter_, self.loss_curve_ = 0, []
-            self.validation_scores_ = self.best_validation_score_ = None
+            self.validation_scores_ = self.validation_losses_ = self.best_validation_score_ = None
         if not first:
             self._check_warm_shape(options, X.shape[1], "partial_fit", "fit with warm_start=False")
         start = getattr(self, "_continuation", None)

@@ -95,8 +95,14 @@ _STDERR = SafeStream()
 
 
 def say(message: str) -> None:
-    """Print one line on stderr, whatever state stderr is in."""
-    _STDERR.write(message + "\n")
+    """Print one line on stderr, whatever state stderr is in: on a line of its own when a
+    progress bar is drawn there (the bar is cleared first and drawn again after)."""
+    bars = sys.modules.get("tqdm")
+    if bars is not None:
+        with bars.tqdm.external_write_mode(file=_STDERR):
+            _STDERR.write(message + "\n")
+    else:
+        _STDERR.write(message + "\n")
     _STDERR.flush()
 
 

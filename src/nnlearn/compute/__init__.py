@@ -17,7 +17,7 @@ which one they got. Dask is imported only when a cluster is used.
 
 from ._backends import ArrayDataTerm, device_dataset, on_accelerator
 from ._cluster import ClusterDataTerm, ClusterError, ClusterLost, WorkerLost, connect, local_cluster
-from ._dataterm import DataTerm, Objective, accuracy, batch_objective, full_objective
+from ._dataterm import DataTerm, Objective, batch_objective, full_objective, held_out
 from ._threads import ShardedDataTerm, blas_threads, default_threads, make_objective
 
 __all__ = [
@@ -25,7 +25,7 @@ __all__ = [
     "Objective",
     "full_objective",
     "batch_objective",
-    "accuracy",
+    "held_out",
     "ShardedDataTerm",
     "make_objective",
     "blas_threads",

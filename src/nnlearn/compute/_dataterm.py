@@ -15,9 +15,10 @@ from typing import Protocol
 
 import numpy as np
 
-from ..core import Network, NetworkLike, data_term, forward, from_sums, pack, regularization, total_weight, unpack
+from ..core import Network, NetworkLike, data_term, from_sums, pack, regularization, total_weight, unpack
+from ..core.kernels import loss_sum_and_logits
 
-__all__ = ["DataTerm", "Objective", "full_objective", "batch_objective", "accuracy"]
+__all__ = ["DataTerm", "Objective", "full_objective", "batch_objective", "held_out"]
 
 #: ``fun(x) -> (J, grad)`` over flat float64 weight vectors.
 Objective = Callable[[np.ndarray], tuple[float, np.ndarray]]
@@ -92,12 +93,16 @@ def batch_objective(X, Y, lam, network: NetworkLike, sample_weight=None, blas: s
     return objective
 
 
-def accuracy(X, labels, network: Network, sample_weight=None):
-    """``score(x)``: the (weighted) fraction of ``X``'s rows whose most active output is ``labels``."""
+def held_out(X, Y, network: Network, sample_weight=None):
+    """``measure(x) -> (loss, accuracy)`` on a held-out part: its (weighted) mean loss, without
+    the penalty, and the (weighted) fraction of its rows whose largest logit is ``Y``'s one
+    (ties to the first, as ``predict`` has them)."""
+    labels = np.argmax(Y, axis=1)
+    total = total_weight(X, sample_weight)
 
-    def score(x):
+    def measure(x):
         thetas = unpack(x.astype(X.dtype, copy=False), network)
-        predicted = np.argmax(forward(thetas, X, network=network)[-1], axis=1)
-        return float(np.average(predicted == labels, weights=sample_weight))
+        loss, z = loss_sum_and_logits(thetas, X, Y, sample_weight, network=network)
+        return loss / total, float(np.average(np.argmax(z, axis=1) == labels, weights=sample_weight))
 
-    return score
+    return measure

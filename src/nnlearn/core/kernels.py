@@ -26,7 +26,7 @@ import numpy as np
 from .activations import ACTIVATIONS, OUTPUTS
 from .network import Network, layer_sizes_of
 
-__all__ = ["data_term", "forward", "output_preactivation", "loss_sum"]
+__all__ = ["data_term", "forward", "output_preactivation", "loss_sum", "loss_sum_and_logits"]
 
 
 def _kinds(thetas, network):
@@ -144,9 +144,21 @@ def loss_sum(
     network: Network | None = None,
 ) -> float:
     """sum_i w_i loss_i by feedforward alone: the data term of J without its gradient."""
+    return loss_sum_and_logits(thetas, X, Y, sample_weight, network=network)[0]
+
+
+def loss_sum_and_logits(
+    thetas: Sequence[np.ndarray],
+    X: np.ndarray,
+    Y: np.ndarray,
+    sample_weight: np.ndarray | None = None,
+    *,
+    network: Network | None = None,
+) -> tuple[float, np.ndarray]:
+    """sum_i w_i loss_i and z_L, from one feedforward: what a held-out part is scored by."""
     g, h = _kinds(thetas, network)
     _, z = _feedforward(thetas, X, g)
-    return float(_loss_sum(h, z, Y, sample_weight))
+    return float(_loss_sum(h, z, Y, sample_weight)), z
 
 
 def data_term(

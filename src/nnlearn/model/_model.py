@@ -103,6 +103,7 @@ HISTORY_FIELDS: dict[str, Check] = {
     "batch_size": integer(1, 2**53),
     "learning_rate": nullable(number(0, open_low=True)),
     "validation_scores": array(number()),
+    "validation_losses": array(number(0, MAX_COST)),  # the full-batch optimizers' early stopping
     # Shown, never opened: see nnlearn.cli._common.evaluation_data.
     "data": text(),
     "test_size": number(0, 1, open_high=True),

@@ -29,9 +29,10 @@ estimate of J while the weights move through the epoch, free to compute, and wha
 scikit-learn's ``loss_curve_`` records. It is not J at the epoch's final weights.
 
 Stopping follows scikit-learn's MLP: training ends after ``n_iter_no_change`` epochs in a
-row fail to improve the best epoch cost by more than ``tol`` or, when a
-``validation_score(x)`` is given (early stopping), fail to improve the best validation
-score by more than ``tol``; with early stopping the best-scoring weights are returned.
+row fail to improve the best epoch cost by more than ``tol``. With early stopping (a
+``validation(x)`` given) it ends after ``n_iter_no_change`` epochs that improve neither
+the held-out accuracy nor the held-out loss (:class:`HeldOut`), and the weights of the
+best accuracy are returned.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ __all__ = [
     "MinibatchResult",
     "MinibatchSettings",
     "Plateau",
+    "HeldOut",
     "DEFAULT_TOL",
     "epoch_batches",
     "minimize_minibatch",
@@ -100,12 +102,14 @@ class MinibatchSettings:
 class MinibatchResult(OptimizeResult):
     """An :class:`~nnlearn.optim._minimize.OptimizeResult` with the mini-batch run's extras.
 
-    ``validation_scores`` has one score per epoch with early stopping (else empty);
+    ``validation_scores`` and ``validation_losses`` have the held-out accuracy and loss of
+    each epoch with early stopping (else empty);
     ``snapshot`` is the run's state after its last epoch, as ``checkpoint`` receives it:
     given back as ``resume``, a run goes on from there (``partial_fit``'s next epoch).
     """
 
     validation_scores: list[float] = field(default_factory=list)
+    validation_losses: list[float] = field(default_factory=list)
     snapshot: dict[str, Any] = field(default_factory=dict)
 
 
@@ -153,16 +157,22 @@ def run_epoch(
     state : dict
         The optimiser's state (arrays of shape (p,) and numbers).
     step : callable
-        The update, ``step(x, grad, state, learning_rate, **options) -> (x, state)``.
+        The update, ``step(x, grad, state, learning_rate, spare=..., **options) -> (x, state)``
+        (:mod:`nnlearn.optim._steps`); it writes over ``grad``.
     batches : iterable of int ndarray
     learning_rate : float
     options : mapping
         Passed to ``step``.
     """
     total, count, evaluations = 0.0, 0, 0
+    # The arrays of the states this epoch's steps replaced, for the next steps to write
+    # into (nnlearn.optim._steps); never the epoch's first x and state, which the caller holds.
+    spare: dict[str, np.ndarray] = {}
     for index, rows in enumerate(batches, start=1):
         J, grad = fun(x, rows)
         J = float(J)
+        if not (isinstance(grad, np.ndarray) and grad.dtype == np.float64 and grad.flags.writeable):
+            grad = np.array(grad, dtype=np.float64)  # the step writes over it
         total += J * rows.size
         count += rows.size
         evaluations += 1
@@ -170,9 +180,11 @@ def run_epoch(
             return Epoch(x, state, total / count, evaluations, f"the cost or gradient at batch {index}")
         # An overflowing step is reported below, as a step that is not finite.
         with np.errstate(over="ignore", invalid="ignore"):
-            new_x, new_state = step(x, grad, state, learning_rate, **options)
+            new_x, new_state = step(x, grad, state, learning_rate, spare=spare, **options)
         if not (bool(np.all(np.isfinite(new_x))) and _finite_state(new_state)):
             return Epoch(x, state, total / count, evaluations, f"the step from batch {index}")
+        if index > 1:
+            spare.update(x=x, **{name: value for name, value in state.items() if isinstance(value, np.ndarray)})
         x, state = new_x, new_state
     return Epoch(x, state, total / count, evaluations)
 
@@ -208,6 +220,75 @@ class Plateau:
         return False
 
 
+@dataclass
+class HeldOut:
+    """Early stopping's watch on a held-out part, scored after each iteration or epoch.
+
+    Its accuracy alone stays at chance for the first iterations of a run on inputs in
+    [0, 1], and is noisy later while the test accuracy still climbs; its loss (the mean
+    cross-entropy) moves from the first. So the run stops once ``patience`` iterations in a
+    row have improved neither the best accuracy nor the least loss by more than ``tol``
+    (scikit-learn's rule, :class:`Plateau`, on each), and keeps the weights of the best
+    accuracy (of equal ones, those with the lower loss).
+    """
+
+    tol: float
+    losses: list[float] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    best_iter: int = 0  # the iteration (from 1) whose weights are kept; 0 before any
+    loss: Plateau = field(init=False)
+    accuracy: Plateau = field(init=False)
+
+    def __post_init__(self):
+        self.loss = Plateau(self.tol, higher_is_better=False)
+        self.accuracy = Plateau(self.tol, higher_is_better=True)
+
+    def update(self, loss: float, score: float) -> bool:
+        """Record the next iteration's held-out loss and accuracy; True when its weights are kept."""
+        kept = self.best_iter
+        self.losses.append(float(loss))
+        self.scores.append(float(score))
+        self.loss.update(float(loss))
+        better = self.accuracy.update(float(score))
+        if better or (score == self.scores[kept - 1] and loss < self.losses[kept - 1]):
+            self.best_iter = len(self.scores)
+            return True
+        return False
+
+    @property
+    def stale(self) -> int:
+        return min(self.loss.stale, self.accuracy.stale)
+
+    def message(self, patience: int, unit: str) -> str:
+        return (
+            f"neither the validation accuracy nor the validation loss improved by more than tol={self.tol} "
+            f"for {patience} {unit}"
+        )
+
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint keeps of it (:meth:`restore` takes it back)."""
+        return {
+            "losses": list(self.losses),
+            "scores": list(self.scores),
+            "best_iter": self.best_iter,
+            "plateau_best": self.accuracy.best,
+            "plateau_stale": self.accuracy.stale,
+            "loss_best": self.loss.best,
+            "loss_stale": self.loss.stale,
+        }
+
+    @classmethod
+    def restore(cls, tol: float, state: Mapping[str, Any]) -> HeldOut:
+        scores = [float(v) for v in state["scores"]]
+        if "losses" not in state:  # nnlearn 0.2's: the accuracy alone, the first best kept
+            state = {**state, "losses": [math.nan] * len(scores), "loss_best": None, "loss_stale": 0}
+            state["best_iter"] = int(np.argmax(scores)) + 1 if scores else 0
+        held = cls(tol, [float(v) for v in state["losses"]], scores, int(state["best_iter"]))
+        held.accuracy.best, held.accuracy.stale = state["plateau_best"], int(state["plateau_stale"])
+        held.loss.best, held.loss.stale = state["loss_best"], int(state["loss_stale"])
+        return held
+
+
 def minimize_minibatch(
     fun: Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]],
     x0: ArrayLike,
@@ -215,7 +296,7 @@ def minimize_minibatch(
     settings: MinibatchSettings | None = None,
     *,
     callback: Callback | None = None,
-    validation_score: Callable[[np.ndarray], float] | None = None,
+    validation: Callable[[np.ndarray], tuple[float, float]] | None = None,
     checkpoint: Checkpoint | None = None,
     resume: Mapping[str, Any] | None = None,
     refresh: Callable[[np.random.Generator], object] | None = None,
@@ -234,8 +315,9 @@ def minimize_minibatch(
         The method, its epochs, tolerance, batch size, step size and seeds.
     callback : callable, optional
         ``callback(epoch, J, x)`` after each epoch; may raise StopIteration.
-    validation_score : callable, optional
-        ``validation_score(x) -> float``, higher is better: enables early stopping.
+    validation : callable, optional
+        ``validation(x) -> (loss, accuracy)`` on a held-out part: enables early stopping
+        (:class:`HeldOut`'s rule in place of the training cost's).
     checkpoint : callable, optional
         ``checkpoint(snapshot)`` after each epoch: a dict of arrays, numbers and lists
         holding everything the run needs to go on, shuffling included.
@@ -268,15 +350,16 @@ def minimize_minibatch(
     learning_rate = LEARNING_RATES[method] if settings.learning_rate is None else float(settings.learning_rate)
     batch_size = max(1, min(int(settings.batch_size), n_examples))
     tol = DEFAULT_TOL if settings.tol is None else settings.tol
-    plateau = Plateau(tol, higher_is_better=validation_score is not None)
+    plateau = Plateau(tol)  # the training cost's, without early stopping
+    held = None if validation is None else HeldOut(tol)
     refresh_rng = None if refresh is None else np.random.default_rng(settings.refresh_seed)
     if resume is None:
         rng = np.random.default_rng(settings.seed)
         x = np.array(x0, dtype=np.float64)
         state = init(x)
-        history, scores, best = [], [], (x, math.inf)
+        history, best = [], (x, math.inf)
     else:
-        x, state, rng, history, scores, best = _restore(resume, plateau)
+        x, state, rng, history, best, held = _restore(resume, plateau, held)
         if refresh_rng is not None and "aug_rng" in resume:
             refresh_rng.bit_generator.state = resume["aug_rng"]
     # The epochs a resumed run starts with all went through, each in ceil(m / b) batches.
@@ -293,28 +376,31 @@ def minimize_minibatch(
         if done.problem or not math.isfinite(J):
             message, reason = f"{done.problem or 'the cost'} of epoch {epoch} is not finite", "not_finite"
             break
-        monitored = J if validation_score is None else validation_score(x)
-        if validation_score is not None:
-            scores.append(float(monitored))
-        if plateau.update(monitored):
+        if held is not None and validation is not None:
+            if held.update(*validation(x)):
+                best = (x, J)
+        elif plateau.update(J):
             best = (x, J)
         if checkpoint is not None:
-            checkpoint(_snapshot(x, state, rng, history, scores, plateau, best, refresh_rng))
+            checkpoint(_snapshot(x, state, rng, history, plateau, held, best, refresh_rng))
         if callback is not None:
             try:
                 callback(epoch, J, x)
             except StopIteration:
                 message, reason = "stopped by callback", "interrupted"
                 break
-        if plateau.stale >= n_iter_no_change:
-            what = "validation score" if validation_score is not None else "training cost"
-            message = f"{what} did not improve by more than tol={plateau.tol} for {n_iter_no_change} epochs"
+        if (plateau if held is None else held).stale >= n_iter_no_change:
+            message = (
+                f"training cost did not improve by more than tol={plateau.tol} for {n_iter_no_change} epochs"
+                if held is None
+                else held.message(n_iter_no_change, "epochs")
+            )
             reason = "converged"
             break
     # With early stopping the weights of the best validation score are the result, as in
     # scikit-learn; without, the last weights (the best cost is only a noisy estimate).
     x_last = x
-    x, J = best if validation_score is not None and scores else (x, history[-1] if history else math.nan)
+    x, J = best if held is not None and held.scores else (x, history[-1] if history else math.nan)
     return MinibatchResult(
         x=x,
         fun=float(J),
@@ -324,12 +410,13 @@ def minimize_minibatch(
         message=message,
         interrupted=reason == "interrupted",
         reason=reason,
-        validation_scores=scores,
-        snapshot=_snapshot(x_last, state, rng, history, scores, plateau, best, refresh_rng),
+        validation_scores=[] if held is None else list(held.scores),
+        validation_losses=[] if held is None else list(held.losses),
+        snapshot=_snapshot(x_last, state, rng, history, plateau, held, best, refresh_rng),
     )
 
 
-def _snapshot(x, state, rng, history, scores, plateau, best, refresh_rng=None):
+def _snapshot(x, state, rng, history, plateau, held, best, refresh_rng=None):
     """Everything a run needs to go on exactly: a flat dict of arrays, numbers and lists."""
     extra = {} if refresh_rng is None else {"aug_rng": refresh_rng.bit_generator.state}
     return {
@@ -337,20 +424,25 @@ def _snapshot(x, state, rng, history, scores, plateau, best, refresh_rng=None):
         "best_x": best[0],
         "best_cost": float(best[1]),
         "history": list(history),
-        "scores": list(scores),
+        "scores": [],
         "plateau_best": plateau.best,
         "plateau_stale": plateau.stale,
+        **({} if held is None else held.state()),
         "rng": rng.bit_generator.state,
         **{f"opt.{name}": value for name, value in state.items()},
         **extra,
     }
 
 
-def _restore(snapshot, plateau):
-    """The loop's variables from a :func:`_snapshot` (``plateau`` is updated in place)."""
+def _restore(snapshot, plateau, held):
+    """The loop's variables from a :func:`_snapshot` (``plateau`` is updated in place, and
+    ``held`` made again when early stopping is on)."""
     rng = np.random.default_rng()
     rng.bit_generator.state = snapshot["rng"]
-    plateau.best, plateau.stale = snapshot["plateau_best"], int(snapshot["plateau_stale"])
+    if held is not None:
+        held = HeldOut.restore(held.tol, snapshot)
+    else:
+        plateau.best, plateau.stale = snapshot["plateau_best"], int(snapshot["plateau_stale"])
     state = {name[4:]: value for name, value in snapshot.items() if name.startswith("opt.")}
     best = (np.asarray(snapshot["best_x"]), float(snapshot["best_cost"]))
     return (
@@ -358,6 +450,6 @@ def _restore(snapshot, plateau):
         state,
         rng,
         list(snapshot["history"]),
-        list(snapshot["scores"]),
         best,
+        held,
     )

@@ -17,6 +17,7 @@ from ._augment import Augment, distort
 from ._checkpoints import load_checkpoint, save_checkpoint
 from ._continuation import Continuation
 from ._exactness import compare_exactness, exactness_record
+from ._fitting import EarlyStoppingWarning
 from ._presets import PRESETS
 from ._setting import Setting
 from ._settings import DEFAULTS, SETTINGS, Options, check_setting
@@ -36,6 +37,7 @@ __all__ = [
     "distort",
     "Continuation",
     "ResumeWarning",
+    "EarlyStoppingWarning",
     "exactness_record",
     "compare_exactness",
     "save_checkpoint",

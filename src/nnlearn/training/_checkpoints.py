@@ -106,16 +106,31 @@ _WATCH = {
     "es.plateau_best": nullable(_FLOAT),
     "es.plateau_stale": _COUNT,
 }
+# The watch's loss side (nnlearn.optim._minibatch.HeldOut), which nnlearn 0.2's lacked.
+_WATCH_LOSS = {"es.losses": _FLOATS, "es.loss_best": nullable(_FLOAT), "es.loss_stale": _COUNT}
+# What a mini-batch optimiser's snapshot adds with early stopping (its HeldOut watch's loss
+# side and kept iteration: nnlearn.optim._minibatch.HeldOut.state); 0.2's had none.
+_HELD_OUT = {"losses": _FLOATS, "best_iter": _COUNT, "loss_best": nullable(_FLOAT), "loss_stale": _COUNT}
 # The kernel's forms that nnlearn 0.2's planner recorded: read in its checkpoints, never
 # written now (nnlearn.training._train warns when they were not the fixed ones).
 _PLAN = {"plan": PLAN_RECORD}
 #: Each layout kind's optional parts: arrays and numbers a state holds all or none of
 #: (each group), as :data:`LAYOUTS` has them.
 OPTIONAL: dict[str, list[tuple[frozenset[str], dict[str, Check]]]] = {
-    "scipy": [(frozenset({"es.best_x"}), _WATCH), (frozenset(), _AUGMENT), (frozenset(), _PLAN)],
-    "fmincg": [(frozenset({"es.best_x"}), _WATCH), (frozenset(), _AUGMENT), (frozenset(), _PLAN)],
-    "sgd": [(frozenset(), _AUGMENT), (frozenset(), _PLAN)],
-    "adam": [(frozenset(), _AUGMENT), (frozenset(), _PLAN)],
+    "scipy": [
+        (frozenset({"es.best_x"}), _WATCH),
+        (frozenset(), _WATCH_LOSS),
+        (frozenset(), _AUGMENT),
+        (frozenset(), _PLAN),
+    ],
+    "fmincg": [
+        (frozenset({"es.best_x"}), _WATCH),
+        (frozenset(), _WATCH_LOSS),
+        (frozenset(), _AUGMENT),
+        (frozenset(), _PLAN),
+    ],
+    "sgd": [(frozenset(), _AUGMENT), (frozenset(), _PLAN), (frozenset(), _HELD_OUT)],
+    "adam": [(frozenset(), _AUGMENT), (frozenset(), _PLAN), (frozenset(), _HELD_OUT)],
 }
 #: The layout kind each optimiser writes: a checkpoint whose settings name one optimiser
 #: and whose state is another's would fail inside the optimiser.

@@ -4,8 +4,9 @@
 full-batch optimisers (:mod:`nnlearn.optim._minimize`) get ``fun(x) -> (J, grad)`` over a data
 term (:mod:`nnlearn.compute._dataterm`; this machine's cores by default), the mini-batch ones
 (:mod:`nnlearn.optim._minibatch`) ``fun(x, rows)`` over a batch. Early stopping holds out a
-stratified part first (:func:`hold_out`) and watches its accuracy (the mini-batch
-optimisers themselves, the full-batch ones through :class:`Watch`); augmentation
+stratified part first (:func:`hold_out`) and watches it: its accuracy each epoch for the
+mini-batch optimisers (themselves), its loss each iteration for the full-batch ones
+(:class:`Watch`); augmentation
 (:mod:`nnlearn.training._augment`) then distorts what is left: once before a full-batch run, every
 epoch of a mini-batch one (:class:`_EpochCopies`: the next epoch's copies made in a thread
 while this one trains, the same as made in turn). A run that diverges ends in a
@@ -15,6 +16,8 @@ while this one trains, the same as made in turn). A run that diverges ends in a
 from __future__ import annotations
 
 import copy
+import sys
+import warnings
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,18 +25,18 @@ from typing import Any
 
 import numpy as np
 
-from ..compute._dataterm import DataTerm, accuracy, batch_objective, full_objective
+from ..compute._dataterm import DataTerm, batch_objective, full_objective, held_out
 from ..compute._threads import ShardedDataTerm, blas_threads
 from ..core import Network
 from ..errors import ExamplesLost, ParameterError, TrainingError
-from ..optim._minibatch import DEFAULT_TOL, MinibatchSettings, Plateau, minimize_minibatch
+from ..optim._minibatch import DEFAULT_TOL, HeldOut, MinibatchSettings, minimize_minibatch
 from ..optim._minimize import minimize
 from ..optim._results import OptimizeResult
 from ._augment import augmented, distort
 from ._continuation import Continuation
 from ._settings import Options
 
-__all__ = ["fit_weights", "hold_out", "DataTermFactory", "Watch", "ValidatedResult"]
+__all__ = ["fit_weights", "hold_out", "DataTermFactory", "Watch", "ValidatedResult", "EarlyStoppingWarning"]
 
 #: Makes the data term of a run: ``(X, Y, network, sample_weight) -> DataTerm``.
 DataTermFactory = Callable[..., DataTerm]
@@ -52,7 +55,7 @@ def hold_out(X, Y, sample_weight, fraction, seed):
     Returns
     -------
     train : tuple (X, Y, sample_weight)
-    validation : tuple (X, labels, sample_weight), labels = the output unit to be most active
+    validation : tuple (X, Y, sample_weight)
     """
     from sklearn.model_selection import train_test_split
 
@@ -68,10 +71,10 @@ def hold_out(X, Y, sample_weight, fraction, seed):
             f"{X.shape[0]} examples ({exc}); change validation_fraction or turn early stopping off"
         ) from None
     weights = (None, None) if sample_weight is None else (sample_weight[fit_rows], sample_weight[val_rows])
-    return (X[fit_rows], Y[fit_rows], weights[0]), (X[val_rows], labels[val_rows], weights[1])
+    return (X[fit_rows], Y[fit_rows], weights[0]), (X[val_rows], Y[val_rows], weights[1])
 
 
-def _fit_minibatch(X, Y, network, start, options, *, sample_weight, callback, checkpoint, streams, score):
+def _fit_minibatch(X, Y, network, start, options, *, sample_weight, callback, checkpoint, streams, measure):
     shuffle_seed, _, augment_seed = streams
     refresh = None
     if options.augment:
@@ -96,7 +99,7 @@ def _fit_minibatch(X, Y, network, start, options, *, sample_weight, callback, ch
         tol=options.tol,
         batch_size=options.batch_size,
         learning_rate=options.learning_rate,
-        n_iter_no_change=options.n_iter_no_change,
+        n_iter_no_change=options.patience,
         seed=shuffle_seed,
         refresh_seed=augment_seed,
     )
@@ -107,7 +110,7 @@ def _fit_minibatch(X, Y, network, start, options, *, sample_weight, callback, ch
             X.shape[0],
             settings,
             callback=callback,
-            validation_score=score,
+            validation=measure,
             checkpoint=checkpoint,
             resume=start.state,
             refresh=refresh,
@@ -183,10 +186,10 @@ def _full_batch_data(X, Y, sample_weight, options, resume, streams):
     return (X, Y, sample_weight), resume, saved, extra
 
 
-def _fit_full_batch(fun, x0, options, *, callback, checkpoint, resume, saved, extra, score):
+def _fit_full_batch(fun, x0, options, *, callback, checkpoint, resume, saved, extra, measure):
     """The full-batch optimiser on ``fun``, with early stopping's watch on the held-out
-    part when ``score`` is given."""
-    watch = None if score is None else Watch(score, options.n_iter_no_change, saved)
+    part when ``measure`` is given."""
+    watch = None if measure is None else Watch(measure, options.patience, saved)
 
     def save(state):
         if watch is not None:
@@ -223,74 +226,66 @@ def _fit_full_batch(fun, x0, options, *, callback, checkpoint, resume, saved, ex
 
 # What _fit_full_batch adds to an optimiser's checkpoint (Watch.snapshot's, and the
 # distortions' random state), kept from the optimiser on resume.
-_OWN_KEYS = frozenset({"aug_rng", "es.best_x", "es.best_iter", "es.scores", "es.plateau_best", "es.plateau_stale"})
+_OWN_KEYS = frozenset({"aug_rng", "es.best_x"} | {f"es.{name}" for name in HeldOut(DEFAULT_TOL).state()})
 
 
 @dataclass
 class ValidatedResult(OptimizeResult):
     """A full-batch run with early stopping: its result, with the held-out part's accuracy
-    after each iteration (``validation_scores``) and the iteration whose weights it holds."""
+    and loss after each iteration (``validation_scores``, ``validation_losses``) and the
+    iteration whose weights it holds."""
 
     validation_scores: list[float] = field(default_factory=list)
+    validation_losses: list[float] = field(default_factory=list)
     best_iteration: int = 0
 
 
 class Watch:
-    """Early stopping of a full-batch optimiser: the held-out accuracy after each iteration.
+    """Early stopping of a full-batch optimiser: the held-out part scored after each
+    iteration, by :class:`nnlearn.optim._minibatch.HeldOut`'s rule, as the mini-batch
+    optimisers have it each epoch. Its state goes into the run's checkpoints
+    (:meth:`snapshot`, keys ``es.*``), so that a resumed run stops where the uninterrupted
+    one would.
 
-    scikit-learn's rule, as the mini-batch optimisers have it (:class:`nnlearn.optim._minibatch.Plateau`):
-    stop after ``n_iter_no_change`` iterations in a row that fail to beat the best
-    accuracy by more than :data:`nnlearn.optim._minibatch.DEFAULT_TOL`, and keep the best
-    iteration's weights. Its state goes into the run's checkpoints
-    (:meth:`snapshot`), so that a resumed run stops where the uninterrupted one would.
+    ``measure(x) -> (loss, accuracy)`` scores weights on the held-out part.
     """
 
-    def __init__(self, score, n_iter_no_change, saved=None):
-        self.score, self.patience = score, n_iter_no_change
-        self.plateau = Plateau(DEFAULT_TOL, higher_is_better=True)
-        self.scores: list[float] = []
-        self.best_x, self.best_iteration, self.stopped = None, 0, False
+    def __init__(self, measure, n_iter_no_change, saved=None):
+        self.measure, self.patience = measure, n_iter_no_change
+        self.held = HeldOut(DEFAULT_TOL)
+        self.best_x, self.stopped = None, False
         if saved and "es.scores" in saved:
-            self.scores = [float(value) for value in saved["es.scores"]]
+            self.held = HeldOut.restore(DEFAULT_TOL, {name[3:]: value for name, value in saved.items()})
             self.best_x = np.array(saved["es.best_x"], dtype=np.float64)
-            self.best_iteration = int(saved["es.best_iter"])
-            self.plateau.best, self.plateau.stale = saved["es.plateau_best"], int(saved["es.plateau_stale"])
 
     def observe(self, iteration, x):
         """Score iteration ``iteration``'s weights, once (the checkpoint and the callback both ask)."""
-        if iteration <= len(self.scores):
+        if iteration <= len(self.held.scores):
             return
-        value = float(self.score(x))
-        self.scores.append(value)
-        if self.plateau.update(value):
-            self.best_x, self.best_iteration = np.array(x, dtype=np.float64), iteration
+        if self.held.update(*self.measure(x)):
+            self.best_x = np.array(x, dtype=np.float64)
 
     @property
     def done(self):
-        return self.plateau.stale >= self.patience
+        return self.held.stale >= self.patience
 
     def snapshot(self):
-        return {
-            "es.best_x": self.best_x,
-            "es.best_iter": self.best_iteration,
-            "es.scores": list(self.scores),
-            "es.plateau_best": self.plateau.best,
-            "es.plateau_stale": self.plateau.stale,
-        }
+        return {"es.best_x": self.best_x, **{f"es.{name}": value for name, value in self.held.state().items()}}
 
     def result(self, result):
         """The optimiser's result with the best iteration's weights, and why it stopped."""
+        held = self.held
         if self.best_x is None:  # not one iteration went through
-            return ValidatedResult(**vars(result), validation_scores=list(self.scores))
-        fields = vars(result) | {"x": self.best_x, "fun": result.history[self.best_iteration - 1]}
+            return ValidatedResult(**vars(result), validation_scores=list(held.scores))
+        fields = vars(result) | {"x": self.best_x, "fun": result.history[held.best_iter - 1]}
         if self.stopped:
-            fields.update(
-                reason="converged",
-                interrupted=False,
-                message=f"validation accuracy did not improve by more than tol={DEFAULT_TOL} "
-                f"for {self.patience} iterations",
-            )
-        return ValidatedResult(**fields, validation_scores=list(self.scores), best_iteration=self.best_iteration)
+            fields.update(reason="converged", interrupted=False, message=held.message(self.patience, "iterations"))
+        return ValidatedResult(
+            **fields,
+            validation_scores=list(held.scores),
+            validation_losses=list(held.losses),
+            best_iteration=held.best_iter,
+        )
 
 
 def fit_weights(
@@ -337,10 +332,10 @@ def fit_weights(
         When the cost or the weights end non-finite.
     """
     streams = _streams(options.seed)
-    score = None
+    measure = None
     if options.early_stopping:
         (X, Y, sample_weight), validation = hold_out(X, Y, sample_weight, options.validation_fraction, streams[1])
-        score = accuracy(validation[0], validation[1], network, validation[2])
+        measure = held_out(validation[0], validation[1], network, validation[2])
     # Overflow on the way to a non-finite cost is reported once, as a TrainingError below,
     # not as NumPy's warnings on the way.
     if options.is_minibatch:
@@ -355,7 +350,7 @@ def fit_weights(
                 callback=callback,
                 checkpoint=checkpoint,
                 streams=streams,
-                score=score,
+                measure=measure,
             )
     else:
         (X, Y, sample_weight), resume, saved, extra = _full_batch_data(
@@ -375,8 +370,10 @@ def fit_weights(
                 resume=resume,
                 saved=saved,
                 extra=extra,
-                score=score,
+                measure=measure,
             )
+    if measure is not None:
+        _warn_near_chance(result, validation)
     if result.reason == "not_finite" or not np.all(np.isfinite(result.x)) or not np.isfinite(result.fun):
         hint = "; try a smaller learning_rate" if options.is_minibatch else ""
         if options.lam > 1e100:
@@ -385,6 +382,41 @@ def fit_weights(
             f"training diverged: the cost or its gradient stopped being finite after iteration {result.n_iter}{hint}"
         )
     return result
+
+
+class EarlyStoppingWarning(UserWarning):
+    """Early stopping kept weights that score on the held-out part little better than chance."""
+
+
+#: How near, in points of accuracy, the best held-out score may come to chance before a warning.
+NEAR_CHANCE = 0.05
+
+
+def _warn_near_chance(result, validation):
+    """Warn when the held-out part's best accuracy is within :data:`NEAR_CHANCE` of chance:
+    always guessing its most frequent class."""
+    scores = getattr(result, "validation_scores", None)
+    if not scores:
+        return
+    _, Y, weights = validation
+    chance = float(np.max(np.average(Y, axis=0, weights=weights)))
+    best = max(scores)
+    if best < chance + NEAR_CHANCE:
+        warnings.warn(
+            f"early stopping's best held-out accuracy, {best:.1%}, is within {100 * NEAR_CHANCE:.0f} points of chance "
+            f"({chance:.1%}, always the most frequent class): the model learnt little; scale the inputs, "
+            "raise n_iter_no_change or max_iter, or turn early stopping off",
+            EarlyStoppingWarning,
+            stacklevel=_callers_level(),
+        )
+
+
+def _callers_level():
+    """The ``stacklevel`` that names the first caller outside nnlearn (``train``, ``fit``, a script)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("nnlearn."):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 class _Trail:

@@ -13,6 +13,7 @@ objective is what they minimise.
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from collections.abc import Callable
@@ -191,9 +192,12 @@ def _history(options, result, seconds, n_features):
         history.update(
             early_stopping=True,
             validation_fraction=options.validation_fraction,
-            n_iter_no_change=options.n_iter_no_change,
+            n_iter_no_change=options.patience,
             validation_scores=getattr(result, "validation_scores", []),
         )
+        losses = getattr(result, "validation_losses", [])
+        if all(math.isfinite(loss) for loss in losses):  # not from a checkpoint of nnlearn 0.2, which had none
+            history["validation_losses"] = losses
     augment = check_augment(options.augment)
     if augment is not None:
         history.update(augment_record(augment, n_features))
