@@ -26,3 +26,11 @@ def digits8():
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(scope="session")
+def phone_photos(tmp_path_factory):
+    """20 phone-like 12-megapixel JPEGs of held-out digits (tests/photos.py): (path, label) pairs."""
+    from .photos import write
+
+    return write(tmp_path_factory.mktemp("photos"), 20)

@@ -461,18 +461,27 @@ def test_a_run_streams_its_falling_cost_then_swaps_the_model(client, tmp_path):
     assert events_of(client, run["events"], {"Last-Event-ID": str(events[-3][0])}) == events[-2:]
     # The cost figure of a trained model exists.
     assert client.get("/api/model/figures/cost.svg").status_code == 200
-    error_of(client.delete(f"/api/train/{run['run']}"), 409, "already ended (done)")
+    error_of(
+        client.delete(f"/api/train/{run['run']}", headers={"X-Run-Token": run["token"]}), 409, "already ended (done)"
+    )
 
 
 def test_a_run_is_cancelled_and_one_runs_at_a_time(client):
     before = client.get("/api/model").json()["id"]
     run = client.post("/api/train", json={**SMALL, "hidden": [100], "max_iter": 2000}).json()
     error_of(client.post("/api/train", json=SMALL), 409, "one run at a time")
-    assert client.delete(f"/api/train/{run['run']}").json() == {"cancelled": True}
+    # A page reloaded mid-run finds it; cancelling needs the token its start answered with.
+    assert client.get("/api/train").json() == {"run": run["run"], "events": run["events"], "max_iter": 2000}
+    error_of(client.delete(f"/api/train/{run['run']}"), 403, "X-Run-Token")
+    error_of(client.delete(f"/api/train/{run['run']}", headers={"X-Run-Token": "guess"}), 403, "X-Run-Token")
+    assert client.delete(f"/api/train/{run['run']}", headers={"X-Run-Token": run["token"]}).json() == {
+        "cancelled": True
+    }
     events = events_of(client, run["events"])
     assert events[-1][1] == "cancelled" and "done" not in [name for _, name, _ in events]
     assert events[-1][2]["iterations"] < 2000
     assert client.get("/api/model").json()["id"] == before  # a cancelled run swaps nothing
+    assert client.get("/api/train").json() == {"run": None}
     assert client.post("/api/train", json={**SMALL, "max_iter": 1}).status_code == 202  # free again
 
 
@@ -502,7 +511,7 @@ def test_event_streams_are_capped():
             lines = first.iter_lines()
             next(lines)  # the stream is open and being read
             error_of(client.get(run["events"]), 429, "event streams")
-            client.delete(f"/api/train/{run['run']}")
+            client.delete(f"/api/train/{run['run']}", headers={"X-Run-Token": run["token"]})
             assert "event: cancelled" in list(lines)
         # Its slot is free once it has ended.
         assert events_of(client, run["events"])[-1][1] == "cancelled"

@@ -6,7 +6,9 @@ port in use is one error line (exit status 2). Ctrl-C stops the server cleanly, 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import socket
 import sys
 
@@ -76,12 +78,23 @@ def _url(sock):
     return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
+def _own_names():
+    """This machine's name and its addresses: what a client on the network may put in Host."""
+    names = {socket.gethostname()}
+    with contextlib.suppress(OSError):
+        names.add(socket.getfqdn())
+        for *_, address in socket.getaddrinfo(socket.gethostname(), None):
+            names.add(str(address[0]))
+    return sorted(names)
+
+
 def _warn_if_open(host):
     if host not in LOOPBACK:
         say(
             f"nnlearn serve: WARNING: listening on {host}, not only on this machine: anyone who can reach this "
             "address can use the page, read the model and start training runs on this machine's processors "
-            "(there is no login). Use --host 127.0.0.1 unless you mean it."
+            "(there is no login). Use --host 127.0.0.1 unless you mean it. Clients must reach it by this "
+            "machine's name or address; for another name (a DNS alias, a proxy's), add --allow-host NAME."
         )
 
 
@@ -94,7 +107,7 @@ def run(args):
         model, source = load_model_file(args.model), args.model
     hosts = [args.host, *args.allow_host]
     if args.host in ("0.0.0.0", "::", ""):
-        hosts.append(socket.gethostname())
+        hosts.extend(_own_names())
     app = web.create_app(model, allowed_hosts=hosts, source=source)
     served = app.state.served
     sock = _bind(args.host, args.port)
@@ -112,8 +125,18 @@ def run(args):
     return 0
 
 
+class _Stopped(Exception):
+    """SIGTERM, once uvicorn has shut down and handed it back."""
+
+
+def _stopped(signum, frame):
+    raise _Stopped
+
+
 def _serve(web, app, sock):
     import uvicorn
+
+    from ..web._protocol import HeaderDeadline
 
     class Server(uvicorn.Server):
         def handle_exit(self, sig, frame):
@@ -129,11 +152,17 @@ def _serve(web, app, sock):
         server_header=False,
         limit_concurrency=app.state.limits.max_connections,
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=5,
+        http=HeaderDeadline,
     )
+    # uvicorn catches SIGINT and SIGTERM, shuts down, then raises them again against the
+    # handlers it found: Ctrl-C as KeyboardInterrupt, SIGTERM as _Stopped (not a kill).
+    previous = signal.signal(signal.SIGTERM, _stopped)
     try:
         Server(config).run(sockets=[sock])
-    except KeyboardInterrupt:  # uvicorn hands Ctrl-C back once it has shut down
+    except (KeyboardInterrupt, _Stopped):
         pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         sock.close()
         sys.stdout.flush()

@@ -73,6 +73,14 @@ MAX_IMAGE_BYTES = 50 * 2**20
 #: The most pixels an image may have, checked before it is decoded: a compressed file
 #: of a few KB can claim 10000x10000 pixels and decode to gigabytes.
 MAX_PIXELS = 40_000_000
+#: The most memory one image may take decoded (pixels times Pillow's bytes per pixel:
+#: 4 for RGB and RGBA, 1 for grayscale), checked before it is decoded: a 16-megapixel
+#: RGBA picture fits; a JPEG is decoded at a reduced scale first when that fits instead.
+MAX_DECODED_BYTES = 64 * 2**20
+#: The longest side an image is worked on at: a larger one is first reduced (a JPEG while
+#: it is decoded, others by averaging blocks of pixels). A digit needs far less: it ends
+#: as a 20x20 box, and a phone photo's pen stroke stays several pixels wide.
+WORK_SIDE = 1024
 
 
 class ImageWarning(UserWarning):
@@ -160,13 +168,24 @@ def _open(stream, path, notes, max_pixels):
                     f"{path}: {width}x{height} pixels is more than an image of a digit needs "
                     f"({max_pixels / 1e6:g} megapixels at most); refused"
                 )
+            if opened.format in ("JPEG", "MPO") and max(width, height) > 2 * WORK_SIDE:
+                # Decoded at 1/2, 1/4 or 1/8 of its size, the largest that keeps WORK_SIDE.
+                scale = max(width, height) / WORK_SIDE
+                opened.draft(opened.mode, (int(width / scale), int(height / scale)))
+            decoded = _decoded_bytes(opened)
+            if decoded > MAX_DECODED_BYTES:
+                size = f"{opened.size[0]}x{opened.size[1]} {opened.mode}"
+                raise DataError(
+                    f"{path}: {size} pixels would take {decoded / 2**20:.0f} MiB decoded, more than an "
+                    f"image of a digit may ({MAX_DECODED_BYTES / 2**20:.0f} MiB); refused"
+                )
             # A phone's MPO photo holds its picture first and a preview or depth map after:
             # not worth a word. An animation or a multi-page file is.
             if getattr(opened, "is_animated", False) and opened.format != "MPO":
                 notes.append(f"has {opened.n_frames} frames (an animation or pages); only the first is read")
                 opened.seek(0)
             opened.load()
-            image = opened
+            image = _reduced(opened)
     except DataError:
         raise
     except Image.DecompressionBombError:
@@ -179,6 +198,22 @@ def _open(stream, path, notes, max_pixels):
         notes.append("its EXIF orientation cannot be read; the image is used as stored")
         return image
     return image if upright is None else upright
+
+
+def _decoded_bytes(image) -> int:
+    """What ``image`` takes decoded: Pillow keeps 1 byte a pixel for "1", "L" and "P", 2
+    for 16-bit, 4 for the rest (RGB is stored as 4 bytes a pixel)."""
+    per_pixel = 1 if image.mode in ("1", "L", "P") else 2 if image.mode.startswith("I;16") else 4
+    return image.size[0] * image.size[1] * per_pixel
+
+
+def _reduced(image):
+    """``image`` with its longest side at most about 2 x :data:`WORK_SIDE`, by averaging
+    blocks of pixels (Pillow's ``reduce``), so that no float array of its full size is made."""
+    factor = max(image.size) // WORK_SIDE
+    if factor < 2 or image.mode not in ("L", "LA", "RGB", "RGBA", "I", "F", "La", "RGBa"):
+        return image
+    return image.reduce(factor)
 
 
 def _gray(image, path):
@@ -211,17 +246,86 @@ def _border(image):
 
 
 def _bright_on_dark(image):
-    """Ink at 1 and background at 0, whichever polarity the picture has.
+    """Ink at 1 and background at 0, whichever polarity the picture has, and whatever the
+    lighting.
 
-    The background is the median of the border pixels: a digit rarely covers the
-    border, so this tells dark-on-light from light-on-dark even for thick strokes.
+    The polarity is the border's: a digit rarely covers the border, so the median of the
+    border pixels tells dark-on-light from light-on-dark even for thick strokes. Light ink
+    on a dark ground (a canvas) is taken as it is, less the border's level, and dark ink on
+    an even page (the border within 2% of one level: a scan, a drawing program's picture)
+    as what it lacks of that level: as they were always read. For dark ink on an unevenly
+    lit page (a phone's photo), the page's brightness is estimated everywhere
+    (:func:`_background`) and the ink is what the picture lacks of it, by ratio (light falls
+    on paper and ink alike, so a gradient of light leaves the ratio alone). What is left
+    of the paper's grain is cut at a floor measured on the border (:func:`_noise_floor`),
+    and specks far smaller than the digit's strokes are dropped (:func:`_specks_dropped`).
     """
-    background = float(np.median(_border(image)))
-    ink = image - background if background < 0.5 else background - image
+    edge = _border(image)
+    border = float(np.median(edge))
+    low, high = np.percentile(edge, [5, 95])
+    if border < 0.5:  # light ink on a dark ground: a canvas, MNIST's own digits
+        ink = image - border
+    elif high - low <= 0.02:  # an even page
+        ink = border - image
+    else:
+        ink = 1.0 - image / np.maximum(_background(image), 1e-3)
+    np.clip(ink, 0.0, None, out=ink)
     contrast = ink.max()
     if contrast <= 0:
         return None
-    return np.clip(ink / contrast, 0.0, 1.0)
+    ink /= contrast
+    floor = _noise_floor(_border(ink))
+    if floor > 0:
+        ink = np.clip((ink - floor) / (1.0 - floor), 0.0, 1.0)
+    return _specks_dropped(ink)
+
+
+#: The background is estimated in blocks of about 1/BACKGROUND_BLOCKS of the longer side.
+BACKGROUND_BLOCKS = 12
+
+
+def _background(image):
+    """The page without its digit: in blocks, a high percentile of the pixels, blocks taken
+    mostly by ink given their neighbours' value (a median over 3x3 blocks), then enlarged
+    smoothly to the picture's size; one level when the blocks' differ by 2% or less."""
+    from scipy.ndimage import median_filter, zoom
+
+    rows, cols = image.shape
+    block = max(4, max(rows, cols) // BACKGROUND_BLOCKS)
+    n_rows, n_cols = -(-rows // block), -(-cols // block)
+    padded = np.pad(image, ((0, n_rows * block - rows), (0, n_cols * block - cols)), mode="edge")
+    blocks = padded.reshape(n_rows, block, n_cols, block).transpose(0, 2, 1, 3).reshape(n_rows, n_cols, -1)
+    levels = np.percentile(blocks, 90, axis=2)
+    if min(n_rows, n_cols) >= 3:
+        levels = median_filter(levels, size=3, mode="nearest")
+    if np.ptp(levels) <= 0.02:
+        return np.full_like(image, np.median(levels))
+    enlarged = zoom(levels, (n_rows * block / n_rows, n_cols * block / n_cols), order=1, mode="nearest", grid_mode=True)
+    return enlarged[:rows, :cols]
+
+
+def _noise_floor(edge):
+    """The ink level that paper grain reaches, measured on the picture's border (``edge``,
+    where a digit rarely is): its median plus three standard deviations; 0 for a clean picture."""
+    return float(min(0.5, np.median(edge) + 3 * np.std(edge)))
+
+
+def _specks_dropped(ink):
+    """``ink`` without the connected pieces far smaller than its largest (dust, grain, a
+    fleck of the page), which would widen the digit's bounding box."""
+    from scipy.ndimage import label
+
+    pieces, count = label(ink > INK_THRESHOLD)
+    if count <= 1:
+        return ink
+    sizes = np.bincount(pieces.ravel())[1:]
+    # Small against the largest piece, and against the picture: a 28x28 digit keeps all of its pieces.
+    speck = min(0.05 * sizes.max(), (max(ink.shape) / 100) ** 2)
+    small = np.flatnonzero(sizes < speck) + 1
+    if small.size:
+        ink = ink.copy()
+        ink[np.isin(pieces, small)] = 0.0
+    return ink
 
 
 def _fit_box(ink, box):

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import html
 import itertools
 import json
+import re
+import secrets
 import tempfile
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -140,6 +144,19 @@ async def download(request: Request) -> Response:
     return Response(data, media_type="application/octet-stream", headers={"Content-Disposition": disposition})
 
 
+async def _decoded(decoders: ThreadPoolExecutor, data: bytes, served, limits: Limits, notes: list[str]):
+    """An image's input, decoded in one of the server's few decoding threads.
+
+    Their number bounds the memory of decoding: how many images are decoded at once, and
+    how many threads' malloc arenas keep what the last image took. In Starlette's pool of
+    40 threads, 8 PNGs of 4000x4000 zero pixels sent at once left the server 670 MB larger
+    even with 2 decoding at a time (each thread's arena kept its image's memory).
+    """
+    loop = asyncio.get_running_loop()
+    work = functools.partial(image_input, data, served, limits.max_image_pixels, notes)
+    return await loop.run_in_executor(decoders, work)
+
+
 def _media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
@@ -147,11 +164,17 @@ def _media_type(request: Request) -> str:
 async def predict(request: Request) -> JSONResponse:
     served = request.app.state.served  # once: a swap mid-request does not mix two models
     limits: Limits = request.app.state.limits
-    body = await read_body(request, limits.max_body_bytes)
     kind = _media_type(request)
+    if kind != "application/json" and not kind.startswith("image/"):
+        raise HTTPException(415, f"Content-Type {kind or '(none)'!r}: send application/json or an image/* body")
+    body = await read_body(request, limits.max_image_bytes if kind.startswith("image/") else limits.max_body_bytes)
     notes: list[str] = []
+    decoders: ThreadPoolExecutor = request.app.state.decoders
     if kind == "application/json":
-        payload = parse_json(body)
+        # {"vector": [n numbers]} or {"image": "data:...;base64,..."}: one object, one list;
+        # commas for several times n numbers (4096 at least), so that a vector of the wrong
+        # length is told so; parsing that many numbers takes a millisecond.
+        payload = parse_json(body, max_containers=2, max_commas=max(4 * served.model.layer_sizes[0], 4096))
         if not isinstance(payload, dict) or len(payload) != 1 or next(iter(payload)) not in ("vector", "image"):
             keys = sorted(payload)[:5] if isinstance(payload, dict) else type(payload).__name__
             raise ParameterError(f'the body must be {{"vector": [...]}} or {{"image": "<base64>"}}, not {keys}')
@@ -159,11 +182,9 @@ async def predict(request: Request) -> JSONResponse:
             x = vector_input(payload["vector"], served.model.layer_sizes[0])
         else:
             data = json_image(payload["image"])
-            x = await run_in_threadpool(image_input, data, served, limits.max_image_pixels, notes)
-    elif kind.startswith("image/"):
-        x = await run_in_threadpool(image_input, body, served, limits.max_image_pixels, notes)
+            x = await _decoded(decoders, data, served, limits, notes)
     else:
-        raise HTTPException(415, f"Content-Type {kind or '(none)'!r}: send application/json or an image/* body")
+        x = await _decoded(decoders, body, served, limits, notes)
     answer = prediction(served.model, x, served.side)
     return JSONResponse({"model": served.id, **answer, "notes": notes})
 
@@ -177,12 +198,25 @@ async def start_training(request: Request) -> JSONResponse:
     limits: Limits = request.app.state.limits
     if _media_type(request) != "application/json":
         raise HTTPException(415, "send the training settings as application/json")
-    dataset, options = train_options(parse_json(await read_body(request, limits.max_body_bytes)), limits)
+    body = await read_body(request, limits.max_body_bytes)
+    # The settings: one object, one list (the hidden layers' sizes), a comma between each two.
+    dataset, options = train_options(parse_json(body, max_containers=2, max_commas=64), limits)
     try:
         run = request.app.state.runs.start(dataset, options)
     except Busy as exc:
         raise HTTPException(409, str(exc)) from None
-    return JSONResponse({"run": run.id, "events": f"/api/train/{run.id}/events"}, status_code=202)
+    return JSONResponse(
+        {"run": run.id, "events": f"/api/train/{run.id}/events", "token": run.token, "max_iter": options.max_iter},
+        status_code=202,
+    )
+
+
+async def current_training(request: Request) -> JSONResponse:
+    """The run under way (a page reloaded mid-run follows it), or ``{"run": null}``."""
+    run = request.app.state.runs.going()
+    if run is None:
+        return JSONResponse({"run": None})
+    return JSONResponse({"run": run.id, "events": f"/api/train/{run.id}/events", "max_iter": run.options.max_iter})
 
 
 def _run(request: Request) -> Run:
@@ -195,6 +229,9 @@ def _run(request: Request) -> Run:
 
 async def cancel_training(request: Request) -> JSONResponse:
     run = _run(request)
+    given = request.headers.get("x-run-token", "")
+    if not secrets.compare_digest(given.encode("latin-1"), run.token.encode()):
+        raise HTTPException(403, f"cancelling run {run.id} needs the X-Run-Token its start answered with")
     if run.finished:
         raise HTTPException(409, f"run {run.id} has already ended ({run.state})")
     run.cancelled.set()
@@ -238,13 +275,22 @@ async def _events(run: Run, after: int):
         await asyncio.sleep(_POLL_SECONDS)
 
 
+#: A Last-Event-ID this server wrote: an event's number, ASCII digits (str.isdigit would
+#: take "²", which int() refuses, and int() refuses more than 4300 digits).
+_EVENT_NUMBER = re.compile(r"[0-9]{1,18}")
+
+
 async def training_events(request: Request) -> Response:
     run, state = _run(request), request.app.state
+    last = request.headers.get("last-event-id", "0").strip() or "0"
+    if not _EVENT_NUMBER.fullmatch(last):
+        raise HTTPException(400, f"Last-Event-ID {last[:40]!r} is not an event number this server sent")
     if state.open_streams >= state.limits.max_event_streams:
         raise HTTPException(429, f"{state.open_streams} event streams are open already; close one first")
-    last = request.headers.get("last-event-id", "0")
+    # Counted last, with nothing left to fail before the response that gives it back.
+    stream = _EventStream(_events(run, int(last)), state)
     state.open_streams += 1
-    return _EventStream(_events(run, int(last) if last.isdigit() else 0), state)
+    return stream
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -276,6 +322,7 @@ ROUTES = [
     Route("/api/model/download", download),
     Route("/api/predict", predict, methods=["POST"]),
     Route("/api/train", start_training, methods=["POST"]),
+    Route("/api/train", current_training, methods=["GET"]),
     Route("/api/train/fields", training_fields),
     Route("/api/train/{run}/events", training_events),
     Route("/api/train/{run}", cancel_training, methods=["DELETE"]),
@@ -322,6 +369,7 @@ def create_app(
         yield
         app.state.runs.cancel_all()
         await run_in_threadpool(app.state.runs.join, 10.0)
+        app.state.decoders.shutdown(wait=False, cancel_futures=True)
 
     app = Starlette(
         routes=ROUTES,
@@ -331,6 +379,7 @@ def create_app(
     )
     app.state.limits, app.state.served, app.state.open_streams = limits, first, 0
     app.state.static = _static_files()
+    app.state.decoders = ThreadPoolExecutor(limits.max_decoding, thread_name_prefix="nnlearn-decode")
 
     def swap(trained: Model) -> str:
         served = serve(trained, trained.history.get("source", "trained here"), numbers)

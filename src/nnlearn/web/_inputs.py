@@ -29,8 +29,21 @@ MAX_MAGNITUDE = 1e6
 _DATA_URL = re.compile(r"data:image/[a-z0-9.+-]+;base64,", re.IGNORECASE)
 
 
-def parse_json(body: bytes) -> Any:
-    """A JSON body, or :class:`DataError` saying where it stops being JSON."""
+def parse_json(body: bytes, max_containers: int, max_commas: int) -> Any:
+    """A JSON body, or :class:`DataError` saying where it stops being JSON.
+
+    Before it is parsed, the body's count of ``[`` and ``{`` must be at most
+    ``max_containers`` and its count of commas at most ``max_commas``: what the largest
+    valid request needs. ``json.loads`` holds the GIL, so a body of millions of empty
+    lists (8 MiB, 2.7M of them: seconds) would stall every other request, in a thread or
+    not; counting bytes takes a millisecond.
+    """
+    containers, commas = body.count(b"[") + body.count(b"{"), body.count(b",")
+    if containers > max_containers or commas > max_commas:
+        raise DataError(
+            f"the body has {containers:,} lists or objects and {commas:,} commas; a valid request has at most "
+            f"{max_containers} and {max_commas:,}"
+        )
     try:
         return json.loads(body.decode("utf-8"))  # JSON is UTF-8 (RFC 8259); json.loads would guess
     except UnicodeDecodeError:
@@ -39,6 +52,8 @@ def parse_json(body: bytes) -> Any:
         raise DataError(f"the body is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     except RecursionError:
         raise DataError("the body is JSON nested too deeply") from None
+    except ValueError as exc:  # an integer of more than 4300 digits (sys.set_int_max_str_digits)
+        raise DataError(f"the body holds a number JSON cannot take here ({str(exc).split(';')[0]})") from None
 
 
 def vector_input(value: Any, n_inputs: int) -> np.ndarray:

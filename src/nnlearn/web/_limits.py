@@ -27,7 +27,14 @@ class Limits:
     Attributes
     ----------
     max_body_bytes : int
-        A request body (JSON or an image), refused with 413 beyond it.
+        A JSON request body, refused with 413 beyond it.
+    max_image_bytes : int
+        An image sent as it is (an ``image/*`` body): 20 MiB, which a 12-megapixel phone
+        JPEG (3-8 MB) fits with room to spare; 413 beyond it.
+    max_decoding : int
+        Images decoded at once; more wait their turn. Each may take up to
+        :data:`nnlearn.datasets._images.MAX_DECODED_BYTES` decoded, so that decoding takes
+        at most this many times that (256 MiB with the defaults), however many arrive.
     max_image_pixels : int
         An image's width times height, checked before it is decoded (400 beyond it).
     max_hidden_units, max_hidden_layers : int
@@ -49,6 +56,8 @@ class Limits:
     """
 
     max_body_bytes: int = 8 * 2**20
+    max_image_bytes: int = 20 * 2**20
+    max_decoding: int = 2
     max_image_pixels: int = 16_000_000
     max_hidden_units: int = 400
     max_hidden_layers: int = 3

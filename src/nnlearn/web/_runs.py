@@ -53,6 +53,9 @@ class Run:
 
     def __init__(self, dataset: str, options: Options):
         self.id = secrets.token_hex(6)
+        # What cancelling asks for: the page that started the run holds it (its tab's
+        # sessionStorage, so a reload keeps it); the id alone, which any client may read, does not do.
+        self.token = secrets.token_urlsafe(24)
         self.dataset, self.options = dataset, options
         self.cancelled = threading.Event()
         self.state = "running"
@@ -227,6 +230,11 @@ class Runs:
     def get(self, run_id: str) -> Run | None:
         with self._lock:
             return self._runs.get(run_id)
+
+    def going(self) -> Run | None:
+        """The run under way, if one is."""
+        with self._lock:
+            return next((run for run in self._runs.values() if not run.finished), None)
 
     def cancel_all(self) -> None:
         """Ask every run still going to stop (at its next iteration)."""

@@ -12,10 +12,11 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 __all__ = ["LOCAL_HOSTS", "Guard", "host_name", "read_body"]
 
@@ -35,7 +36,11 @@ def host_name(host: str) -> str:
 def _refuse(status: int, message: str):
     """A plain ASGI response: the guard runs outside Starlette's routing."""
     body = json.dumps({"error": message}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-content-type-options", b"nosniff"),
+    ]
 
     async def respond(send):
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -72,18 +77,36 @@ class Guard:
         if scope["method"] not in _SAFE_METHODS and origin is not None and origin != f"http://{host}":
             await _refuse(403, f"a {scope['method']} from origin {origin[:100]!r} is refused: not this page's")(send)
             return
-        await self.app(scope, receive, send)
+        await self.app(scope, receive, _nosniff(send))
+
+
+def _nosniff(send):
+    """``send`` that marks every response ``X-Content-Type-Options: nosniff``: a browser then
+    takes an SVG or a JSON answer for what its Content-Type says, never for a page."""
+
+    async def marked(message):
+        if message["type"] == "http.response.start":
+            headers = [
+                (name, value) for name, value in message.get("headers", []) if name.lower() != b"x-content-type-options"
+            ]
+            message = {**message, "headers": [*headers, (b"x-content-type-options", b"nosniff")]}
+        await send(message)
+
+    return marked
 
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The request's body, or HTTP 413 as soon as it passes ``limit`` bytes."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if re.fullmatch(r"[0-9]{1,20}", declared) and int(declared) > limit:
         raise HTTPException(413, f"the body of {int(declared):,} bytes is more than this server takes ({limit:,})")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(413, f"the body is more than this server takes ({limit:,} bytes)")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise HTTPException(413, f"the body is more than this server takes ({limit:,} bytes)")
+            chunks.append(chunk)
+    except ClientDisconnect:  # the client went away mid-body: nothing to answer, nothing to log
+        raise HTTPException(400, "the client closed the connection before the body ended") from None
     return b"".join(chunks)

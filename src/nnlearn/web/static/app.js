@@ -3,7 +3,7 @@
 "use strict";
 
 const $ = (selector) => document.querySelector(selector);
-const state = { model: null, sprite: null, asked: 0, figuresOf: null, run: null, events: null, costs: [], redraw: 0 };
+const state = { model: null, sprite: null, asked: 0, figuresOf: null, run: null, token: null, events: null, costs: [], redraw: 0 };
 
 // ------------------------------------------------------------------- the server
 
@@ -91,7 +91,16 @@ function moveStroke(event) {
 function endStroke(event) {
   if (stroke !== event.pointerId) return;
   stroke = null;
-  canvas.toBlob((blob) => ask(blob, "image/png"), "image/png");
+  askAboutCanvas();
+}
+
+function askAboutCanvas() {
+  // toDataURL encodes at once; toBlob waited for an idle moment (a second in Chromium).
+  const url = canvas.toDataURL("image/png");
+  const text = atob(url.slice(url.indexOf(",") + 1));
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  ask(new Blob([bytes], { type: "image/png" }), "image/png");
 }
 
 async function ask(body, type) {
@@ -206,21 +215,21 @@ function drawInput(pixels, side) {
 function upload(event) {
   const file = event.target.files[0];
   if (!file) return;
-  const reader = new FileReader();
-  reader.onload = () => {
-    const picture = new Image();
-    picture.onload = () => {
-      // Shown on the canvas, fitted; what is asked about is the file itself.
-      blank();
-      const scale = Math.min(canvas.width / picture.width, canvas.height / picture.height);
-      const w = picture.width * scale;
-      const h = picture.height * scale;
-      pen.drawImage(picture, (canvas.width - w) / 2, (canvas.height - h) / 2, w, h);
-    };
-    picture.src = reader.result;
-    ask(JSON.stringify({ image: reader.result }), "application/json");
+  // What is asked about is the file's own bytes, as they are (a phone's JPEG of several MB:
+  // base64 in JSON would be a third larger); the canvas shows it, fitted.
+  ask(file, file.type.startsWith("image/") ? file.type : "image/*");
+  const picture = new Image();
+  const url = URL.createObjectURL(file);
+  picture.onload = () => {
+    URL.revokeObjectURL(url);
+    blank();
+    const scale = Math.min(canvas.width / picture.width, canvas.height / picture.height);
+    const w = picture.width * scale;
+    const h = picture.height * scale;
+    pen.drawImage(picture, (canvas.width - w) / 2, (canvas.height - h) / 2, w, h);
   };
-  reader.readAsDataURL(file);
+  picture.onerror = () => URL.revokeObjectURL(url);
+  picture.src = url;
   event.target.value = "";
 }
 
@@ -309,10 +318,14 @@ async function loadFields() {
 }
 
 function settings() {
+  // The form's settings, or what is wrong with them: an empty number field is not 0.
   const hidden = $("#hidden")
     .value.split(/[\s,]+/)
     .filter((s) => s !== "")
     .map(Number);
+  for (const [id, label] of [["lambda", "Lambda"], ["max-iter", "Iterations"]]) {
+    if ($(`#${id}`).value.trim() === "") return `${label} is empty: give a number`;
+  }
   return {
     dataset: $("#dataset").value,
     hidden,
@@ -330,7 +343,29 @@ function status(text) {
 
 function running(yes) {
   $("#start").disabled = yes;
-  $("#cancel").disabled = !yes;
+  // Only the page that started a run may cancel it: its token is in this tab's sessionStorage.
+  $("#cancel").disabled = !yes || tokenOf(state.run) === null;
+}
+
+function tokenOf(run) {
+  try {
+    const kept = JSON.parse(sessionStorage.getItem("nnlearn-run") || "null");
+    return kept && kept.run === run ? kept.token : null;
+  } catch (_) {
+    return null;
+  }
+}
+
+async function followRunUnderWay() {
+  // After a reload: the run under way, if any, is followed as if this page had started it.
+  const going = await answerOf(await fetch("/api/train", { cache: "no-store" }));
+  if (!going.run || state.run) return;
+  state.run = going.run;
+  state.costs = [];
+  drawCurve(going.max_iter);
+  status("following the run under way...");
+  running(true);
+  follow(going.events, going.max_iter);
 }
 
 async function startTraining(event) {
@@ -342,6 +377,10 @@ async function startTraining(event) {
     return;
   }
   const asked = settings();
+  if (typeof asked === "string") {
+    status(`error: ${asked}`);
+    return;
+  }
   state.costs = [];
   drawCurve(asked.max_iter);
   $("#train-hidden").removeAttribute("src");
@@ -351,6 +390,12 @@ async function startTraining(event) {
       await fetch("/api/train", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(asked) })
     );
     state.run = run.run;
+    try {
+      sessionStorage.setItem("nnlearn-run", JSON.stringify({ run: run.run, token: run.token }));
+    } catch (_) {
+      // no storage (a private window's quota): this page can still cancel until it is reloaded
+      state.token = run.token;
+    }
     running(true);
     follow(run.events, asked.max_iter);
   } catch (error) {
@@ -399,7 +444,7 @@ function follow(address, maxIter) {
     // The server serves the new model now: the page reads it before it says "done".
     await loadModel().catch((error) => ($("#note").textContent = error.message));
     end(`done: ${d.iterations} iterations, train ${percent(d.train_accuracy)}, test ${percent(d.test_accuracy)}`);
-    if (inked) canvas.toBlob((blob) => ask(blob, "image/png"), "image/png");
+    if (inked) askAboutCanvas();
   });
   events.addEventListener("cancelled", () => end("cancelled"));
   events.addEventListener("error", (event) => {
@@ -409,7 +454,8 @@ function follow(address, maxIter) {
 
 async function cancelTraining() {
   if (!state.run) return;
-  const response = await fetch(`/api/train/${state.run}`, { method: "DELETE" });
+  const token = tokenOf(state.run) || state.token || "";
+  const response = await fetch(`/api/train/${state.run}`, { method: "DELETE", headers: { "X-Run-Token": token } });
   if (!response.ok && response.status !== 409) status(`error: ${(await answerOf(response).catch((e) => e)).message}`);
 }
 
@@ -473,3 +519,4 @@ state.fields.catch((error) => status(`The training form's fields could not be re
 loadModel().catch((error) => {
   $("#note").textContent = `The model could not be read: ${error.message}`;
 });
+followRunUnderWay().catch((error) => status(`error: the run under way could not be read: ${error.message}`));
