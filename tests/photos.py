@@ -46,16 +46,19 @@ def _smooth_field(rng, shape, cells, amplitude):
 
 def photo(digit, gradient, rng):
     """One photo (JPEG bytes) of ``digit`` (20x20, ink 1) under a lighting ``gradient``."""
-    shape = (HEIGHT, WIDTH)
-    # Paper: a level, blotches, grain (a tile of it, repeated); lit more on one side.
-    paper = _smooth_field(rng, shape, 12, 6)
-    paper += rng.uniform(200, 225)
+    # Paper: a level, blotches and the light's gradient, made at a tenth of the size and
+    # enlarged (the gradient is linear, so bilinear enlarging keeps it), then grain (a tile
+    # of it, added in place).
+    small = (HEIGHT // 10, WIDTH // 10)
+    coarse = _smooth_field(rng, small, 12, 6) + np.float32(rng.uniform(200, 225))
     angle = rng.uniform(0, 2 * np.pi)
-    rows, cols = np.linspace(-0.5, 0.5, HEIGHT, dtype=np.float32), np.linspace(-0.5, 0.5, WIDTH, dtype=np.float32)
-    across = np.cos(angle) * cols[None, :] + np.sin(angle) * rows[:, None] * np.float32(HEIGHT / WIDTH)
-    paper += np.float32(gradient / max(float(np.ptp(across)), 1e-6)) * across
+    rows = np.linspace(-0.5, 0.5, small[0], dtype=np.float32)[:, None] * np.float32(HEIGHT / WIDTH)
+    cols = np.linspace(-0.5, 0.5, small[1], dtype=np.float32)[None, :]
+    across = np.cos(angle) * cols + np.sin(angle) * rows
+    coarse += np.float32(gradient / max(float(np.ptp(across)), 1e-6)) * across
+    paper = np.array(Image.fromarray(coarse, mode="F").resize((WIDTH, HEIGHT), Image.Resampling.BILINEAR))
     grain = rng.normal(0, 4, (500, 500)).astype(np.float32)
-    paper += np.tile(grain, (HEIGHT // 500, WIDTH // 500))
+    paper.reshape(HEIGHT // 500, 500, WIDTH // 500, 500)[...] += grain[None, :, None, :]
     # The digit: a soft pen stroke, 900-1500 pixels tall, slanted, near the middle, a
     # little blurred (the lens), written over the paper where it is.
     side = int(rng.uniform(900, 1500))
@@ -70,7 +73,8 @@ def photo(digit, gradient, rng):
     region *= 1 - alpha
     region += np.float32(rng.uniform(25, 70)) * alpha
     # A warm paper tint, the phone's JPEG.
-    gray = Image.fromarray(np.clip(paper, 0, 255).astype(np.uint8))
+    np.clip(paper, 0, 255, out=paper)
+    gray = Image.fromarray(paper.astype(np.uint8))
     image = Image.merge("RGB", (gray, gray.point(lambda v: v * 0.97), gray.point(lambda v: v * 0.9)))
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=90)

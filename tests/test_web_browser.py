@@ -11,6 +11,7 @@ set (``.ci/run`` sets it): in CI they fail instead, so a broken browser is never
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import socket
@@ -123,10 +124,24 @@ def page(browser, server):
     assert not errors, f"the page reported errors: {errors}"
 
 
-# Strokes in fractions of the canvas (x right, y down), as a person would draw them.
+def _arc(cx, cy, rx, ry, start, end, n=12):
+    """Points along an ellipse's arc, angles in degrees (0: right, 90: down)."""
+    angles = [math.radians(start + (end - start) * i / n) for i in range(n + 1)]
+    return [(cx + rx * math.cos(a), cy + ry * math.sin(a)) for a in angles]
+
+
+# Strokes in fractions of the canvas (x right, y down), as a person would draw each digit.
 STROKES = {
+    "0": [_arc(0.5, 0.5, 0.2, 0.32, -90, 270)],
     "1": [[(0.52, 0.15), (0.50, 0.50), (0.48, 0.85)]],
+    "2": [_arc(0.5, 0.33, 0.2, 0.17, 200, 360) + [(0.62, 0.45), (0.28, 0.84), (0.74, 0.84)]],
+    "3": [_arc(0.5, 0.32, 0.18, 0.15, 210, 450) + _arc(0.5, 0.66, 0.2, 0.18, 270, 510)[1:]],
+    "4": [[(0.6, 0.85), (0.6, 0.15), (0.25, 0.62), (0.78, 0.62)]],
+    "5": [[(0.72, 0.16), (0.33, 0.16), (0.3, 0.45)] + _arc(0.5, 0.64, 0.22, 0.2, 235, 505)[1:]],
+    "6": [[(0.65, 0.15), (0.4, 0.4)] + _arc(0.5, 0.65, 0.19, 0.19, 200, 560)],
     "7": [[(0.25, 0.18), (0.75, 0.18), (0.60, 0.45), (0.45, 0.85)]],
+    "8": [_arc(0.5, 0.32, 0.15, 0.16, 90, 450), _arc(0.5, 0.67, 0.19, 0.18, -90, 270)],
+    "9": [_arc(0.5, 0.34, 0.18, 0.18, 0, 360) + [(0.68, 0.34), (0.62, 0.85)]],
 }
 
 
@@ -140,7 +155,7 @@ def _draw(page, digit):
             page.mouse.move(*points[0])
             page.mouse.down()
             for x, y in points[1:]:
-                page.mouse.move(x, y, steps=25)
+                page.mouse.move(x, y, steps=max(2, 50 // len(points)))
             page.mouse.up()
     response = answer.value
     assert response.status == 200, response.text()
@@ -157,7 +172,7 @@ def _clear(page):
     page.wait_for_function("document.querySelector('#prediction').textContent.trim() === ''")
 
 
-@pytest.mark.parametrize("digit", ["1", "7"])
+@pytest.mark.parametrize("digit", ["7"])  # every digit: test_ten_drawn_digits_are_read_right_and_answered_at_once
 def test_a_drawn_digit_is_read_as_that_digit(page, digit, tmp_path):
     _show_draw(page)
     answer = _draw(page, digit)
@@ -178,6 +193,89 @@ def test_a_drawn_digit_is_read_as_that_digit(page, digit, tmp_path):
         target = Path(os.environ["NNLEARN_SCREENSHOTS"]) / "draw-page.png"
         shutil.copyfile(tmp_path / f"draw-{digit}.png", target)
     _clear(page)
+
+
+def test_ten_drawn_digits_are_read_right_and_answered_at_once(page, tmp_path):
+    """Each digit drawn with the mouse is read as itself. The delay from the stroke's end
+    (the mouse let go) to the answer on the page is measured and reported, not asserted:
+    it was a second (the page waited for canvas.toBlob) and is now what the request takes."""
+    _show_draw(page)
+    read, delays = {}, []
+    for digit, strokes in STROKES.items():
+        canvas = page.locator("#draw-canvas").bounding_box()
+        for k, stroke in enumerate(strokes):
+            points = [(canvas["x"] + fx * canvas["width"], canvas["y"] + fy * canvas["height"]) for fx, fy in stroke]
+            page.mouse.move(*points[0])
+            page.mouse.down()
+            for x, y in points[1:]:
+                page.mouse.move(x, y)
+            page.evaluate("() => { window.asked = performance.now(); window.seen = null; }")
+            if k == len(strokes) - 1:  # the answer to the whole digit: timed from the page itself
+                page.evaluate(
+                    """() => new MutationObserver((changes, watcher) => { window.seen = performance.now();
+                         watcher.disconnect(); }).observe(document.querySelector('#bars'),
+                         { subtree: true, attributes: true, childList: true })"""
+                )
+            with page.expect_response("**/api/predict"):
+                page.mouse.up()
+        page.wait_for_function("() => window.seen !== null")
+        delays.append(page.evaluate("() => window.seen - window.asked"))
+        read[digit] = page.inner_text("#prediction").strip()
+        _clear(page)
+    delays.sort()
+    print(f"stroke-to-answer delay in chromium: median {delays[len(delays) // 2]:.0f} ms, max {delays[-1]:.0f} ms")
+    (tmp_path / "delays.txt").write_text(" ".join(f"{d:.1f}" for d in delays))
+    assert read == {digit: digit for digit in STROKES}, read
+
+
+def test_phone_photos_uploaded_from_the_page_are_read_right(page, phone_photos):
+    """The page sends a file as it is (a 2 MB, 12-megapixel JPEG), and reads it right."""
+    _show_draw(page)
+    right = 0
+    for path, label in phone_photos:
+        _clear(page)
+        with page.expect_request("**/api/predict") as asked:
+            page.set_input_files("#upload", str(path))
+        assert asked.value.headers["content-type"] == "image/jpeg"
+        page.wait_for_function("() => document.querySelector('#prediction').textContent.trim() !== ''", timeout=60_000)
+        right += page.inner_text("#prediction").strip() == str(label)
+    assert right >= 18, right
+
+
+def test_a_reloaded_page_follows_the_run_and_can_still_cancel_it(page):
+    page.click("#nav-train")
+    page.select_option("#dataset", "digits20")
+    page.fill("#hidden", "100")
+    page.fill("#max-iter", "2000")
+    page.click("#start")
+    page.wait_for_function("() => !document.querySelector('#cancel').disabled")
+    page.reload()
+    page.click("#nav-train")
+    page.wait_for_function(
+        "() => /iteration|following|training/.test(document.querySelector('#train-status').textContent)"
+    )
+    assert page.is_disabled("#start") and not page.is_disabled("#cancel")
+    page.click("#cancel")
+    page.wait_for_function(
+        "() => /^(done|cancelled|error)/.test(document.querySelector('#train-status').textContent.trim())",
+        timeout=60_000,
+    )
+    assert page.inner_text("#train-status").strip().startswith("cancelled")
+
+
+def test_an_empty_number_field_starts_no_run(page, server):
+    page.click("#nav-train")
+    page.fill("#lambda", "")
+    page.click("#start")
+    page.wait_for_function("() => document.querySelector('#train-status').textContent.includes('Lambda is empty')")
+    assert page.request.get(server.url + "api/train").json() == {"run": None}
+
+
+def test_the_upload_button_is_reached_with_tab(page):
+    _show_draw(page)
+    page.focus("#clear")
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.id") == "upload"
 
 
 def test_clear_key_empties_the_canvas(page):
