@@ -278,6 +278,21 @@ def test_the_upload_button_is_reached_with_tab(page):
     assert page.evaluate("() => document.activeElement.id") == "upload"
 
 
+def test_the_header_is_one_line_wide_and_the_curve_readable_on_a_phone(page):
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.wait_for_function("() => document.querySelector('#model-name').textContent.length > 0")
+    lines = page.evaluate(
+        """() => { const e = document.querySelector('#model-name');
+                   return e.getBoundingClientRect().height / (1.3 * parseFloat(getComputedStyle(e).fontSize)); }"""
+    )
+    assert lines < 1.6, f"the model's name takes {lines:.1f} lines at 1280 px"
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.click("#nav-train")
+    page.evaluate("() => { document.querySelector('#cost-top').textContent = '1.23'; }")
+    shown = page.evaluate("() => document.querySelector('#cost-top').getBoundingClientRect().height")
+    assert shown >= 9, f"the cost curve's labels are {shown:.1f} px high on a phone"
+
+
 def test_clear_key_empties_the_canvas(page):
     _show_draw(page)
     _draw(page, "1")
