@@ -17,7 +17,10 @@ from importlib import resources
 from pathlib import Path
 
 SCRIPT = Path(sys.executable).parent / "nnlearn"
-VERBS = ("train", "evaluate", "predict", "cost", "gradcheck", "reproduce", "report", "show", "shard", "tune", "serve")
+VERBS = (
+    *("train", "evaluate", "predict", "cost", "gradcheck", "reproduce"),
+    *("report", "show", "export", "shard", "tune", "serve"),
+)
 # The course's pretrained weights, as shipped inside the package.
 EX4WEIGHTS = Path(str(resources.files("nnlearn").joinpath("data", "ex4weights.mat")))
 # One BLAS thread per process: the test machines' cores are shared, and two-thread

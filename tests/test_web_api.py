@@ -218,6 +218,19 @@ def test_the_served_model_downloads_as_an_nnlearn_model_file(client, pretrained,
     assert np.array_equal(model.classes, pretrained.classes)
 
 
+def test_the_served_model_downloads_as_onnx(client, pretrained):
+    ort = pytest.importorskip("onnxruntime")
+    response = client.get("/api/model/download.onnx")
+    assert response.status_code == 200
+    assert re.fullmatch(
+        r'attachment; filename="nnlearn-model-[0-9a-f-]+\.onnx"', response.headers["content-disposition"]
+    )
+    X, _ = load_digits20()
+    graph = ort.InferenceSession(response.content, providers=["CPUExecutionProvider"])
+    labels, _ = graph.run(None, {"input": X[::50].astype(np.float32)})
+    np.testing.assert_array_equal(labels, pretrained.predict(X[::50]))
+
+
 @pytest.mark.slow  # matplotlib and scikit-learn's confusion display: a few seconds the first time
 def test_figures_are_svg_or_say_why_not(client):
     for name in ("confusion", "hidden", "wrong"):

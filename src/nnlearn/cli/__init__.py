@@ -24,7 +24,7 @@ import sys
 from .._version import __version__
 from ..errors import NNLearnError, ParameterError
 from ..persist._atomic import OutputExistsError
-from . import cost, evaluate, gradcheck, predict, report, reproduce, serve, shard, show, train, tune
+from . import cost, evaluate, export, gradcheck, predict, report, reproduce, serve, shard, show, train, tune
 from ._monitor import say
 from ._streams import (
     GuardedStdout,
@@ -37,7 +37,7 @@ from ._streams import (
 __all__ = ["main", "build_parser", "VERBS"]
 
 #: The verbs' modules; a verb is named after its module.
-VERBS = (train, evaluate, predict, cost, gradcheck, reproduce, report, show, shard, tune, serve)
+VERBS = (train, evaluate, predict, cost, gradcheck, reproduce, report, show, export, shard, tune, serve)
 
 
 #: The exit statuses of every verb (docs/cli.md has the same table).

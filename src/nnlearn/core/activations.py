@@ -120,6 +120,14 @@ class _Kind:
         if not (callable(self.init) or self.init in INITS):
             raise ValueError(f"{what} {self.name!r}: init must be one of {', '.join(INITS)} or a function")
 
+    def _check_onnx(self, what: str) -> None:
+        onnx = getattr(self, "onnx", None)
+        if onnx is None:
+            return
+        if isinstance(onnx, str) or not all(isinstance(op, str) and op.isidentifier() for op in onnx) or not onnx:
+            raise ValueError(f"{what} {self.name!r}: onnx must be None or a tuple of ONNX operator names")
+        object.__setattr__(self, "onnx", tuple(onnx))
+
     def half_width(self, fan_in: int, fan_out: int) -> float:
         """The half-width of its layers' uniform initial weights for ``epsilon_init="auto"``."""
         return (INITS[self.init] if isinstance(self.init, str) else self.init)(fan_in, fan_out)
@@ -136,7 +144,10 @@ class Activation(_Kind):
       layer's most active unit;
     * ``kernel``: the fast kernel's :class:`HiddenKernel` (None: it uses the NumPy forms);
     * ``array_api``: False for forms that work on NumPy arrays only (SciPy's functions,
-      say): the reference then refuses other libraries' arrays with a TypeError.
+      say): the reference then refuses other libraries' arrays with a TypeError;
+    * ``onnx``: g as ONNX operators, a tuple of names of elementwise operators with one
+      input and no attributes, applied in turn (``("Sigmoid",)``); None: a model of this
+      kind cannot be exported (:mod:`nnlearn.model._onnx` says so, naming it).
     """
 
     name: str
@@ -146,9 +157,11 @@ class Activation(_Kind):
     display: tuple[float, float] | None = None
     kernel: HiddenKernel | None = None
     array_api: bool = True
+    onnx: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         self._check("activation")
+        self._check_onnx("activation")
         if self.display is not None:
             low, high = (float(v) for v in self.display)
             if not (math.isfinite(low) and math.isfinite(high) and low < high):
@@ -173,7 +186,9 @@ class Output(_Kind):
     * ``xp_delta(xp, z, Y) -> dl/dz``, shape (m, K): the output layer's delta;
     * ``xp_proba(xp, z) -> P``: class probabilities, rows summing to 1, never
       decreasing as a logit grows (:meth:`proba` mends the ties rounding leaves);
-    * ``init``, ``kernel`` (an :class:`OutputKernel`), ``array_api``: as :class:`Activation`'s.
+    * ``init``, ``kernel`` (an :class:`OutputKernel`), ``array_api``: as :class:`Activation`'s;
+    * ``onnx``: the class probabilities (``xp_proba``) from the logits as ONNX operators, as
+      :class:`Activation`'s ``onnx`` (the last may be ``"Softmax"``, over the classes).
     """
 
     name: str
@@ -184,9 +199,11 @@ class Output(_Kind):
     init: Init = "glorot"
     kernel: OutputKernel | None = None
     array_api: bool = True
+    onnx: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         self._check("output")
+        self._check_onnx("output")
 
     def function(self, z: np.ndarray) -> np.ndarray:
         """h(z) of NumPy logits."""
@@ -330,6 +347,7 @@ ACTIVATIONS: dict[str, Activation] = {
         lambda xp, a: a * (1 - a),
         display=(0.0, 1.0),
         kernel=HiddenKernel(_sigmoid_in_place, _back_sigmoid, negated=True),
+        onnx=("Sigmoid",),
     ),
     "tanh": Activation(
         "tanh",
@@ -337,6 +355,7 @@ ACTIVATIONS: dict[str, Activation] = {
         lambda xp, a: 1 - a * a,
         display=(-1.0, 1.0),
         kernel=HiddenKernel(lambda z: np.tanh(z, out=z), _back_tanh, negated=True),
+        onnx=("Tanh",),
     ),
     "relu": Activation(
         "relu",
@@ -344,6 +363,7 @@ ACTIVATIONS: dict[str, Activation] = {
         lambda xp, a: xp.where(a > 0, xp.ones_like(a), xp.zeros_like(a)),
         init="he",
         kernel=HiddenKernel(lambda z: np.maximum(z, 0, out=z), _back_relu),
+        onnx=("Relu",),
     ),
 }
 
@@ -373,6 +393,8 @@ OUTPUTS: dict[str, Output] = {
         lambda xp, z, Y: expit(xp, z) - Y,
         lambda xp, z: softmax(xp, log_expit(xp, z)),
         kernel=OutputKernel(_sigmoid_loss_and_delta, _sigmoid_loss_sum, lambda z: special.expit(z, out=z)),
+        # log g(z) = -softplus(-z), then softmax
+        onnx=("Neg", "Softplus", "Neg", "Softmax"),
     ),
     # Multinomial cross-entropy, as scikit-learn's MLPClassifier uses for several classes.
     "softmax": Output(
@@ -382,6 +404,7 @@ OUTPUTS: dict[str, Output] = {
         lambda xp, z, Y: softmax(xp, z) - Y,
         softmax,
         kernel=OutputKernel(_softmax_loss_and_delta),
+        onnx=("Softmax",),
     ),
 }
 

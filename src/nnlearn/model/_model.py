@@ -292,6 +292,13 @@ class Model:
         """Save to an ``.npz`` model file (see :func:`save_model`)."""
         return save_model(self, path, overwrite=overwrite)
 
+    def to_onnx(self, path: str | os.PathLike, dtype: str = "float32", overwrite: bool = False) -> Path:
+        """Export to an ONNX file (:mod:`nnlearn.model._onnx`: input ``input``, outputs ``label`` and
+        ``probabilities``), computing in ``dtype``; needs ``pip install "nnlearn[onnx]"``."""
+        from ._onnx import to_onnx
+
+        return to_onnx(self, path, dtype=dtype, overwrite=overwrite)
+
 
 def save_model(model: Model, path: str | os.PathLike, overwrite: bool = False) -> Path:
     """Write ``model`` to ``path`` atomically; refuse to replace a file unless ``overwrite``.

@@ -157,6 +157,19 @@ async def _decoded(decoders: ThreadPoolExecutor, data: bytes, served, limits: Li
     return await loop.run_in_executor(decoders, work)
 
 
+async def download_onnx(request: Request) -> Response:
+    """The served model as ONNX (float32): to run it without nnlearn (onnxruntime, a browser)."""
+    from ..model._onnx import onnx_bytes
+
+    served = request.app.state.served
+    try:
+        data = await run_in_threadpool(onnx_bytes, served.model, "float32")
+    except ParameterError as exc:  # no onnx package, or a kind without an ONNX form
+        raise HTTPException(501, str(exc)) from None
+    disposition = f'attachment; filename="nnlearn-model-{served.id}.onnx"'
+    return Response(data, media_type="application/octet-stream", headers={"Content-Disposition": disposition})
+
+
 def _media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
@@ -320,6 +333,7 @@ ROUTES = [
     Route("/api/model/tiles.png", tiles),
     Route("/api/model/figures/{name}.svg", figure),
     Route("/api/model/download", download),
+    Route("/api/model/download.onnx", download_onnx),
     Route("/api/predict", predict, methods=["POST"]),
     Route("/api/train", start_training, methods=["POST"]),
     Route("/api/train", current_training, methods=["GET"]),

@@ -1,0 +1,47 @@
+"""``nnlearn export``: a model as an ONNX file (:mod:`nnlearn.model._onnx`), to run without nnlearn.
+
+The model is read and the output checked before anything is written: an existing OUT
+needs ``--force``, and OUT may not be the model itself.
+"""
+
+from __future__ import annotations
+
+from ._common import emit, load_model_file, note_saved, refuse_existing, refuse_overwriting_inputs, writing
+
+SUMMARY = "export a model to ONNX, to run it where nnlearn is not (onnxruntime, a browser, a phone)"
+EXAMPLES = """\
+  nnlearn export nnlearn-model.npz model.onnx
+  nnlearn export ex4weights.mat ex4.onnx --dtype float64
+  python -c "import onnxruntime as ort; print(ort.InferenceSession('model.onnx').get_inputs()[0])\""""
+
+
+def add_arguments(p):
+    p.add_argument("model", help="nnlearn model (.npz) or Octave weights (.mat)")
+    p.add_argument(
+        "out", metavar="OUT", help="the ONNX file to write (input 'input'; outputs 'label', 'probabilities')"
+    )
+    p.add_argument(
+        "--dtype",
+        choices=("float32", "float64"),
+        default="float32",
+        help="what the graph computes in and takes as input (default: float32)",
+    )
+    p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+
+
+def run(args):
+    from ..model._onnx import _onnx, onnx_bytes
+
+    _onnx()  # the extra's message before any work
+    refuse_overwriting_inputs([("MODEL", args.model)], [("OUT", args.out)])
+    refuse_existing(args.out, args.force, option="OUT")
+    model = load_model_file(args.model)
+    data = onnx_bytes(model, args.dtype)
+    from ..persist._atomic import atomic_write
+
+    with writing(f"the ONNX model to {args.out}"):
+        path = atomic_write(args.out, lambda f: f.write(data), overwrite=args.force)
+    note_saved(args, "the ONNX model", path)
+    result = {"onnx": str(path), "model": args.model, "dtype": args.dtype, "bytes": len(data)}
+    emit(args, result, f"ONNX model ({args.dtype}, {len(data):,} bytes) written to {path}")
+    return 0
