@@ -9,8 +9,10 @@ the course's. Fitted state ends in ``_``, as scikit-learn's conventions ask.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import numbers
+import sys
 import warnings
 from dataclasses import replace
 
@@ -50,6 +52,13 @@ _SIGNATURE = inspect.Signature(
     [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
     + [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=value) for name, value in _DEFAULTS.items()]
 )
+
+
+def in_notebook() -> bool:
+    """Whether this process is a Jupyter kernel (IPython's kernel app is running)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
 
 
 def _mini_batch_optimizer(estimator):
@@ -333,29 +342,61 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         return type(self)(**{name: clone(value, safe=False) for name, value in params.items()}, cluster=cluster)
 
     def _fit(self, X, y, options, sample_weight, resume):
-        with data_terms(self.cluster) as data_term:
+        with data_terms(self.cluster) as data_term, self._progress(options.max_iter) as progress:
             fitted = fit(
                 X,
                 y,
                 options,
                 classes=self.classes_,
                 sample_weight=sample_weight,
-                callback=self._progress(),
+                callback=progress,
                 resume=resume,
                 data_term=data_term,
             )
         self.thetas_, self.network_, self.options_ = fitted.model.thetas, fitted.model.network, options
         return fitted
 
-    def _progress(self):
-        """The ``verbose`` callback: the one place nnlearn's library code prints."""
+    def _html_repr(self):
+        """Jupyter's view: scikit-learn's parameter box, then, once fitted, the network, its
+        training and its cost curve (:mod:`nnlearn.model._display`)."""
+        box = super()._html_repr()
+        if not hasattr(self, "thetas_"):
+            return box
+        from .model._display import model_html
+
+        extra = [("n_iter_", self.n_iter_)]
+        if getattr(self, "best_validation_score_", None) is not None:
+            extra.append(("best_validation_score_", f"{self.best_validation_score_:.2%}"))
+        return box + model_html(self.to_model(), extra)
+
+    @contextlib.contextmanager
+    def _progress(self, total):
+        """The ``verbose`` callback, the one place nnlearn's library code shows anything: in
+        a Jupyter kernel, tqdm's auto bar (the notebook's widget where ipywidgets is
+        installed) with the cost beside it; elsewhere a line per iteration, as
+        scikit-learn's MLPClassifier prints."""
         if not self.verbose:
-            return None
+            yield None
+            return
+        if not in_notebook():
 
-        def report(iteration, J, x):
-            print(f"Iteration {iteration}, cost = {J:.8f}")
+            def report(iteration, J, x):
+                print(f"Iteration {iteration}, cost = {J:.8f}")
 
-        return report
+            yield report
+            return
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc="training", unit="it")
+
+        def advance(iteration, J, x):
+            bar.set_postfix(cost=f"{J:.6g}", refresh=False)
+            bar.update(iteration - bar.n)
+
+        try:
+            yield advance
+        finally:
+            bar.close()
 
     # -- fitted weights in scikit-learn's layout ----------------------------------------
 

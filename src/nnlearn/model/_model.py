@@ -288,6 +288,12 @@ class Model:
         lam = self.lam if lam is None else lam
         return cost(self.thetas, self._check_X(X), Y.astype(self.dtype), lam, network=self.network)
 
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the network, its settings, its training and its cost curve."""
+        from ._display import model_html
+
+        return model_html(self)
+
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
         """Save to an ``.npz`` model file (see :func:`save_model`)."""
         return save_model(self, path, overwrite=overwrite)

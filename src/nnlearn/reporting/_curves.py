@@ -7,6 +7,8 @@ cross-validated fits run.
 
 from __future__ import annotations
 
+import functools
+import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -60,13 +62,29 @@ def _estimator(given, settings):
 
 
 def figure(width: float, height: float) -> Figure:
-    """A Figure on its own Agg canvas: renders without pyplot or a display."""
+    """A Figure on its own Agg canvas: renders without pyplot or a display, and shows
+    itself as a PNG when it is a notebook cell's value (:func:`_shown_figure`'s class)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), layout="constrained")
+    fig = _shown_figure()(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
+
+
+@functools.cache
+def _shown_figure() -> type:
+    """matplotlib's Figure with ``_repr_png_``: Jupyter shows it inline whatever the backend.
+    (IPython's own display of figures is set up by pyplot's inline backend, which nnlearn's
+    figures never touch.)"""
+    from matplotlib.figure import Figure
+
+    class ShownFigure(Figure):
+        def _repr_png_(self) -> bytes:
+            buffer = io.BytesIO()
+            self.savefig(buffer, format="png", dpi=100)
+            return buffer.getvalue()
+
+    return ShownFigure
 
 
 def _error_curves(x, train_scores, valid_scores, xlabel, title):
