@@ -193,11 +193,31 @@ def writing(what):
         raise WorkFailed(f"cannot write {what} ({why})") from None
 
 
-def load_model_file(path):
-    """An nnlearn model (.npz) or Octave weights (.mat) as a Model."""
-    from ..errors import ModelFileError
-    from ..model._octave import load_weights
+#: A MODEL or --weights argument's help: the files, or the name of the shipped weights.
+MODEL_HELP = f"nnlearn model (.npz), Octave weights (.mat), or {PRETRAINED} (the course's weights, inside nnlearn)"
 
+
+def names_pretrained(path) -> bool:
+    """Whether a model argument is :data:`PRETRAINED`, the shipped weights' name. Where a
+    file of that name is in the current directory too, which is meant cannot be told:
+    ParameterError, saying to write ``./pretrained`` for the file."""
+    if str(path) != PRETRAINED:
+        return False
+    if os.path.lexists(PRETRAINED):
+        raise ParameterError(
+            f"{PRETRAINED!r} names the course's weights inside nnlearn, and a file named {PRETRAINED} is in this "
+            f"directory too: write ./{PRETRAINED} for the file"
+        )
+    return True
+
+
+def load_model_file(path):
+    """An nnlearn model (.npz) or Octave weights (.mat) as a Model; ``pretrained``: the course's weights."""
+    from ..errors import ModelFileError
+    from ..model._octave import load_pretrained, load_weights
+
+    if names_pretrained(path):
+        return load_pretrained()
     if Path(path).suffix.lower() not in MODEL_SUFFIXES:
         raise ModelFileError(f"{path}: weights must be an nnlearn model (.npz) or Octave weights (.mat)")
     return load_weights(path)

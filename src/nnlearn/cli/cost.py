@@ -7,6 +7,7 @@ from ..training._settings import check_setting
 from ._common import (
     COURSE,
     DATA_HELP,
+    MODEL_HELP,
     PRETRAINED,
     PRETRAINED_TEXT,
     architecture,
@@ -24,9 +25,7 @@ EXAMPLES = """\
 
 
 def add_arguments(p):
-    p.add_argument(
-        "--weights", metavar="FILE", help=f"nnlearn model (.npz) or Octave weights (.mat) (default: {PRETRAINED_TEXT})"
-    )
+    p.add_argument("--weights", metavar="FILE", help=f"{MODEL_HELP} (default: {PRETRAINED_TEXT})")
     p.add_argument("--data", metavar="NAME|FILE", default="digits20", help=f"{DATA_HELP} (default: digits20)")
     p.add_argument(
         "--lambda",

@@ -8,16 +8,26 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import DATA_HELP, architecture, check_fit, data_role, emit, evaluation_data, load_model_file, percent
+from ._common import (
+    DATA_HELP,
+    MODEL_HELP,
+    architecture,
+    check_fit,
+    data_role,
+    emit,
+    evaluation_data,
+    load_model_file,
+    percent,
+)
 
 SUMMARY = "accuracy, per-class precision and recall, and the confusion matrix of a model"
 EXAMPLES = """\
   nnlearn evaluate nnlearn-model.npz
-  nnlearn evaluate ex4weights.mat --data digits20 --json"""
+  nnlearn evaluate pretrained --data digits20 --json"""
 
 
 def add_arguments(p):
-    p.add_argument("model", help="nnlearn model (.npz) or Octave weights (.mat)")
+    p.add_argument("model", help=MODEL_HELP)
     p.add_argument(
         "--data",
         metavar="NAME|FILE",

@@ -6,17 +6,17 @@ needs ``--force``, and OUT may not be the model itself.
 
 from __future__ import annotations
 
-from ._common import emit, load_model_file, note_saved, refuse_existing, refuse_overwriting_inputs, writing
+from ._common import MODEL_HELP, emit, load_model_file, note_saved, refuse_existing, refuse_overwriting_inputs, writing
 
 SUMMARY = "export a model to ONNX, to run it where nnlearn is not (onnxruntime, a browser, a phone)"
 EXAMPLES = """\
   nnlearn export nnlearn-model.npz model.onnx
-  nnlearn export ex4weights.mat ex4.onnx --dtype float64
+  nnlearn export pretrained ex4.onnx --dtype float64
   python -c "import onnxruntime as ort; print(ort.InferenceSession('model.onnx').get_inputs()[0])\""""
 
 
 def add_arguments(p):
-    p.add_argument("model", help="nnlearn model (.npz) or Octave weights (.mat)")
+    p.add_argument("model", help=MODEL_HELP)
     p.add_argument(
         "out", metavar="OUT", help="the ONNX file to write (input 'input'; outputs 'label', 'probabilities')"
     )

@@ -13,7 +13,7 @@ import numpy as np
 from ..datasets._builtin import load_data
 from ..errors import ModelFileError, NNLearnError
 from ..persist._reading import regular_file
-from ._common import check_fit, emit, load_model_file
+from ._common import MODEL_HELP, check_fit, emit, load_model_file, names_pretrained
 from ._monitor import say
 
 SUMMARY = "predict the digits in image files (PNG, JPEG) or the examples of a data file"
@@ -26,7 +26,7 @@ MAX_MODEL_BYTES = 2 * 2**30
 
 
 def add_arguments(p):
-    p.add_argument("model", help="nnlearn model (.npz) or Octave weights (.mat)")
+    p.add_argument("model", help=MODEL_HELP)
     p.add_argument(
         "inputs",
         nargs="+",
@@ -92,7 +92,8 @@ def run(args):
     from ..datasets._images import is_image_path, model_framing
 
     # Before anything reads it: a FIFO would hang the reader, /dev/zero fill the memory.
-    regular_file(args.model, ModelFileError, "model file", MAX_MODEL_BYTES)
+    if not names_pretrained(args.model):
+        regular_file(args.model, ModelFileError, "model file", MAX_MODEL_BYTES)
     model = load_model_file(args.model)
     framing = model_framing(model.history, args.model) if any(map(is_image_path, args.inputs)) else None
     rows, results = [], []

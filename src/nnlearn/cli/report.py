@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ._common import (
     DATA_HELP,
+    MODEL_HELP,
     check_fit,
     data_role,
     emit,
@@ -23,11 +24,11 @@ from ._common import (
 SUMMARY = "write an HTML report of a model on a dataset"
 EXAMPLES = """\
   nnlearn report nnlearn-model.npz report/
-  nnlearn report ex4weights.mat --data digits20 report/"""
+  nnlearn report pretrained --data digits20 report/"""
 
 
 def add_arguments(p):
-    p.add_argument("model", help="nnlearn model (.npz) or Octave weights (.mat)")
+    p.add_argument("model", help=MODEL_HELP)
     p.add_argument("dir", metavar="DIR", help="directory to write index.html and its figures into")
     p.add_argument("--data", metavar="NAME|FILE", help=f"{DATA_HELP} (default: as for evaluate)")
     p.add_argument("--force", action="store_true", help="overwrite an existing report")

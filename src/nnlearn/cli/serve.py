@@ -14,7 +14,7 @@ import sys
 
 from ..errors import ModelFileError, NNLearnError, ParameterError
 from ..persist._reading import regular_file
-from ._common import architecture, load_model_file
+from ._common import MODEL_HELP, PRETRAINED, architecture, load_model_file, names_pretrained
 from ._monitor import say
 from .predict import MAX_MODEL_BYTES
 
@@ -32,7 +32,7 @@ def add_arguments(p):
         "model",
         nargs="?",
         metavar="MODEL",
-        help="nnlearn model (.npz) or Octave weights (.mat) (default: the course's pretrained network)",
+        help=f"{MODEL_HELP} (default: {PRETRAINED})",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000; 0: a free one)")
@@ -103,7 +103,8 @@ def run(args):
     if args.model is None:
         model, source = None, web.PRETRAINED_SOURCE
     else:
-        regular_file(args.model, ModelFileError, "model file", MAX_MODEL_BYTES)
+        if not names_pretrained(args.model):
+            regular_file(args.model, ModelFileError, "model file", MAX_MODEL_BYTES)
         model, source = load_model_file(args.model), args.model
     hosts = [args.host, *args.allow_host]
     if args.host in ("0.0.0.0", "::", ""):

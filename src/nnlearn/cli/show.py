@@ -9,9 +9,11 @@ from ..datasets._builtin import load_data
 from ..errors import ParameterError
 from ._common import (
     DATA_HELP,
+    MODEL_HELP,
     MODEL_SUFFIXES,
     emit,
     load_model_file,
+    names_pretrained,
     note_saved,
     refuse_existing,
     refuse_overwriting_inputs,
@@ -25,7 +27,7 @@ EXAMPLES = """\
 
 
 def add_arguments(p):
-    p.add_argument("model", nargs="?", help="a model file (.npz or .mat): draw its hidden units instead")
+    p.add_argument("model", nargs="?", help=f"{MODEL_HELP}: draw its hidden units instead")
     p.add_argument("--data", metavar="NAME|FILE", default="digits20", help=f"{DATA_HELP} (default: digits20)")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="which random digits (default: 0)")
     p.add_argument("--out", metavar="FILE", help="PNG file (default: digits.png, or hidden-units.png for a model)")
@@ -35,7 +37,11 @@ def add_arguments(p):
 def run(args):
     # The figures are only written to files; no window, whatever the environment says.
     os.environ.setdefault("MPLBACKEND", "Agg")
-    if args.model is not None and Path(args.model).suffix.lower() not in MODEL_SUFFIXES:
+    if (
+        args.model is not None
+        and not names_pretrained(args.model)
+        and Path(args.model).suffix.lower() not in MODEL_SUFFIXES
+    ):
         raise ParameterError(f"{args.model}: expected a model file (.npz or .mat); use --data for a dataset")
     out = args.out or ("hidden-units.png" if args.model else "digits.png")
     drawn = ("MODEL", args.model) if args.model is not None else ("--data", args.data)

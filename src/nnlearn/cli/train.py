@@ -86,6 +86,7 @@ def run(args):
     done = continuation.n_iter if continuation is not None else 0
     settle(args, args.preset)
     options = check_options(args, given, done)
+    _check_cluster_address(args.cluster)
     hidden = options.hidden_layer_sizes
     report = import_report() if args.report else None
     # 2. Inputs (a shard directory given with --cluster stays on the workers: only its
@@ -155,6 +156,18 @@ def _record_and_train(args, options, continuation, resumed, network, framing, re
             return _train_and_save(args, monitor, data, options, continuation, settings, report, differences, client)
     except KeyboardInterrupt:
         return end_aborted(args, monitor, checkpoint, out)
+
+
+def _check_cluster_address(cluster):
+    """--cluster ADDRESS checked with the other options, before the outputs: an address that
+    cannot be one (``abc``) is named first, whatever files are in the way."""
+    if cluster is None or cluster.strip().isdigit() or cluster.strip() == "current":
+        return
+    try:
+        from ..compute._cluster import check_address
+    except ImportError:  # the cluster extra is missing: clustered() says so, with what to install
+        return
+    check_address(cluster)
 
 
 def _train_and_save(args, monitor, data, options, continuation, settings, report, differences, cluster=None):

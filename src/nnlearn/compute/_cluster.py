@@ -112,6 +112,21 @@ def local_cluster(workers: int) -> Any:
     )
 
 
+def check_address(cluster: str) -> str:
+    """``cluster`` stripped, if it can be a scheduler's address; else ParameterError, before
+    anything connects (``nnlearn train`` checks it with its other options)."""
+    address = cluster.strip()
+    try:
+        from distributed.comm.addressing import parse_address, parse_host_port
+
+        parse_host_port(parse_address(address)[1])
+    except ValueError as exc:
+        raise ParameterError(
+            f"{cluster!r} is not a scheduler address ({first_line(exc)}): use tcp://host:port"
+        ) from None
+    return address
+
+
 def _probe(address: str, seconds: float | None = None) -> None:
     """Refuse a TCP address where no Dask scheduler answers, before Dask connects to it.
 
@@ -192,15 +207,7 @@ def connect(cluster: Any, timeout: float = 10.0) -> tuple[Any, Callable[[], None
 
         return client, close
     if isinstance(cluster, str):
-        address = cluster.strip()
-        try:  # an address that cannot be one is refused before anything connects
-            from distributed.comm.addressing import parse_address, parse_host_port
-
-            parse_host_port(parse_address(address)[1])
-        except ValueError as exc:
-            raise ParameterError(
-                f"{cluster!r} is not a scheduler address ({first_line(exc)}): use tcp://host:port"
-            ) from None
+        address = check_address(cluster)
         _probe(address)
         try:
             client = distributed.Client(address, timeout=f"{timeout}s", set_as_default=False)
