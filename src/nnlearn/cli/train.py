@@ -161,7 +161,7 @@ def _record_and_train(args, options, continuation, resumed, network, framing, re
 def _check_cluster_address(cluster):
     """--cluster ADDRESS checked with the other options, before the outputs: an address that
     cannot be one (``abc``) is named first, whatever files are in the way."""
-    if cluster is None or cluster.strip().isdigit() or cluster.strip() == "current":
+    if not isinstance(cluster, str) or cluster.strip().isdigit() or cluster.strip() == "current":
         return
     try:
         from ..compute._cluster import check_address
