@@ -81,7 +81,13 @@ def add_arguments(p):
     # The training settings default to None here and to the declaration's in settle, so
     # that a resumed run can tell an option given on the command line from a default.
     d = {**OWN_DEFAULTS, **{name: cli_default(name) for name in FLAGS}}
-    p.add_argument("--data", metavar="NAME|FILE", default=None, help=f"{DATA_HELP} (default: {d['data']})")
+    p.add_argument(
+        "--data",
+        metavar="NAME|FILE",
+        default=None,
+        help=f"{DATA_HELP}, an IDX image file (MNIST's, .gz too; its labels file beside it), or a shard "
+        f"directory made by nnlearn shard (default: {d['data']})",
+    )
     p.add_argument(
         "--preset",
         metavar="NAME",
