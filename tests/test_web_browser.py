@@ -288,7 +288,9 @@ def test_the_header_is_one_line_wide_and_the_curve_readable_on_a_phone(page):
     assert lines < 1.6, f"the model's name takes {lines:.1f} lines at 1280 px"
     page.set_viewport_size({"width": 390, "height": 844})
     page.click("#nav-train")
+    page.locator("#cost-curve").wait_for(state="visible")
     page.evaluate("() => { document.querySelector('#cost-top').textContent = '1.23'; }")
+    page.wait_for_function("() => document.querySelector('#cost-top').getBoundingClientRect().height > 0")
     shown = page.evaluate("() => document.querySelector('#cost-top').getBoundingClientRect().height")
     assert shown >= 9, f"the cost curve's labels are {shown:.1f} px high on a phone"
 
