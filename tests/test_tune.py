@@ -162,6 +162,24 @@ def test_the_validation_curve_has_a_line_per_network_over_lambda():
     assert "lambda 0.1, 100 relu/softmax" in ax.get_title()
 
 
+def test_many_networks_get_error_bars_side_by_side_instead_of_bands():
+    kinds = [(h, a) for h in (25, 100) for a in ("sigmoid", "relu")]
+    candidates = [
+        tuning.Candidate(
+            {"lam": lam, "hidden_layer_sizes": (h,), "activation": a, "output": "softmax"}, (0.9, 0.95), 1, 0.1, 1
+        )
+        for lam in (0.1, 1.0)
+        for h, a in kinds
+    ]
+    ax = tuning.plot_search(tuning.SearchResult(candidates, 2, 1, 1, 0.0)).axes[0]
+    assert not [
+        c for c in ax.collections if type(c).__name__ == "FillBetweenPolyCollection" or "Poly" in type(c).__name__
+    ]
+    assert len(ax.containers) == 4  # one set of error bars per network
+    starts = sorted(line.get_xdata()[0] for line in ax.get_lines() if line.get_label() != "chosen")
+    assert len(set(starts)) == 4 and 0.08 < starts[0] < 0.1 < starts[-1] < 0.12  # nudged apart, near 0.1
+
+
 # ------------------------------------------------------------------ the command line
 
 

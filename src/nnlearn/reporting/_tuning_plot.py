@@ -18,24 +18,31 @@ __all__ = ["plot_search"]
 
 def plot_search(result: SearchResult) -> Figure:
     """The validation curve of a search: mean CV accuracy against lambda, one line per
-    network (hidden layers, activation, output), with a band of one standard deviation
-    over the folds and the best candidate ringed."""
+    network (hidden layers, activation, output), with one standard deviation over the folds
+    (a band each for up to 3 networks, error bars for more) and the best candidate ringed."""
     fig = figure(9.0, 4.6)
     ax = fig.add_subplot()
     lines: dict[str, list[Candidate]] = {}
     for candidate in result.candidates:
         lines.setdefault(architecture_of(candidate.params), []).append(candidate)
+    # A few lines get a band of one standard deviation each. Many bands hide each other (8
+    # networks made one grey cloud), so many lines get error bars instead, each line nudged
+    # sideways by a fraction of a decade so that their bars stand apart.
+    many = len(lines) > 3
+    shifts = {name: 10 ** (0.03 * (k - (len(lines) - 1) / 2)) if many else 1.0 for k, name in enumerate(lines)}
     for name, members in lines.items():
         members.sort(key=lambda c: c.params["lam"])
-        lam = np.array([c.params["lam"] for c in members])
-        mean = np.array([c.mean for c in members])
-        std = np.array([c.std for c in members])
-        (line,) = ax.plot(lam, 100 * mean, marker="o", label=name)
-        # Bands of many lines hide each other: fainter the more there are.
-        alpha = 0.15 if len(lines) <= 3 else 0.05
-        ax.fill_between(lam, 100 * (mean - std), 100 * (mean + std), color=line.get_color(), alpha=alpha)
+        lam = np.array([c.params["lam"] for c in members]) * shifts[name]
+        mean = 100 * np.array([c.mean for c in members])
+        std = 100 * np.array([c.std for c in members])
+        (line,) = ax.plot(lam, mean, marker="o", label=name)
+        if many:
+            ax.errorbar(lam, mean, yerr=std, fmt="none", ecolor=line.get_color(), elinewidth=1, capsize=2, alpha=0.7)
+        else:
+            ax.fill_between(lam, mean - std, mean + std, color=line.get_color(), alpha=0.15)
     best = result.best
-    ax.plot([best.params["lam"]], [100 * best.mean], "o", ms=14, mfc="none", mec="black", label="chosen")
+    best_lam = best.params["lam"] * shifts[architecture_of(best.params)]
+    ax.plot([best_lam], [100 * best.mean], "o", ms=14, mfc="none", mec="black", label="chosen")
     _lambda_axis(ax, sorted({c.params["lam"] for c in result.candidates}))
     ax.set(
         xlabel="lambda",
