@@ -228,18 +228,19 @@ def make_sybil():
     from sybil.parsers.markdown import PythonCodeBlockParser, SkipParser
     from sybil.parsers.markdown.lexers import FencedCodeBlockLexer
 
-    class ConsoleParser:
-        """``console`` and ``console slow`` fenced blocks."""
+    class ShellParser:
+        """``LANGUAGE`` and ``LANGUAGE slow`` fenced blocks, run by ``evaluator``."""
 
-        def __init__(self):
+        def __init__(self, language, evaluator):
+            self.evaluator = evaluator
             self.lexer = FencedCodeBlockLexer(
-                language=r"console( slow)?", mapping={"language": "arguments", "source": "source"}
+                language=rf"{language}( slow)?", mapping={"language": "arguments", "source": "source"}
             )
 
         def __call__(self, document) -> Iterator:
             for region in self.lexer(document):
                 region.parsed = region.lexemes["source"]
-                region.evaluator = evaluate_console
+                region.evaluator = self.evaluator
                 region.slow = region.lexemes["arguments"].endswith("slow")
                 yield region
 
@@ -253,21 +254,6 @@ def make_sybil():
         folder = namespace.get("_folder")
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
-
-    class BashParser:
-        """``bash`` fenced blocks: commands without shown output, run in turn; each must succeed."""
-
-        def __init__(self):
-            self.lexer = FencedCodeBlockLexer(
-                language=r"bash( slow)?", mapping={"language": "arguments", "source": "source"}
-            )
-
-        def __call__(self, document) -> Iterator:
-            for region in self.lexer(document):
-                region.parsed = region.lexemes["source"]
-                region.evaluator = evaluate_bash
-                region.slow = region.lexemes["arguments"].endswith("slow")
-                yield region
 
     class PythonInFolder:
         """``python`` fenced blocks, run in the document's folder (what they write lands there)."""
@@ -287,7 +273,12 @@ def make_sybil():
                     yield region
 
     return Sybil(
-        parsers=[PythonInFolder(), ConsoleParser(), BashParser(), SkipParser()],
+        parsers=[
+            PythonInFolder(),
+            ShellParser("console", evaluate_console),  # commands and what each prints
+            ShellParser("bash", evaluate_bash),  # commands that must succeed
+            SkipParser(),
+        ],
         patterns=DOCUMENTS,
         path=str(ROOT),
         setup=setup,

@@ -30,18 +30,16 @@ def add_arguments(p):
 
 
 def run(args):
-    from ..model._onnx import _onnx, onnx_bytes
+    from ..model._onnx import onnx_module, to_onnx
 
-    _onnx()  # the extra's message before any work
+    onnx_module()  # the extra's message before any work
     refuse_overwriting_inputs([("MODEL", args.model)], [("OUT", args.out)])
     refuse_existing(args.out, args.force, option="OUT")
     model = load_model_file(args.model)
-    data = onnx_bytes(model, args.dtype)
-    from ..persist._atomic import atomic_write
-
     with writing(f"the ONNX model to {args.out}"):
-        path = atomic_write(args.out, lambda f: f.write(data), overwrite=args.force)
+        path = to_onnx(model, args.out, dtype=args.dtype, overwrite=args.force)
     note_saved(args, "the ONNX model", path)
-    result = {"onnx": str(path), "model": args.model, "dtype": args.dtype, "bytes": len(data)}
-    emit(args, result, f"ONNX model ({args.dtype}, {len(data):,} bytes) written to {path}")
+    size = path.stat().st_size
+    result = {"onnx": str(path), "model": args.model, "dtype": args.dtype, "bytes": size}
+    emit(args, result, f"ONNX model ({args.dtype}, {size:,} bytes) written to {path}")
     return 0

@@ -31,7 +31,7 @@ from ..core import ACTIVATIONS, OUTPUTS
 from ..errors import ParameterError
 from ..persist._atomic import atomic_write
 
-__all__ = ["to_onnx", "onnx_bytes", "OPSET", "DTYPES"]
+__all__ = ["to_onnx", "onnx_bytes", "onnx_module", "OPSET", "DTYPES"]
 
 #: The ONNX operator set the graphs use (Softmax over the last axis, Softplus, Gemm).
 OPSET = 17
@@ -40,7 +40,8 @@ IR_VERSION = 9
 DTYPES = ("float32", "float64")
 
 
-def _onnx():
+def onnx_module():
+    """The onnx package, or ParameterError saying which extra brings it."""
     try:
         import onnx
     except ImportError:
@@ -59,7 +60,7 @@ def _form(entry, kind: str, name: str) -> tuple[str, ...]:
 
 def onnx_bytes(model, dtype: str = "float32") -> bytes:
     """The serialised ONNX model of ``model`` (an :class:`nnlearn.model.Model`), computing in ``dtype``."""
-    onnx = _onnx()
+    onnx = onnx_module()
     from onnx import TensorProto, helper, numpy_helper
 
     if dtype not in DTYPES:

@@ -7,12 +7,12 @@ cross-validated fits run.
 
 from __future__ import annotations
 
-import functools
 import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from matplotlib.figure import Figure as MatplotlibFigure
 from matplotlib.ticker import NullLocator
 from numpy.typing import ArrayLike
 
@@ -61,30 +61,25 @@ def _estimator(given, settings):
     return NeuralNetClassifier(max_iter=settings.max_iter, random_state=settings.random_state)
 
 
-def figure(width: float, height: float) -> Figure:
-    """A Figure on its own Agg canvas: renders without pyplot or a display, and shows
-    itself as a PNG when it is a notebook cell's value (:func:`_shown_figure`'s class)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    fig = _shown_figure()(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-@functools.cache
-def _shown_figure() -> type:
+class ShownFigure(MatplotlibFigure):
     """matplotlib's Figure with ``_repr_png_``: Jupyter shows it inline whatever the backend.
     (IPython's own display of figures is set up by pyplot's inline backend, which nnlearn's
     figures never touch.)"""
-    from matplotlib.figure import Figure
 
-    class ShownFigure(Figure):
-        def _repr_png_(self) -> bytes:
-            buffer = io.BytesIO()
-            self.savefig(buffer, format="png", dpi=100)
-            return buffer.getvalue()
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=100)
+        return buffer.getvalue()
 
-    return ShownFigure
+
+def figure(width: float, height: float) -> Figure:
+    """A :class:`ShownFigure` on its own Agg canvas: renders without pyplot or a display, and
+    shows itself as a PNG when it is a notebook cell's value."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = ShownFigure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def _error_curves(x, train_scores, valid_scores, xlabel, title):
