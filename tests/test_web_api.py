@@ -589,6 +589,22 @@ def test_serve_warns_loudly_off_this_machine(capsys):
     serve._warn_if_open("0.0.0.0")
     warning = capsys.readouterr().err
     assert "WARNING" in warning and "anyone who can reach" in warning and "training" in warning
+    assert "--allow-host NAME" in warning
+
+
+def test_on_every_address_the_machine_s_own_names_and_addresses_are_answered(capsys, monkeypatch):
+    from nnlearn.cli import serve
+
+    served = []
+    monkeypatch.setattr(serve, "_serve", lambda web, app, sock: served.append(app))
+    assert run_cli(capsys, "serve", "--host", "0.0.0.0", "--port", "0").returncode == 0
+    (app,) = served
+    own = [socket.gethostname(), *{info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None)}]
+    with client_of(app) as client:
+        for name in own:
+            host = f"[{name}]" if ":" in name else name
+            assert client.get("/api/model", headers={"Host": f"{host}:8000"}).status_code == 200, name
+        assert client.get("/api/model", headers={"Host": "elsewhere.example"}).status_code == 400
 
 
 def test_without_the_web_extra_one_line_says_what_to_install(monkeypatch, capsys):
