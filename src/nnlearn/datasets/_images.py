@@ -24,6 +24,7 @@ very steps :func:`image_to_input` applies to a file.
 from __future__ import annotations
 
 import io
+import math
 import os
 import warnings
 from collections.abc import Mapping
@@ -169,9 +170,11 @@ def _open(stream, path, notes, max_pixels):
                     f"({max_pixels / 1e6:g} megapixels at most); refused"
                 )
             if opened.format in ("JPEG", "MPO") and max(width, height) > 2 * WORK_SIDE:
-                # Decoded at 1/2, 1/4 or 1/8 of its size, the largest that keeps WORK_SIDE.
-                scale = max(width, height) / WORK_SIDE
-                opened.draft(opened.mode, (int(width / scale), int(height / scale)))
+                # Decoded at 1/2, 1/4 or 1/8 of its size: the smallest whose longest side is
+                # still WORK_SIDE / 2 or more (Pillow's draft keeps at least the size asked),
+                # so a JPEG is worked on at WORK_SIDE / 2 to WORK_SIDE pixels, as others are.
+                scale = 2 * max(width, height) / WORK_SIDE
+                opened.draft(opened.mode, (math.ceil(width / scale), math.ceil(height / scale)))
             decoded = _decoded_bytes(opened)
             if decoded > MAX_DECODED_BYTES:
                 size = f"{opened.size[0]}x{opened.size[1]} {opened.mode}"
