@@ -12,12 +12,8 @@ import base64
 import io
 import json
 import re
-import signal
 import socket
-import subprocess
 import sys
-import threading
-import time
 import warnings
 
 import numpy as np
@@ -33,7 +29,7 @@ from nnlearn.model._model import Model, load_model
 from nnlearn.model._octave import load_pretrained
 from nnlearn.training._settings import OPTIMIZERS
 
-from .helpers import ENV, SCRIPT, assert_one_line_error, run_cli
+from .helpers import assert_one_line_error, run_cli
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # Starlette 1.x suggests httpx2 for its test client; httpx still works
@@ -617,52 +613,3 @@ def test_without_the_web_extra_one_line_says_what_to_install(monkeypatch, capsys
     with pytest.raises(ImportError, match=re.escape('pip install "nnlearn[web]"')):
         import nnlearn.web
     assert_one_line_error(run_cli(capsys, "serve"), 'pip install "nnlearn[web]"')
-
-
-def _read_address(process, seconds):
-    """The address ``nnlearn serve`` prints, read from its stdout within ``seconds``."""
-    found = {}
-
-    def read():
-        for line in process.stdout:
-            if line.startswith("serving on http://"):
-                found["url"] = line.split()[-1]
-                return
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    reader.join(seconds)
-    return found.get("url")
-
-
-@pytest.mark.slow  # a process of its own: imports and a start of a second or more
-def test_the_verb_serves_on_a_free_port_and_stops_cleanly_on_ctrl_c(tmp_path):
-    import httpx
-
-    process = subprocess.Popen(
-        [str(SCRIPT), "serve", "--port", "0"],
-        cwd=tmp_path,
-        env=ENV,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        url = _read_address(process, 60)
-        assert url and re.fullmatch(r"http://127\.0\.0\.1:\d+/", url), url
-        assert int(url.rsplit(":", 1)[1].strip("/")) != 0
-        page = httpx.get(url, timeout=30)
-        assert page.status_code == 200 and 'id="draw-canvas"' in page.text
-        icon = httpx.get(url + "favicon.ico", timeout=30)
-        assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"
-        start = time.monotonic()
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=30) == 0
-        stopping = time.monotonic() - start
-        stderr = process.stderr.read()
-        assert "Traceback" not in stderr and "stopped" in stderr, stderr
-        assert stopping < 20, stopping
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()

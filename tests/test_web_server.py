@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -25,13 +26,28 @@ import pytest
 from PIL import Image
 
 from .helpers import ENV, EX4WEIGHTS, SCRIPT
-from .test_web_api import _read_address
 
 httpx = pytest.importorskip("httpx")
 
 
+def _read_address(process, seconds):
+    """The address ``nnlearn serve`` prints, read from its stdout within ``seconds``."""
+    found = {}
+
+    def read():
+        for line in process.stdout:
+            if line.startswith("serving on http://"):
+                found["url"] = line.split()[-1]
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(seconds)
+    return found.get("url")
+
+
 class Server:
-    """``nnlearn serve --port 0`` in a process of its own; stopped with SIGTERM."""
+    """``nnlearn serve --port 0`` in a process of its own."""
 
     def __init__(self, folder):
         self.process = subprocess.Popen(
@@ -52,9 +68,9 @@ class Server:
             line = next(line for line in status if line.startswith("VmHWM:"))
         return int(line.split()[1]) * 1024
 
-    def stop(self):
-        """SIGTERM: the exit status and what it said on stderr."""
-        self.process.send_signal(signal.SIGTERM)
+    def stop(self, signum=signal.SIGTERM):
+        """The signal sent: the exit status and what it said on stderr."""
+        self.process.send_signal(signum)
         try:
             code = self.process.wait(timeout=30)
         finally:
@@ -180,6 +196,20 @@ def test_a_client_gone_mid_upload_logs_nothing(server):
         time.sleep(0.2)
     time.sleep(0.3)
     assert httpx.get(server.url + "api/model", timeout=5).status_code == 200
+
+
+@pytest.mark.slow  # a process of its own: imports and a start of a second or more
+def test_the_verb_serves_on_a_free_port_and_stops_cleanly_on_ctrl_c(tmp_path):
+    server = Server(tmp_path)
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/", server.url) and server.port != 0
+    page = httpx.get(server.url, timeout=30)
+    assert page.status_code == 200 and 'id="draw-canvas"' in page.text
+    icon = httpx.get(server.url + "favicon.ico", timeout=30)
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"
+    start = time.monotonic()
+    code, stderr = server.stop(signal.SIGINT)
+    assert code == 0 and "Traceback" not in stderr and "stopped" in stderr, stderr
+    assert time.monotonic() - start < 20
 
 
 def test_sigterm_stops_the_server_cleanly(server):
