@@ -1,6 +1,7 @@
-"""``nnlearn serve``'s API through Starlette's test client, and the verb in a real process.
+"""``nnlearn serve``'s API through Starlette's test client, and the verb's options.
 
-The browser tests (a person drawing on the page) are in test_web_browser.py; these check
+The browser tests (a person drawing on the page) are in test_web_browser.py, the verb as a
+real process in test_web_server.py; these check
 the contract the page relies on (docs/web.md): shapes, the preprocessing of ``nnlearn
 predict``, every refusal as a 4xx with a one-line JSON error, training runs and their
 events, the swap of the served model, and the safety checks.
