@@ -32,9 +32,11 @@ class Limits:
         An image sent as it is (an ``image/*`` body): 20 MiB, which a 12-megapixel phone
         JPEG (3-8 MB) fits with room to spare; 413 beyond it.
     max_decoding : int
-        Images decoded at once; more wait their turn. Each may take up to
-        :data:`nnlearn.datasets._images.MAX_DECODED_BYTES` decoded, so that decoding takes
-        at most this many times that (256 MiB with the defaults), however many arrive.
+        Images decoded at once, in as many threads of the server's own; more wait their
+        turn. Each may take up to :data:`nnlearn.datasets._images.MAX_DECODED_BYTES` (64
+        MiB) decoded, so decoded pixels take at most this many times that (128 MiB with the
+        defaults, besides the smaller working copies), however many arrive; measured, 8 at
+        once raised the server's peak memory by 323 MiB.
     max_image_pixels : int
         An image's width times height, checked before it is decoded (400 beyond it).
     max_hidden_units, max_hidden_layers : int
